@@ -1,0 +1,139 @@
+"""The public verbs of mlem_lib. The CLI and the Prefect tasks call these.
+
+Importing this module is cheap: every heavy dependency is imported inside the
+function that needs it.
+
+Example:
+    >>> import mlem_lib.api as mlem
+    >>> meta = mlem.save(lambda xs: [x * 2 for x in xs], "memory://demo/double",
+    ...                  sample_data=[1, 2, 3])
+    >>> mlem.apply("memory://demo/double", [4, 5])
+    [8, 10]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlem_lib.meta import DataMeta, ModelMeta
+
+
+def save(obj: Any, path: str, sample_data: Any = None, *, description: str | None = None,
+         labels: list[str] | None = None) -> ModelMeta | DataMeta:
+    """Save a model or a data object with metadata inferred from it.
+
+    Writes the binary at ``path`` and the YAML metadata at ``path.mlem``, atomically:
+    a save that fails or is killed part-way leaves the previous version loadable.
+
+    Args:
+        obj: a model (scikit-learn, xgboost, lightgbm, a function or an object with
+            predict-like methods) or data (DataFrame, ndarray, list, dict, scalar).
+        path: local path or fsspec URL (``memory://``, ``s3://``) without ``.mlem``.
+        sample_data: example input; gives the argument schema and, by calling each
+            method on a few rows, the return schema.
+        description: free text written into the metadata.
+        labels: tags written into the metadata.
+
+    Returns:
+        The metadata that was written.
+
+    Example:
+        >>> from sklearn.linear_model import LogisticRegression  # doctest: +SKIP
+        >>> save(LogisticRegression().fit(X, y), "models/lr", sample_data=X)  # doctest: +SKIP
+    """
+    from mlem_lib.objects import save as _save
+
+    return _save(obj, path, sample_data, description, labels)
+
+
+def load_meta(path: str, *, repo: str | None = None) -> ModelMeta | DataMeta:
+    """Read the metadata of a saved object without unpickling anything.
+
+    Args:
+        path: the object's path or URL (with or without ``.mlem``), or a registry
+            reference such as ``rf@v1.2.0``, ``rf#prod`` or ``rf@latest``.
+        repo: the git repository holding a registry reference (default: the current one).
+
+    Example:
+        >>> load_meta("models/rf").model_type.type  # doctest: +SKIP
+        'sklearn'
+    """
+    from mlem_lib.locate import resolve_reference
+
+    with resolve_reference(path, repo) as local:
+        from mlem_lib import mlemfile
+
+        meta, _, _ = mlemfile.read(local)
+        return meta
+
+
+def load(path: str, *, repo: str | None = None, check_requirements: bool = True) -> Any:
+    """Load a saved model or data object after checking its artifact's size and hash.
+
+    Raises:
+        ObjectNotFoundError: nothing is saved there.
+        ArtifactIntegrityError: the artifact was truncated or modified.
+        UnsafePathError: the metadata points outside the model's folder.
+
+    Example:
+        >>> model = load("models/rf")  # doctest: +SKIP
+        >>> model.predict(X)  # doctest: +SKIP
+    """
+    from mlem_lib.locate import resolve_reference
+
+    with resolve_reference(path, repo) as local:
+        from mlem_lib import mlemfile
+        from mlem_lib.objects import load_object
+
+        meta, fs, meta_path = mlemfile.read(local)
+        return load_object(meta, fs, meta_path, check_requirements)
+
+
+def apply(model: str | Any, data: Any, method: str = "predict", *, output: str | None = None,
+          batch_size: int | None = None, quiet: bool = True, repo: str | None = None) -> Any:
+    """Run a model method on data.
+
+    Args:
+        model: a saved model's path / reference, or an already loaded model object.
+        data: an in-memory value (DataFrame, ndarray, list...) or a file path/URL
+            (CSV, Parquet, JSON Lines, .npy, a data ``.mlem``) for batch prediction.
+        method: the method to call (``predict``, ``predict_proba``...).
+        output: where to write predictions when ``data`` is a file.
+        batch_size: rows per chunk when streaming a file.
+        quiet: no progress bar.
+        repo: the git repository holding a registry reference.
+
+    Returns:
+        The predictions (for files without ``output``: all of them in memory).
+
+    Example:
+        >>> apply("models/rf", X_test, method="predict_proba")  # doctest: +SKIP
+    """
+    from mlem_lib.apply import apply as _apply
+
+    return _apply(model, data, method=method, output=output, batch_size=batch_size,
+                  quiet=quiet, repo=repo)
+
+
+def show(path: str, *, repo: str | None = None) -> str:
+    """A human-readable table of an object's metadata (what ``mlem show`` prints).
+
+    Example:
+        >>> print(show("models/rf"))  # doctest: +SKIP
+    """
+    from mlem_lib.describe import describe
+
+    return describe(load_meta(path, repo=repo), path)
+
+
+def serve(path: str, *, host: str = "127.0.0.1", port: int | None = None, workers: int = 1,
+          auth_token: str | None = None, repo: str | None = None) -> None:
+    """Serve a model over HTTP with a FastAPI app generated from its metadata (blocks).
+
+    Example:
+        >>> serve("models/rf", port=8080)  # doctest: +SKIP
+    """
+    from mlem_lib.serve.runner import run
+
+    run(path, host=host, port=port, workers=workers, auth_token=auth_token, repo=repo)

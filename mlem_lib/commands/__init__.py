@@ -1,0 +1,1 @@
+"""Sub-command groups of the ``mlem`` CLI, one module per group."""

@@ -1,0 +1,198 @@
+"""Python containers: lists (MLEM's ``array`` and ``list``), tuples and dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlem_lib.data.base import AnyDataType, DataType, infer_data_type
+from mlem_lib.errors import SchemaError
+
+
+def _sub(field: str | None, key: object) -> str:
+    return f"{field}[{key!r}]" if field else f"[{key!r}]"
+
+
+def _require(obj: Any, kind: type | tuple[type, ...], name: str, field: str | None) -> None:
+    if not isinstance(obj, kind):
+        where = f"'{field}'" if field else "value"
+        raise SchemaError(f"{where}: expected {name}, got {type(obj).__name__}",
+                          field=field, expected=name, got=type(obj).__name__)
+
+
+class ArrayType(DataType):
+    """A homogeneous list: every item has type ``dtype``; ``size`` is ``None`` when free."""
+
+    type: str = "array"
+    dtype: AnyDataType
+    size: int | None = None
+
+    def _check_size(self, obj: list[Any] | tuple[Any, ...], field: str | None) -> None:
+        if self.size is not None and len(obj) != self.size:
+            where = f"'{field}'" if field else "list"
+            raise SchemaError(f"{where}: expected length {self.size}, got {len(obj)}",
+                              field=field, expected=f"length {self.size}", got=str(len(obj)))
+
+    def validate_value(self, obj: Any, field: str | None = None) -> Any:
+        _require(obj, (list, tuple), "a list", field)
+        self._check_size(obj, field)
+        return [self.dtype.validate_value(v, _sub(field, i)) for i, v in enumerate(obj)]
+
+    def from_json(self, payload: Any, field: str | None = None) -> Any:
+        _require(payload, list, "a list", field)
+        self._check_size(payload, field)
+        return [self.dtype.from_json(v, _sub(field, i)) for i, v in enumerate(payload)]
+
+    def to_json(self, obj: Any) -> Any:
+        return [self.dtype.to_json(v) for v in obj]
+
+    def example(self) -> Any:
+        return [self.dtype.example() for _ in range(self.size or 1)]
+
+    def batch_free(self) -> DataType:
+        return self.model_copy(update={"size": None})
+
+    def describe(self) -> str:
+        size = "" if self.size is None else f", {self.size}"
+        return f"list[{self.dtype.describe()}{size}]"
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "array", "items": self.dtype.json_schema()}
+        if self.size is not None:
+            schema["minItems"] = schema["maxItems"] = self.size
+        return schema
+
+    def requirement_modules(self) -> list[str]:
+        return self.dtype.requirement_modules()
+
+
+class ListType(DataType):
+    """A list whose items have different types, one schema per position."""
+
+    type: str = "list"
+    items: list[AnyDataType]
+
+    def _check(self, obj: Any, field: str | None, decode: bool) -> list[Any]:
+        _require(obj, (list, tuple), "a list", field)
+        if len(obj) != len(self.items):
+            where = f"'{field}'" if field else "list"
+            raise SchemaError(f"{where}: expected length {len(self.items)}, got {len(obj)}",
+                              field=field, expected=f"length {len(self.items)}",
+                              got=str(len(obj)))
+        out = []
+        for i, (t, v) in enumerate(zip(self.items, obj, strict=True)):
+            out.append(t.from_json(v, _sub(field, i)) if decode
+                       else t.validate_value(v, _sub(field, i)))
+        return out
+
+    def validate_value(self, obj: Any, field: str | None = None) -> Any:
+        return self._check(obj, field, decode=False)
+
+    def from_json(self, payload: Any, field: str | None = None) -> Any:
+        return self._check(payload, field, decode=True)
+
+    def to_json(self, obj: Any) -> Any:
+        return [t.to_json(v) for t, v in zip(self.items, obj, strict=True)]
+
+    def example(self) -> Any:
+        return [t.example() for t in self.items]
+
+    def describe(self) -> str:
+        return "list[" + ", ".join(t.describe() for t in self.items) + "]"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "array", "prefixItems": [t.json_schema() for t in self.items],
+                "minItems": len(self.items), "maxItems": len(self.items)}
+
+    def requirement_modules(self) -> list[str]:
+        return [m for t in self.items for m in t.requirement_modules()]
+
+
+class TupleType(ListType):
+    """A tuple, one schema per position; travels as a JSON list."""
+
+    type: str = "tuple"
+
+    def validate_value(self, obj: Any, field: str | None = None) -> Any:
+        return tuple(super().validate_value(obj, field))
+
+    def from_json(self, payload: Any, field: str | None = None) -> Any:
+        return tuple(super().from_json(payload, field))
+
+    def describe(self) -> str:
+        return "tuple[" + ", ".join(t.describe() for t in self.items) + "]"
+
+
+class DictType(DataType):
+    """A dict with known keys, one schema per key."""
+
+    type: str = "dict"
+    item_types: dict[str, AnyDataType]
+
+    def _check(self, obj: Any, field: str | None, decode: bool) -> dict[str, Any]:
+        _require(obj, dict, "an object (dict)", field)
+        keys = {str(k): k for k in obj}
+        missing = [k for k in self.item_types if k not in keys]
+        if missing:
+            name = _sub(field, missing[0]) if field else missing[0]
+            raise SchemaError(f"missing key '{missing[0]}' (expected keys: "
+                              f"{', '.join(self.item_types)})",
+                              field=name, expected=f"key {missing[0]!r}", got="missing")
+        unknown = [k for k in keys if k not in self.item_types]
+        if unknown:
+            name = _sub(field, unknown[0]) if field else unknown[0]
+            raise SchemaError(f"unknown key '{unknown[0]}' (expected keys: "
+                              f"{', '.join(self.item_types)})",
+                              field=name, expected=f"one of {list(self.item_types)}",
+                              got=f"key {unknown[0]!r}")
+        out = {}
+        for key, t in self.item_types.items():
+            value = obj[keys[key]]
+            sub = f"{field}.{key}" if field else key
+            out[keys[key]] = t.from_json(value, sub) if decode else t.validate_value(value, sub)
+        return out
+
+    def validate_value(self, obj: Any, field: str | None = None) -> Any:
+        return self._check(obj, field, decode=False)
+
+    def from_json(self, payload: Any, field: str | None = None) -> Any:
+        return self._check(payload, field, decode=True)
+
+    def to_json(self, obj: Any) -> Any:
+        return {str(k): self.item_types[str(k)].to_json(v) if str(k) in self.item_types
+                else v for k, v in obj.items()}
+
+    def example(self) -> Any:
+        return {k: t.example() for k, t in self.item_types.items()}
+
+    def describe(self) -> str:
+        return "dict{" + ", ".join(f"{k}: {t.describe()}" for k, t in self.item_types.items()) + "}"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "object",
+                "properties": {k: t.json_schema() for k, t in self.item_types.items()},
+                "required": list(self.item_types), "additionalProperties": False}
+
+    def requirement_modules(self) -> list[str]:
+        return [m for t in self.item_types.values() for m in t.requirement_modules()]
+
+
+def infer(obj: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> DataType:
+    """Infer a container schema: homogeneous lists become ``array``."""
+    if isinstance(obj, dict):
+        return DictType(item_types={str(k): infer_data_type(v) for k, v in obj.items()})
+    items = [infer_data_type(v) for v in obj]
+    if isinstance(obj, tuple):
+        return TupleType(items=items)
+    if items and all(i == items[0] for i in items[1:]):
+        return ArrayType(dtype=items[0], size=len(obj))
+    if not items:
+        from mlem_lib.data.base import UnspecifiedType
+
+        return ArrayType(dtype=UnspecifiedType(), size=0)
+    # mixed int/float lists are common for numeric batches: treat them as float arrays
+    from mlem_lib.data.primitive import PrimitiveType
+
+    ptypes = {getattr(i, "ptype", None) for i in items}
+    if ptypes <= {"int", "float"} and all(isinstance(i, PrimitiveType) for i in items):
+        return ArrayType(dtype=PrimitiveType(ptype="float"), size=len(obj))
+    return ListType(items=items)

@@ -1,0 +1,250 @@
+"""pandas DataFrames and Series."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlem_lib.data.base import DataType
+from mlem_lib.data.numpy import coerce_dtype
+from mlem_lib.errors import SchemaError
+
+_STRINGS = ("object", "str", "string")
+
+
+def _json_type(dtype: str) -> dict[str, Any]:
+    if dtype in _STRINGS or dtype == "category":
+        return {"type": "string"}
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:
+        return {}
+    return {"type": {"f": "number", "i": "integer", "u": "integer", "b": "boolean"}.get(
+        kind, "string")}
+
+
+def _example_value(dtype: str) -> Any:
+    if dtype in _STRINGS or dtype == "category":
+        return ""
+    try:
+        return np.zeros((), dtype=dtype)[()].item()
+    except TypeError:
+        return None
+
+
+def _coerce_column(col: pd.Series, expected: str, name: str) -> pd.Series:
+    actual = str(col.dtype)
+    if actual == expected:
+        return col
+    if expected in _STRINGS and (actual in _STRINGS or col.dtype.kind in "OUS"):
+        return col
+    return coerce_dtype(col, expected, name)
+
+
+class DataFrameType(DataType):
+    """A table: column names and dtypes in order; ``index_cols`` are columns that were the index."""
+
+    type: str = "dataframe"
+    columns: list[str]
+    dtypes: list[str]
+    index_cols: list[str] = []
+
+    def _frame(self, df: pd.DataFrame, field: str | None) -> pd.DataFrame:
+        present = [str(c) for c in df.columns]
+        missing = [c for c in self.columns if c not in present]
+        if missing:
+            raise SchemaError(
+                f"missing column '{missing[0]}' (expected columns: {', '.join(self.columns)})",
+                field=missing[0], expected=f"column {missing[0]!r}", got="missing")
+        unknown = [c for c in present if c not in self.columns]
+        if unknown:
+            raise SchemaError(
+                f"unknown column '{unknown[0]}' (expected columns: {', '.join(self.columns)})",
+                field=unknown[0], expected=f"one of {self.columns}", got=f"column {unknown[0]!r}")
+        if present != self.columns:
+            df = df.rename(columns=str)[self.columns]
+        casts = {}
+        for name, dtype in zip(self.columns, self.dtypes, strict=True):
+            col = df[name]
+            new = _coerce_column(col, dtype, name)
+            if new is not col:
+                casts[name] = new
+        if casts:
+            df = df.assign(**casts)
+        if self.index_cols:
+            df = df.set_index(self.index_cols)
+        return df
+
+    def validate_value(self, obj: Any, field: str | None = None) -> Any:
+        if isinstance(obj, pd.DataFrame):
+            if self.index_cols and list(obj.index.names) == self.index_cols:
+                obj = obj.reset_index()
+            return self._frame(obj, field)
+        return self.from_json(obj, field)
+
+    def from_json(self, payload: Any, field: str | None = None) -> Any:
+        if isinstance(payload, dict) and "values" in payload and len(payload) == 1:
+            payload = payload["values"]
+        if isinstance(payload, dict) and "columns" in payload and "data" in payload:
+            return self._from_split(payload)
+        if isinstance(payload, dict):
+            return self._from_columns(payload)
+        if isinstance(payload, list):
+            return self._from_records(payload)
+        raise SchemaError(
+            "expected a table: {\"values\": [row objects]}, a list of row objects or "
+            f"{{\"columns\": [...], \"data\": [[...]]}}, got {type(payload).__name__}",
+            field=field, expected="dataframe", got=type(payload).__name__)
+
+    def _from_records(self, rows: list[Any]) -> pd.DataFrame:
+        width = len(self.columns)
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise SchemaError(f"row {i}: expected an object with keys "
+                                  f"{', '.join(self.columns)}, got {type(row).__name__}",
+                                  field=f"row {i}", expected="object",
+                                  got=type(row).__name__)
+            if len(row) != width or any(c not in row for c in self.columns):
+                missing = [c for c in self.columns if c not in row]
+                if missing:
+                    raise SchemaError(
+                        f"row {i}: missing column '{missing[0]}' "
+                        f"(expected columns: {', '.join(self.columns)})",
+                        field=missing[0], expected=f"column {missing[0]!r}", got="missing")
+                extra = next(k for k in row if k not in self.columns)
+                raise SchemaError(
+                    f"row {i}: unknown column '{extra}' "
+                    f"(expected columns: {', '.join(self.columns)})",
+                    field=str(extra), expected=f"one of {self.columns}",
+                    got=f"column {extra!r}")
+        data = {c: [r[c] for r in rows] for c in self.columns}
+        return self._build(data)
+
+    def _from_columns(self, columns: dict[str, Any]) -> pd.DataFrame:
+        for name, values in columns.items():
+            if not isinstance(values, list):
+                raise SchemaError(f"column '{name}': expected a list of values",
+                                  field=str(name), expected="list",
+                                  got=type(values).__name__)
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise SchemaError("columns have different lengths", field=None,
+                              expected="equal lengths", got=str(sorted(lengths)))
+        return self._frame(pd.DataFrame(columns), None)
+
+    def _from_split(self, payload: dict[str, Any]) -> pd.DataFrame:
+        cols, data = payload["columns"], payload["data"]
+        if not isinstance(cols, list) or not isinstance(data, list):
+            raise SchemaError("split layout needs 'columns' and 'data' lists", field=None,
+                              expected="lists", got="other")
+        width = len(cols)
+        for i, row in enumerate(data):
+            if not isinstance(row, list) or len(row) != width:
+                raise SchemaError(f"row {i}: expected {width} values (columns: "
+                                  f"{', '.join(map(str, cols))})", field=f"row {i}",
+                                  expected=f"{width} values",
+                                  got=str(len(row)) if isinstance(row, list) else "non-list")
+        return self._frame(pd.DataFrame(data, columns=cols), None)
+
+    def _build(self, data: dict[str, list[Any]]) -> pd.DataFrame:
+        out = {}
+        for name, dtype in zip(self.columns, self.dtypes, strict=True):
+            values = data[name]
+            if dtype in _STRINGS or dtype == "category":
+                out[name] = pd.Series(values, dtype=object if dtype == "object" else dtype)
+                continue
+            try:
+                arr = np.asarray(values)
+            except ValueError as exc:
+                raise SchemaError(f"column '{name}': expected {dtype} values", field=name,
+                                  expected=dtype, got="mixed values") from exc
+            if arr.dtype.kind in "OUS":
+                bad = next((v for v in values if isinstance(v, str | dict | list)), None)
+                raise SchemaError(f"column '{name}': expected dtype {dtype}, got "
+                                  f"{type(bad).__name__} value {bad!r:.30}", field=name,
+                                  expected=dtype, got=type(bad).__name__)
+            out[name] = coerce_dtype(arr, dtype, name)
+        df = pd.DataFrame(out, copy=False)
+        if self.index_cols:
+            df = df.set_index(self.index_cols)
+        return df
+
+    def to_json(self, obj: Any) -> Any:
+        df = obj.reset_index() if self.index_cols else obj
+        return {"values": df.to_dict("records")}
+
+    def example(self) -> Any:
+        return self._build({c: [_example_value(d)] for c, d in zip(self.columns, self.dtypes,
+                                                                  strict=True)})
+
+    def describe(self) -> str:
+        cols = ", ".join(f"{c}: {d}" for c, d in zip(self.columns, self.dtypes, strict=True))
+        return f"dataframe[{cols}]"
+
+    def json_schema(self) -> dict[str, Any]:
+        row = {"type": "object",
+               "properties": {c: _json_type(d) for c, d in zip(self.columns, self.dtypes,
+                                                               strict=True)},
+               "required": list(self.columns)}
+        return {"type": "object", "properties": {"values": {"type": "array", "items": row}},
+                "required": ["values"]}
+
+    def requirement_modules(self) -> list[str]:
+        return ["pandas"]
+
+
+class SeriesType(DataType):
+    """A pandas Series of one dtype."""
+
+    type: str = "series"
+    name: str | None = None
+    dtype: str = "object"
+
+    def validate_value(self, obj: Any, field: str | None = None) -> Any:
+        if isinstance(obj, pd.Series):
+            return _coerce_column(obj, self.dtype, field or self.name or "series")
+        return self.from_json(obj, field)
+
+    def from_json(self, payload: Any, field: str | None = None) -> Any:
+        if isinstance(payload, dict) and "values" in payload:
+            payload = payload["values"]
+        if not isinstance(payload, list):
+            raise SchemaError(f"expected a list of {self.dtype} values, got "
+                              f"{type(payload).__name__}", field=field or self.name,
+                              expected=f"list of {self.dtype}", got=type(payload).__name__)
+        return _coerce_column(pd.Series(payload, name=self.name), self.dtype,
+                              field or self.name or "series")
+
+    def to_json(self, obj: Any) -> Any:
+        return obj.tolist()
+
+    def example(self) -> Any:
+        return pd.Series([_example_value(self.dtype)], name=self.name, dtype=self.dtype)
+
+    def describe(self) -> str:
+        return f"series[{self.dtype}]"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": _json_type(self.dtype)}
+
+    def requirement_modules(self) -> list[str]:
+        return ["pandas"]
+
+
+def infer(obj: Any) -> DataType:
+    """Infer the schema of a DataFrame or Series."""
+    if isinstance(obj, pd.DataFrame):
+        index_cols: list[str] = []
+        if not isinstance(obj.index, pd.RangeIndex) or any(n is not None for n in obj.index.names):
+            if any(n is not None for n in obj.index.names):
+                index_cols = [str(n) for n in obj.index.names]
+                obj = obj.reset_index()
+        return DataFrameType(columns=[str(c) for c in obj.columns],
+                             dtypes=[str(d) for d in obj.dtypes], index_cols=index_cols)
+    if isinstance(obj, pd.Series):
+        return SeriesType(name=None if obj.name is None else str(obj.name), dtype=str(obj.dtype))
+    from mlem_lib.errors import UnsupportedObjectError
+
+    raise UnsupportedObjectError(f"unsupported pandas object {type(obj).__name__}")

@@ -1,0 +1,173 @@
+"""Pydantic models of the ``.mlem`` file.
+
+The layout follows MLEM's launch post (``object_type``, ``model_type`` with
+``methods``, ``requirements``, ``artifacts``) and keeps any field it does not
+know, so a file written by a newer tool survives a round trip.
+
+Example:
+    >>> meta = ModelMeta(model_type=ModelType(type="callable", methods={}))
+    >>> meta.object_type
+    'model'
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from mlem_lib.data.base import AnyDataType, UnspecifiedType
+
+
+class _Meta(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Artifact(_Meta):
+    """A file that belongs to the object; ``uri`` is relative to the ``.mlem`` file."""
+
+    uri: str
+    size: int
+    hash: str
+    hash_algorithm: str = "md5"  # MLEM wrote md5 without saying so; we write sha256
+
+
+class Argument(_Meta):
+    """One argument of a model method."""
+
+    name: str
+    type_: AnyDataType = Field(default_factory=UnspecifiedType)
+    required: bool = True
+    default: Any = None
+    kw_only: bool = False
+
+
+class Signature(_Meta):
+    """A model method: its name, arguments and return schema."""
+
+    name: str
+    args: list[Argument] = []
+    returns: AnyDataType = Field(default_factory=UnspecifiedType)
+    varargs: str | None = None
+    varkw: str | None = None
+
+
+class ModelIO(_Meta):
+    """How the model object is written to its artifact (``pickle``, ``xgboost_json``...)."""
+
+    type: str = "pickle"
+
+
+class ModelType(_Meta):
+    """The framework of a model and its methods."""
+
+    type: str
+    methods: dict[str, Signature] = {}
+    io: ModelIO = Field(default_factory=ModelIO)
+
+
+class PythonRequirement(_Meta):
+    """A pip-installable package, recorded by its import name and distribution name."""
+
+    type: Literal["installable"] = "installable"
+    module: str
+    version: str | None = None
+    package_name: str | None = None
+
+    @property
+    def distribution(self) -> str:
+        return self.package_name or self.module
+
+    def pip_line(self) -> str:
+        return f"{self.distribution}=={self.version}" if self.version else self.distribution
+
+
+class CustomRequirement(_Meta):
+    """Local source code the model needs, shipped inside the ``.mlem`` file."""
+
+    type: Literal["custom"] = "custom"
+    name: str
+    source64zip: str
+    is_package: bool = False
+
+
+class UnixRequirement(_Meta):
+    """A system package (apt) the model needs, e.g. ``libgomp1`` for xgboost."""
+
+    type: Literal["unix"] = "unix"
+    package_name: str
+
+
+def _req_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "installable"))
+    return str(getattr(value, "type", "installable"))
+
+
+Requirement = Annotated[
+    Annotated[PythonRequirement, Tag("installable")]
+    | Annotated[CustomRequirement, Tag("custom")]
+    | Annotated[UnixRequirement, Tag("unix")],
+    Discriminator(_req_kind),
+]
+
+
+class ModelMeta(_Meta):
+    """The metadata of a saved model (the content of ``<path>.mlem``)."""
+
+    object_type: Literal["model"] = "model"
+    model_type: ModelType
+    requirements: list[Requirement] = []
+    artifacts: dict[str, Artifact] = {}
+    description: str | None = None
+    labels: list[str] = []
+    mlem_lib_version: str | None = None
+
+    def method(self, name: str) -> Signature:
+        """The signature of ``name``; ``predict`` also finds a callable's ``__call__``.
+
+        Raises:
+            MethodNotFoundError: the model has no such method.
+        """
+        from mlem_lib.errors import MethodNotFoundError
+
+        methods = self.model_type.methods
+        if name in methods:
+            return methods[name]
+        if name == "predict" and "__call__" in methods:
+            return methods["__call__"]
+        if name == "__call__" and "predict" in methods:
+            return methods["predict"]
+        raise MethodNotFoundError(
+            f"model has no method '{name}' (it has: {', '.join(methods) or 'none'})")
+
+    def python_requirements(self) -> list[PythonRequirement]:
+        return [r for r in self.requirements if isinstance(r, PythonRequirement)]
+
+    def custom_requirements(self) -> list[CustomRequirement]:
+        return [r for r in self.requirements if isinstance(r, CustomRequirement)]
+
+    def unix_requirements(self) -> list[UnixRequirement]:
+        return [r for r in self.requirements if isinstance(r, UnixRequirement)]
+
+    @property
+    def model_hash(self) -> str:
+        """The hash of the main artifact (what deployments compare)."""
+        art = self.artifacts.get("data") or next(iter(self.artifacts.values()), None)
+        return art.hash if art else ""
+
+
+class DataMeta(_Meta):
+    """The metadata of a saved data object (``object_type: data``)."""
+
+    object_type: Literal["data"] = "data"
+    data_type: AnyDataType = Field(default_factory=UnspecifiedType)
+    format: str = "json"
+    requirements: list[Requirement] = []
+    artifacts: dict[str, Artifact] = {}
+    description: str | None = None
+    labels: list[str] = []
+    mlem_lib_version: str | None = None
+
+
+AnyMeta = ModelMeta | DataMeta

@@ -1,0 +1,145 @@
+"""Saving objects with their metadata and loading them back safely."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from typing import IO, Any
+
+from mlem_lib import __version__
+from mlem_lib.errors import MetadataError
+from mlem_lib.meta import Artifact, DataMeta, ModelMeta
+from mlem_lib.storage import get_fs, read_verified, resolve_artifact, split_meta_path, write_object
+
+HASH_ALGORITHM = "sha256"
+
+
+def _is_model(obj: Any) -> bool:
+    from mlem_lib.data.base import is_data
+
+    if is_data(obj):
+        return False
+    return True
+
+
+def save(obj: Any, path: str, sample_data: Any = None, description: str | None = None,
+         labels: list[str] | None = None) -> ModelMeta | DataMeta:
+    """Save a model (or a data object) and its inferred metadata; see :func:`mlem_lib.api.save`."""
+    if _is_model(obj):
+        return save_model(obj, path, sample_data, description, labels)
+    return save_data(obj, path, description, labels)
+
+
+def save_model(model: Any, path: str, sample_data: Any = None, description: str | None = None,
+               labels: list[str] | None = None) -> ModelMeta:
+    from mlem_lib import mlemfile, requirements
+    from mlem_lib.inference import infer_model_type
+
+    handler, model_type = infer_model_type(model, sample_data)
+    obj_path, meta_url = split_meta_path(path)
+    fs, meta_path = get_fs(meta_url)
+    art_path = meta_path[: -len(".mlem")]
+    uri = posixpath.basename(art_path)
+    holder: dict[str, Any] = {}
+
+    def write_artifact(f: IO[bytes]) -> None:
+        handler.dump(model, f)
+
+    def render(digests: dict[str, tuple[str, int]]) -> bytes:
+        digest, size = digests[art_path]
+        modules: set[str] = set(handler.extra_modules(model))
+        if model_type.io.type == "pickle":
+            with fs.open(_tmp_of(art_path, digests), "rb") as f:
+                modules |= requirements.pickled_modules(f)
+        for sig in model_type.methods.values():
+            for arg in sig.args:
+                modules.update(arg.type_.requirement_modules())
+            modules.update(sig.returns.requirement_modules())
+        reqs: list[Any] = list(requirements.resolve(modules))
+        reqs += requirements.unix_requirements(modules)
+        meta = ModelMeta(
+            model_type=model_type, requirements=reqs,
+            artifacts={"data": Artifact(uri=uri, size=size, hash=digest,
+                                        hash_algorithm=HASH_ALGORITHM)},
+            description=description, labels=labels or [], mlem_lib_version=__version__)
+        holder["meta"] = meta
+        return mlemfile.render(meta)
+
+    tmp_names: dict[str, str] = {}
+
+    def _tmp_of(final: str, _digests: dict[str, tuple[str, int]]) -> str:
+        return tmp_names[final]
+
+    write_object(fs, meta_path, {art_path: write_artifact}, render, HASH_ALGORITHM,
+                 on_temp=tmp_names.__setitem__)
+    meta: ModelMeta = holder["meta"]
+    return meta
+
+
+def save_data(obj: Any, path: str, description: str | None = None,
+              labels: list[str] | None = None) -> DataMeta:
+    from mlem_lib import mlemfile, requirements
+    from mlem_lib.data import files
+    from mlem_lib.data.base import infer_data_type
+
+    data_type = infer_data_type(obj)
+    fmt = files.format_for(obj)
+    _, meta_url = split_meta_path(path)
+    fs, meta_path = get_fs(meta_url)
+    art_path = meta_path[: -len(".mlem")]
+    holder: dict[str, Any] = {}
+
+    def render(digests: dict[str, tuple[str, int]]) -> bytes:
+        digest, size = digests[art_path]
+        modules = set(data_type.requirement_modules())
+        if fmt == "parquet":
+            modules.add("pyarrow")
+        meta = DataMeta(data_type=data_type, format=fmt,
+                        requirements=list(requirements.resolve(modules)),
+                        artifacts={"data": Artifact(uri=posixpath.basename(art_path), size=size,
+                                                    hash=digest, hash_algorithm=HASH_ALGORITHM)},
+                        description=description, labels=labels or [],
+                        mlem_lib_version=__version__)
+        holder["meta"] = meta
+        return mlemfile.render(meta)
+
+    write_object(fs, meta_path, {art_path: lambda f: files.write(obj, data_type, fmt, f)},
+                 render, HASH_ALGORITHM)
+    meta: DataMeta = holder["meta"]
+    return meta
+
+
+def read_artifact(meta: ModelMeta | DataMeta, fs: Any, meta_path: str) -> bytes:
+    """The verified bytes of the object's main artifact."""
+    if not meta.artifacts:
+        raise MetadataError(f"{meta_path} lists no artifacts")
+    art = meta.artifacts.get("data") or next(iter(meta.artifacts.values()))
+    path = resolve_artifact(meta_path, art.uri)
+    return read_verified(fs, path, size=art.size, digest=art.hash,
+                         algorithm=art.hash_algorithm)
+
+
+def _custom_dir(meta: ModelMeta) -> str:
+    key = meta.model_hash[:16] or "nohash"
+    return os.path.join(tempfile.gettempdir(), "mlem_lib_custom", key)
+
+
+def load_object(meta: ModelMeta | DataMeta, fs: Any, meta_path: str,
+                check_requirements: bool = True) -> Any:
+    """Verify the artifact and rebuild the object it holds."""
+    from mlem_lib import requirements
+
+    body = read_artifact(meta, fs, meta_path)
+    if isinstance(meta, DataMeta):
+        from mlem_lib.data import files
+
+        return files.read(body, meta.data_type, meta.format)
+    from mlem_lib.models.base import handler_for_type
+
+    if meta.custom_requirements():
+        requirements.install_custom(meta.custom_requirements(), _custom_dir(meta))
+    if check_requirements:
+        requirements.check_installed(meta.python_requirements())
+    handler = handler_for_type(meta.model_type.type)
+    return handler.load(body, meta.model_type.io.type)

@@ -1,0 +1,85 @@
+"""A loaded model together with its metadata: the one way methods get called.
+
+``apply``, the server and the smoke tests all call models through
+:class:`LoadedModel`, so input validation and method-name aliases behave the
+same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlem_lib.meta import ModelMeta, Signature
+from mlem_lib.models.base import ModelHandler
+
+
+@dataclass
+class LoadedModel:
+    """A model object, its metadata and the handler that knows how to call it.
+
+    Example:
+        >>> lm = LoadedModel.load("models/rf")  # doctest: +SKIP
+        >>> lm.call("predict", X)  # doctest: +SKIP
+    """
+
+    meta: ModelMeta
+    model: Any
+    handler: ModelHandler
+
+    @classmethod
+    def load(cls, path: str, repo: str | None = None,
+             check_requirements: bool = True) -> LoadedModel:
+        from mlem_lib import mlemfile
+        from mlem_lib.errors import MetadataError
+        from mlem_lib.locate import resolve_reference
+        from mlem_lib.models.base import handler_for_type
+        from mlem_lib.objects import load_object
+
+        with resolve_reference(path, repo) as local:
+            meta, fs, meta_path = mlemfile.read(local)
+            if not isinstance(meta, ModelMeta):
+                raise MetadataError(f"{path} is a data object, not a model")
+            model = load_object(meta, fs, meta_path, check_requirements)
+        return cls(meta=meta, model=model, handler=handler_for_type(meta.model_type.type))
+
+    @classmethod
+    def from_object(cls, model: Any, sample_data: Any = None) -> LoadedModel:
+        """Wrap an in-memory model, inferring its metadata as ``save`` would."""
+        from mlem_lib.inference import infer_model_type
+
+        handler, model_type = infer_model_type(model, sample_data)
+        return cls(meta=ModelMeta(model_type=model_type), model=model, handler=handler)
+
+    def signature(self, method: str) -> Signature:
+        return self.meta.method(method)
+
+    def validate(self, method: str, data: Any) -> Any:
+        """Check and convert ``data`` against the method's first argument schema."""
+        sig = self.signature(method)
+        if not sig.args:
+            return data
+        return sig.args[0].type_.validate_value(data)
+
+    def decode(self, method: str, payload: Any) -> Any:
+        """Turn a JSON payload into the method's argument, validating it."""
+        sig = self.signature(method)
+        if not sig.args:
+            return payload
+        return sig.args[0].type_.from_json(payload)
+
+    def call(self, method: str, data: Any, validate: bool = True) -> Any:
+        """Call a method, validating the input first unless told not to."""
+        sig = self.signature(method)
+        if validate:
+            data = self.validate(method, data)
+        return self.handler.call(self.model, sig.name, data)
+
+    def encode(self, method: str, result: Any) -> Any:
+        """Turn a method's result into JSON with its return schema."""
+        returns = self.signature(method).returns
+        if returns.type in ("unspecified", "unknown"):
+            from mlem_lib.data.convert import to_jsonable
+
+            return to_jsonable(result)
+        return returns.to_json(result)

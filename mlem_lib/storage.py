@@ -1,0 +1,249 @@
+"""Files through fsspec: locating objects, hashing, safe artifact paths, atomic saves.
+
+A save writes two files, the artifact and the ``.mlem`` metadata. To make the
+pair atomic without a directory rename, the new metadata is first written
+completely to ``<name>.mlem.pending`` (the intent record), then the artifact is
+moved into place, then the pending file replaces ``<name>.mlem``. A reader that
+finds a pending file whose artifact hash matches the artifact on disk finishes
+the interrupted save; otherwise the pending file is stale and is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from mlem_lib.errors import ArtifactIntegrityError, ObjectNotFoundError, StorageError, UnsafePathError
+
+META_SUFFIX = ".mlem"
+PENDING_SUFFIX = ".pending"
+CHUNK = 4 * 1024 * 1024
+
+
+def get_fs(url: str) -> tuple[Any, str]:
+    """Return the fsspec filesystem and the path inside it for ``url``.
+
+    Example:
+        >>> fs, path = get_fs("memory://models/rf")
+        >>> path
+        '/models/rf'
+    """
+    import fsspec.core
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise StorageError(f"cannot open {url}: {exc}") from exc
+    return fs, path
+
+
+def is_local(fs: Any) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
+
+
+def split_meta_path(url: str) -> tuple[str, str]:
+    """Return (``<object path>``, ``<object path>.mlem``) for either spelling."""
+    if url.endswith(META_SUFFIX):
+        return url[: -len(META_SUFFIX)], url
+    return url, url + META_SUFFIX
+
+
+def resolve_artifact(meta_path: str, uri: str) -> str:
+    """The path of an artifact, refusing URIs that leave the ``.mlem`` file's folder.
+
+    Raises:
+        UnsafePathError: for absolute paths, URLs and ``..`` components.
+    """
+    if not uri or "://" in uri or uri.startswith(("/", "\\")) or (len(uri) > 1 and uri[1] == ":"):
+        raise UnsafePathError(f"artifact uri {uri!r} must be a relative path inside the "
+                              "model's folder")
+    parts = uri.replace("\\", "/").split("/")
+    if any(p == ".." for p in parts):
+        raise UnsafePathError(f"artifact uri {uri!r} escapes the model's folder")
+    return posixpath.join(posixpath.dirname(meta_path), *[p for p in parts if p not in ("", ".")])
+
+
+def hasher(algorithm: str) -> Any:
+    try:
+        return hashlib.new(algorithm)
+    except ValueError as exc:
+        raise ArtifactIntegrityError(f"unknown hash algorithm {algorithm!r}") from exc
+
+
+def hash_file(fs: Any, path: str, algorithm: str = "sha256") -> tuple[str, int]:
+    """Stream a file through a hash; return (hex digest, size)."""
+    h, size = hasher(algorithm), 0
+    with fs.open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+class HashingWriter:
+    """A write-only file wrapper that hashes and counts what passes through it."""
+
+    def __init__(self, raw: IO[bytes], algorithm: str = "sha256") -> None:
+        self.raw = raw
+        self.hash = hasher(algorithm)
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+    def hexdigest(self) -> str:
+        return str(self.hash.hexdigest())
+
+
+def read_verified(fs: Any, path: str, *, size: int, digest: str, algorithm: str) -> bytes:
+    """Read a whole artifact and check its size and hash before anyone unpickles it.
+
+    Raises:
+        ObjectNotFoundError: the artifact is missing.
+        ArtifactIntegrityError: size or hash differ from the metadata.
+    """
+    try:
+        actual_size = fs.size(path)
+    except FileNotFoundError as exc:
+        raise ObjectNotFoundError(f"artifact {path} is missing") from exc
+    if actual_size != size:
+        raise ArtifactIntegrityError(
+            f"artifact {path} is {actual_size} bytes, metadata says {size}: the file is "
+            "truncated or was replaced")
+    with fs.open(path, "rb") as f:
+        data = f.read()
+    h = hasher(algorithm)
+    h.update(data)
+    if h.hexdigest() != digest:
+        raise ArtifactIntegrityError(
+            f"artifact {path} has {algorithm} {h.hexdigest()[:12]}..., metadata says "
+            f"{digest[:12]}...: the file was modified")
+    return bytes(data)
+
+
+def _tmp_name(path: str) -> str:
+    head, tail = posixpath.split(path)
+    return posixpath.join(head, f".{tail}.tmp-{uuid.uuid4().hex[:12]}")
+
+
+@contextmanager
+def atomic_open(fs: Any, path: str) -> Iterator[IO[bytes]]:
+    """Open ``path`` for writing so that readers see the old file or the whole new one.
+
+    Example:
+        >>> fs, p = get_fs("memory://atomic-demo.txt")
+        >>> with atomic_open(fs, p) as f:
+        ...     _ = f.write(b"hello")
+        >>> fs.cat(p)
+        b'hello'
+    """
+    parent = posixpath.dirname(path)
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        with fs.open(tmp, "wb") as f:
+            yield f
+            if is_local(fs):
+                f.flush()
+                os.fsync(f.fileno())
+        fs.mv(tmp, path)
+    except BaseException:
+        if fs.exists(tmp):
+            fs.rm(tmp)
+        raise
+
+
+def write_object(fs: Any, meta_path: str, artifacts: dict[str, Callable[[IO[bytes]], Any]],
+                 render_meta: Callable[[dict[str, tuple[str, int]]], bytes],
+                 algorithm: str = "sha256",
+                 on_temp: Callable[[str, str], Any] | None = None) -> None:
+    """Write artifacts and the ``.mlem`` file as one atomic unit.
+
+    Args:
+        fs: the filesystem.
+        meta_path: where the ``.mlem`` file goes.
+        artifacts: artifact path -> function writing its bytes into a file object.
+        render_meta: gets {artifact path: (hash, size)}, returns the ``.mlem`` bytes; the
+            artifacts are still at their temporary paths then (see ``on_temp``).
+        algorithm: hash algorithm.
+        on_temp: called with (final path, temporary path) for each artifact.
+    """
+    parent = posixpath.dirname(meta_path)
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    temps: dict[str, str] = {}
+    pending = meta_path + PENDING_SUFFIX
+    try:
+        digests: dict[str, tuple[str, int]] = {}
+        for final, writer in artifacts.items():
+            tmp = temps[final] = _tmp_name(final)
+            if on_temp is not None:
+                on_temp(final, tmp)
+            with fs.open(tmp, "wb") as raw:
+                out = HashingWriter(raw, algorithm)
+                writer(out)  # type: ignore[arg-type]
+                if is_local(fs):
+                    raw.flush()
+                    os.fsync(raw.fileno())
+            digests[final] = (out.hexdigest(), out.size)
+        body = render_meta(digests)
+        with fs.open(pending, "wb") as f:
+            f.write(body)
+            if is_local(fs):
+                f.flush()
+                os.fsync(f.fileno())
+        for final, tmp in temps.items():
+            fs.mv(tmp, final)
+        temps.clear()
+        fs.mv(pending, meta_path)
+        if is_local(fs) and parent:
+            _fsync_dir(parent)
+    finally:
+        for tmp in temps.values():
+            if fs.exists(tmp):
+                fs.rm(tmp)
+        if temps and fs.exists(pending):
+            fs.rm(pending)
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def finish_interrupted_save(fs: Any, meta_path: str,
+                            artifact_matches: Callable[[bytes], bool]) -> None:
+    """Complete or discard a save that stopped between moving the artifact and the metadata.
+
+    Args:
+        fs: the filesystem.
+        meta_path: the ``.mlem`` path.
+        artifact_matches: gets the pending ``.mlem`` bytes, says whether the artifacts on
+            disk are the ones it describes.
+    """
+    pending = meta_path + PENDING_SUFFIX
+    try:
+        body = fs.cat_file(pending)
+    except FileNotFoundError:
+        return
+    # A stale pending file is left alone: a save may be writing it right now.
+    if artifact_matches(body):
+        try:
+            fs.mv(pending, meta_path)
+        except FileNotFoundError:  # another reader or the writer finished it first
+            pass
