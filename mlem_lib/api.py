@@ -137,3 +137,68 @@ def serve(path: str, *, host: str = "127.0.0.1", port: int | None = None, worker
     from mlem_lib.serve.runner import run
 
     run(path, host=host, port=port, workers=workers, auth_token=auth_token, repo=repo)
+
+
+def apply_remote(url: str, data: Any, method: str = "predict", *, output: str | None = None,
+                 batch_size: int | None = None, auth_token: str | None = None,
+                 quiet: bool = True) -> Any:
+    """Apply a model served at ``url`` (by ``mlem serve``) to data, batching requests.
+
+    Example:
+        >>> apply_remote("http://127.0.0.1:8080", "data.csv", output="preds.csv")  # doctest: +SKIP
+    """
+    from mlem_lib.batch import apply_remote as _apply_remote
+
+    return _apply_remote(url, data, method=method, output=output, batch_size=batch_size,
+                         auth_token=auth_token, quiet=quiet)
+
+
+def build(model: str, kind: str, **options: Any) -> Any:
+    """Package a saved model: ``kind`` is ``pip``, ``docker`` or ``docker-dir``.
+
+    Options are those of :func:`mlem_lib.build.pip.build_pip`,
+    :func:`mlem_lib.build.docker.build_docker` and
+    :func:`mlem_lib.build.docker.build_docker_dir`.
+
+    Example:
+        >>> build("models/rf", "docker", image="iris-rf:1.0")  # doctest: +SKIP
+    """
+    from mlem_lib.build import build as _build
+
+    return _build(model, kind, **options)
+
+
+def deploy(declaration: str, model: str, **options: Any) -> Any:
+    """Roll a model out to the target a declaration in ``deployments/`` describes.
+
+    Creates or updates; rerunning with the same model does nothing. Returns the
+    recorded deployment state.
+
+    Example:
+        >>> deploy("deployments/local.yaml", "models/rf").url  # doctest: +SKIP
+    """
+    from mlem_lib.deploy import deploy as _deploy
+
+    return _deploy(declaration, model, **options)
+
+
+def status(declaration: str, **options: Any) -> Any:
+    """What a deployment runs now and whether it is healthy.
+
+    Example:
+        >>> status("deployments/local.yaml").healthy  # doctest: +SKIP
+    """
+    from mlem_lib.deploy import status as _status
+
+    return _status(declaration, **options)
+
+
+def remove(declaration: str, **options: Any) -> Any:
+    """Tear a deployment down (a no-op when it is already gone).
+
+    Example:
+        >>> remove("deployments/local.yaml")  # doctest: +SKIP
+    """
+    from mlem_lib.deploy import remove as _remove
+
+    return _remove(declaration, **options)

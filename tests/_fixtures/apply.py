@@ -1,0 +1,1 @@
+"""Fixtures for the apply tests (loaded by conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the build tests (loaded by conftest.py)."""

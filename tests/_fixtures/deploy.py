@@ -1,0 +1,1 @@
+"""Fixtures for the deploy tests (loaded by conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the prefect tests (loaded by conftest.py)."""

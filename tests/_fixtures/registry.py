@@ -1,0 +1,1 @@
+"""Fixtures for the registry tests (loaded by conftest.py)."""

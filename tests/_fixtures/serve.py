@@ -1,0 +1,1 @@
+"""Fixtures for the serve tests (loaded by conftest.py)."""

@@ -1,0 +1,74 @@
+"""Shared fixtures. Area-specific fixtures live in tests/_fixtures/<area>.py."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = [
+    "tests._fixtures.serve",
+    "tests._fixtures.apply",
+    "tests._fixtures.build",
+    "tests._fixtures.deploy",
+    "tests._fixtures.registry",
+    "tests._fixtures.prefect",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def iris():
+    """The iris data set as (X DataFrame with simple column names, y Series)."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    X.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def iris_lr(iris):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    return LogisticRegression(max_iter=500).fit(X, y)
+
+
+@pytest.fixture(scope="session")
+def iris_rf(iris):
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = iris
+    return RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+
+
+@pytest.fixture(scope="session")
+def saved_lr(iris, iris_lr, tmp_path_factory) -> str:
+    """An iris LogisticRegression saved with a DataFrame sample; returns its path."""
+    import mlem_lib.api as mlem
+
+    path = str(tmp_path_factory.mktemp("models") / "lr")
+    mlem.save(iris_lr, path, sample_data=iris[0], description="iris logistic regression")
+    return path
+
+
+@pytest.fixture(scope="session")
+def saved_rf(iris, iris_rf, tmp_path_factory) -> str:
+    import mlem_lib.api as mlem
+
+    path = str(tmp_path_factory.mktemp("models") / "rf")
+    mlem.save(iris_rf, path, sample_data=iris[0])
+    return path
