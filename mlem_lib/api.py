@@ -202,3 +202,96 @@ def remove(declaration: str, **options: Any) -> Any:
     from mlem_lib.deploy import remove as _remove
 
     return _remove(declaration, **options)
+
+
+# --- registry ---
+
+if TYPE_CHECKING:
+    from mlem_lib.registry.models import (
+        ModelSummary,
+        RegisteredVersion,
+        RegistryEvent,
+        StageAssignment,
+    )
+
+
+def register(model_path: str, *, name: str | None = None, version: str | None = None,
+             bump: str | None = None, repo: str = ".", push: bool = True,
+             message: str | None = None) -> RegisteredVersion:
+    """Register a saved model as a new version (git tag ``name@vX.Y.Z``).
+
+    Tracks the binary with DVC, commits the ``.mlem`` and ``.dvc`` files, pushes the
+    binary to the default DVC remote and tags the commit. Returns a
+    :class:`~mlem_lib.registry.models.RegisteredVersion` (name, version, tag, commit).
+
+    Example:
+        >>> register("models/rf", bump="minor").tag  # doctest: +SKIP
+        'rf@v0.1.0'
+    """
+    from mlem_lib.registry import register as _register
+
+    return _register(model_path, name=name, version=version, bump=bump, repo=repo, push=push,
+                     message=message)
+
+
+def assign(name: str, stage: str, *, version: str | None = None,
+           repo: str = ".") -> StageAssignment:
+    """Put a model version (default: the latest) in a stage (git tag ``name#stage#N``).
+
+    Returns a :class:`~mlem_lib.registry.models.StageAssignment`.
+
+    Example:
+        >>> assign("rf", "prod", version="v0.1.0").tag  # doctest: +SKIP
+        'rf#prod#1'
+    """
+    from mlem_lib.registry import assign as _assign
+
+    return _assign(name, stage, version=version, repo=repo)
+
+
+def find_stage_version(name: str, stage: str, *, repo: str = ".") -> str | None:
+    """The version of a model in a stage, or ``None``.
+
+    Example:
+        >>> find_stage_version("rf", "prod")  # doctest: +SKIP
+        'v0.1.0'
+    """
+    from mlem_lib.registry import find_stage_version as _find
+
+    return _find(name, stage, repo=repo)
+
+
+def find_latest_version(name: str, *, repo: str = ".") -> str | None:
+    """The greatest registered version of a model, or ``None``.
+
+    Example:
+        >>> find_latest_version("rf")  # doctest: +SKIP
+        'v0.1.0'
+    """
+    from mlem_lib.registry import find_latest_version as _find
+
+    return _find(name, repo=repo)
+
+
+def list_models(repo: str = ".") -> list[ModelSummary]:
+    """Every registered model with its latest version and stages (``ModelSummary``).
+
+    Example:
+        >>> [m.name for m in list_models()]  # doctest: +SKIP
+        ['rf']
+    """
+    from mlem_lib.registry import list_models as _list
+
+    return list(_list(repo))
+
+
+def history(name: str, repo: str = ".") -> list[RegistryEvent]:
+    """A model's registrations and assignments, newest first (``RegistryEvent``).
+
+    Example:
+        >>> [e.event for e in history("rf")]  # doctest: +SKIP
+        ['assignment', 'registration']
+    """
+    from mlem_lib.registry import history as _history
+
+    return list(_history(name, repo))

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 COMMAND_MODULES = (
     "mlem_lib.commands.core",
+    "mlem_lib.commands.apply",
     "mlem_lib.commands.serve",
     "mlem_lib.commands.build",
     "mlem_lib.commands.deployment",

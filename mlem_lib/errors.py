@@ -113,3 +113,19 @@ class RegistryError(MlemError, ValueError):
 
 class VersionNotFoundError(RegistryError, LookupError):
     """No such version or stage in the registry."""
+
+
+class UnknownModelError(VersionNotFoundError):
+    """The registry has no model (GTO artifact) of that name."""
+
+
+class VersionExistsError(RegistryError):
+    """That version, or a version with the same model content, is already registered."""
+
+
+class DirtyWorkingTreeError(RegistryError):
+    """Files unrelated to the model being registered have uncommitted changes."""
+
+
+class NoDvcRemoteError(RegistryError):
+    """The repository is not a DVC repository or has no default DVC remote."""

@@ -120,6 +120,23 @@ def read_artifact(meta: ModelMeta | DataMeta, fs: Any, meta_path: str) -> bytes:
                          algorithm=art.hash_algorithm)
 
 
+def _load_data(meta: DataMeta, fs: Any, meta_path: str) -> Any:
+    from mlem_lib.compat.mlem_data import COMPOSITE_READERS, read_composite
+    from mlem_lib.data import files
+
+    reader = getattr(meta, "reader", None)
+    if isinstance(reader, dict) and reader.get("type") in COMPOSITE_READERS:
+        def read_one(key: str) -> bytes:
+            art = meta.artifacts.get(key)
+            if art is None:
+                raise MetadataError(f"{meta_path} has no artifact {key!r}")
+            return read_verified(fs, resolve_artifact(meta_path, art.uri), size=art.size,
+                                 digest=art.hash, algorithm=art.hash_algorithm)
+
+        return meta.data_type.validate_value(read_composite(reader, read_one))
+    return files.read(read_artifact(meta, fs, meta_path), meta.data_type, meta.format)
+
+
 def _custom_dir(meta: ModelMeta) -> str:
     key = meta.model_hash[:16] or "nohash"
     return os.path.join(tempfile.gettempdir(), "mlem_lib_custom", key)
@@ -130,11 +147,9 @@ def load_object(meta: ModelMeta | DataMeta, fs: Any, meta_path: str,
     """Verify the artifact and rebuild the object it holds."""
     from mlem_lib import requirements
 
-    body = read_artifact(meta, fs, meta_path)
     if isinstance(meta, DataMeta):
-        from mlem_lib.data import files
-
-        return files.read(body, meta.data_type, meta.format)
+        return _load_data(meta, fs, meta_path)
+    body = read_artifact(meta, fs, meta_path)
     from mlem_lib.models.base import handler_for_type
 
     if meta.custom_requirements():

@@ -22,6 +22,7 @@ import sys
 import sysconfig
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable
 from typing import IO, Any
 
@@ -115,6 +116,24 @@ def distribution_of(module: str) -> str | None:
     return dists[0]
 
 
+def _compress(data: bytes) -> str:
+    """MLEM's encoding of shipped code: base64 of zlib-compressed bytes."""
+    return base64.standard_b64encode(zlib.compress(data)).decode()
+
+
+def custom_sources(req: CustomRequirement) -> dict[str, bytes]:
+    """The files of a shipped local module or package, by relative path.
+
+    A module is its zlib-compressed source; a package is a zlib-compressed zip of its
+    ``.py`` files (MLEM's layout, so MLEM-written files load too).
+    """
+    raw = zlib.decompress(base64.standard_b64decode(req.source64zip))
+    if not req.is_package:
+        return {req.name.replace(".", "/") + ".py": raw}
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
 def _local_source(module: str) -> CustomRequirement | None:
     mod = sys.modules.get(module)
     if mod is None:
@@ -128,21 +147,20 @@ def _local_source(module: str) -> CustomRequirement | None:
     path = os.path.realpath(path)
     if path.startswith(_stdlib_paths()) or "site-packages" in path or "dist-packages" in path:
         return None
-    buf = io.BytesIO()
     is_package = os.path.basename(path) == "__init__.py"
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        if is_package:
-            root = os.path.dirname(path)
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-                for fn in sorted(filenames):
-                    if fn.endswith(".py"):
-                        full = os.path.join(dirpath, fn)
-                        zf.write(full, os.path.relpath(full, os.path.dirname(root)))
-        else:
-            zf.write(path, module + ".py")
-    return CustomRequirement(name=module, is_package=is_package,
-                             source64zip=base64.b64encode(buf.getvalue()).decode())
+    if not is_package:
+        with open(path, "rb") as f:
+            return CustomRequirement(name=module, is_package=False, source64zip=_compress(f.read()))
+    buf = io.BytesIO()
+    root = os.path.dirname(path)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for fn in sorted(filenames):
+                if fn.endswith(".py"):
+                    full = os.path.join(dirpath, fn)
+                    zf.write(full, os.path.relpath(full, os.path.dirname(root)))
+    return CustomRequirement(name=module, is_package=True, source64zip=_compress(buf.getvalue()))
 
 
 def resolve(modules: Iterable[str]) -> list[PythonRequirement | CustomRequirement]:
@@ -184,17 +202,16 @@ def _imports_of(req: CustomRequirement) -> set[str]:
     import ast
 
     names: set[str] = set()
-    with zipfile.ZipFile(io.BytesIO(base64.b64decode(req.source64zip))) as zf:
-        for info in zf.infolist():
-            try:
-                tree = ast.parse(zf.read(info))
-            except SyntaxError:
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    names.update(a.name.split(".")[0] for a in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    names.add(node.module.split(".")[0])
+    for source in custom_sources(req).values():
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
     names.discard(req.name)
     return names
 
@@ -220,12 +237,13 @@ def install_custom(reqs: Iterable[CustomRequirement], target: str) -> None:
             spec = None
         if spec is not None:
             continue
-        os.makedirs(target, exist_ok=True)
-        with zipfile.ZipFile(io.BytesIO(base64.b64decode(req.source64zip))) as zf:
-            for member in zf.namelist():
-                if member.startswith(("/", "\\")) or ".." in member.split("/"):
-                    continue
-                zf.extract(member, target)
+        for member, body in custom_sources(req).items():
+            if member.startswith(("/", "\\")) or ".." in member.split("/"):
+                continue
+            dest = os.path.join(target, *member.split("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "wb") as f:
+                f.write(body)
         added = True
     if added and target not in sys.path:
         sys.path.append(target)

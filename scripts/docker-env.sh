@@ -36,8 +36,8 @@ REG_PORT=${MLEM_REGISTRY_PORT:-5055}
 REG_USER=${MLEM_REGISTRY_USER:-mlem}
 REG_PASS=${MLEM_REGISTRY_PASSWORD:-mlem-test-pass}
 REG_DIR="$DIR/registry"
-REG_PID="$DIR/registry.pid"
-REG_LOG="$DIR/registry.log"
+REG_PID="$DIR/registry-$REG_PORT.pid"
+REG_LOG="$DIR/registry-$REG_PORT.log"
 REG_ADDR="127.0.0.1:$REG_PORT"
 
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a
@@ -70,11 +70,18 @@ lock() {
   flock -w 600 9 || die "could not lock $DIR/.lock"
 }
 
+proc_alive() {  # pid -> 0 if running (a zombie waiting for its reaper is dead)
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state=$(sed -n 's/.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
 pid_alive() {  # pidfile -> 0 if the process in it is alive
   local pid
   [[ -s $1 ]] || return 1
   pid=$(tr -dc '0-9' <"$1")
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+  [[ -n $pid ]] && proc_alive "$pid"
 }
 
 # ----------------------------------------------------------------- install --
@@ -147,6 +154,9 @@ cmd_start() {
       local t0
       t0=$(now)
       rm -f "$DOCKERD_PID" "$SOCK"
+      # A crashed dockerd can leave its containerd behind (or a zombie whose
+      # pid still answers kill -0, which makes a new dockerd wait on it).
+      stop_pid "$DIR/exec/containerd/containerd.pid" "stale containerd" 15
       unmount_under_dir
       mkdir -p "$DIR/data" "$DIR/exec"
       [[ -s $DIR/daemon.json ]] || echo '{}' >"$DIR/daemon.json"
@@ -163,7 +173,7 @@ cmd_start() {
         </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
       local launcher=$! deadline=$((SECONDS + START_TIMEOUT))
       until dockerd_up; do
-        if ! kill -0 "$launcher" 2>/dev/null && ! pid_alive "$DOCKERD_PID"; then
+        if ! proc_alive "$launcher" && ! pid_alive "$DOCKERD_PID"; then
           tail -n 30 "$DOCKERD_LOG" >&2
           die "dockerd exited during startup (log: $DOCKERD_LOG)"
         fi
@@ -180,6 +190,7 @@ cmd_start() {
   fi
   exec 9>&-
   echo "export DOCKER_HOST=$DOCKER_HOST_URL"
+  echo "export DOCKER_BUILDKIT=0"
 }
 
 # -------------------------------------------------------------- base-image --
@@ -311,17 +322,22 @@ for cmd in (["pip", "config", "list"], [sys.executable, "-m", "pip", "config", "
     except Exception:
         pass
 if out.strip():
-    # lines: scope.key='value'; later lines take precedence
+    # lines: scope.key='value' (files already merged); pip's precedence is
+    # PIP_* env > [install] > [global]
+    rank = {"global": 0, "install": 1, ":env:": 2}
+    entries = []
     for line in out.splitlines():
         m = re.match(r"^([^.]*)\.([A-Za-z0-9_-]+)=(.*)$", line.strip())
-        if not m or m.group(1) not in ("global", "install", ":env:"):
+        if not m or m.group(1) not in rank:
             continue
         v = m.group(3)
         try:
             v = shlex.split(v)[0] if v else ""
         except ValueError:
             v = v.strip("'\"")
-        add(m.group(2), v)
+        entries.append((rank[m.group(1)], m.group(2), v))
+    for _, k, v in sorted(entries, key=lambda e: e[0]):
+        add(k, v)
 else:
     home = os.path.expanduser("~")
     files = ["/etc/xdg/pip/pip.conf", "/etc/pip.conf",
@@ -438,6 +454,7 @@ cmd_base_image() {
   exec 9>&-
   log "base-image: $BASE_IMAGE and $TEST_BASE_IMAGE ready in $(elapsed "$t0") s"
   echo "export DOCKER_HOST=$DOCKER_HOST_URL"
+  echo "export DOCKER_BUILDKIT=0"
   echo "export MLEM_TEST_BASE_IMAGE=$TEST_BASE_IMAGE"
 }
 
@@ -465,7 +482,7 @@ stop_pid() {  # pidfile name timeout
   log "stop: $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + timeout))
-  while kill -0 "$pid" 2>/dev/null; do
+  while proc_alive "$pid"; do
     if ((SECONDS >= deadline)); then
       log "stop: $name did not exit in ${timeout}s; SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
@@ -493,8 +510,8 @@ cmd_registry() {
     local t0
     t0=$(now)
     mkdir -p "$REG_DIR/storage"
-    htpasswd -Bbn "$REG_USER" "$REG_PASS" >"$REG_DIR/htpasswd"
-    cat >"$REG_DIR/config.yml" <<EOF
+    htpasswd -Bbn "$REG_USER" "$REG_PASS" >"$REG_DIR/htpasswd-$REG_PORT"
+    cat >"$REG_DIR/config-$REG_PORT.yml" <<EOF
 version: 0.1
 log:
   level: info
@@ -513,15 +530,15 @@ http:
 auth:
   htpasswd:
     realm: mlem-test-registry
-    path: $REG_DIR/htpasswd
+    path: $REG_DIR/htpasswd-$REG_PORT
 EOF
     log "registry: starting docker-registry on $REG_ADDR (log $REG_LOG)"
-    setsid docker-registry serve "$REG_DIR/config.yml" </dev/null >>"$REG_LOG" 2>&1 9>&- &
+    setsid docker-registry serve "$REG_DIR/config-$REG_PORT.yml" </dev/null >>"$REG_LOG" 2>&1 9>&- &
     local pid=$!
     echo "$pid" >"$REG_PID"
     local deadline=$((SECONDS + 30))
     until [[ $(reg_status 1) == 200 ]]; do
-      if ! kill -0 "$pid" 2>/dev/null; then
+      if ! proc_alive "$pid"; then
         rm -f "$REG_PID"
         tail -n 20 "$REG_LOG" >&2
         die "docker-registry exited during startup (log: $REG_LOG)"
@@ -570,14 +587,17 @@ verify_registry_push() {
 cmd_stop() {
   need_root
   lock
-  stop_pid "$REG_PID" registry 15
+  local f
+  for f in "$DIR"/registry-*.pid; do
+    [[ -e $f ]] && stop_pid "$f" "registry ${f##*/}" 15
+  done
   local containerd_pid="$DIR/exec/containerd/containerd.pid" running
   if dockerd_up; then
     # Kill leftover containers first: dockerd would wait 10 s per container
     # whose PID 1 ignores SIGTERM.
     running=$(dk ps -q 2>/dev/null || true)
     if [[ -n $running ]]; then
-      log "stop: killing running containers: $(echo $running)"
+      log "stop: killing running containers: ${running//$'\n'/ }"
       # shellcheck disable=SC2086
       dk kill $running >/dev/null 2>&1 9>&- || true
     fi
@@ -608,6 +628,7 @@ cmd_status() {
 
 cmd_env() {
   echo "export DOCKER_HOST=$DOCKER_HOST_URL"
+  echo "export DOCKER_BUILDKIT=0"
   echo "export MLEM_TEST_BASE_IMAGE=$TEST_BASE_IMAGE"
   registry_exports
 }

@@ -16,6 +16,7 @@ Methods the server does not expose are reported under "missing" instead; a
 call that fails is reported under "errors" (type and message) and the exit
 status is 1. Exit status 2 means the client could not even be created.
 """
+
 import json
 import os
 import sys
@@ -55,7 +56,6 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     import pandas as pd
-
     from mlem.runtime.client import HTTPClient
 
     url = argv[1].rstrip("/")
@@ -68,7 +68,7 @@ def main(argv):
     out = {"url": client.base_url, "methods": [], "missing": [], "errors": {}}
     try:
         out["methods"] = sorted(client.methods)
-    except Exception as e:  # noqa: BLE001 - report whatever MLEM raised
+    except Exception as e:
         out["errors"]["interface"] = {"type": type(e).__name__, "message": str(e)}
         print(json.dumps(out))
         return 2
@@ -80,7 +80,7 @@ def main(argv):
             continue
         try:
             out[method] = jsonable(getattr(client, method)(df))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             out["errors"][method] = {"type": type(e).__name__, "message": str(e)}
     print(json.dumps(out))
     return 1 if out["errors"] else 0

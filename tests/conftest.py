@@ -72,3 +72,41 @@ def saved_rf(iris, iris_rf, tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("models") / "rf")
     mlem.save(iris_rf, path, sample_data=iris[0])
     return path
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto in server mode on 127.0.0.1 with fake credentials in the environment.
+
+    Yields the endpoint URL; ``AWS_ENDPOINT_URL`` points at it for the whole session so
+    boto3 and s3fs talk to it.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                                            "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing",
+                      AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    yield url
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def s3_bucket(moto_server) -> str:
+    """A fresh, empty bucket on the moto server; returns its name."""
+    import uuid
+
+    import boto3
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=name)
+    return name

@@ -24,11 +24,15 @@ def write(obj: Any, data_type: DataType, fmt: str, f: IO[bytes]) -> None:
         import pandas as pd
 
         frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
-        frame.to_parquet(f)  # type: ignore[arg-type]
+        buf = io.BytesIO()  # pyarrow wants a real file object, not our hashing wrapper
+        frame.to_parquet(buf)
+        f.write(buf.getvalue())
     elif fmt == "npy":
         import numpy as np
 
-        np.save(f, obj, allow_pickle=False)  # type: ignore[arg-type]
+        buf = io.BytesIO()
+        np.save(buf, obj, allow_pickle=False)
+        f.write(buf.getvalue())
     else:
         f.write(json.dumps(data_type.to_json(obj)).encode())
 

@@ -1,0 +1,19 @@
+"""A local (not installed) module with model code, to test shipping local source."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Scaler:
+    """A plain class exposing predict: scales the row sums."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def predict(self, df):
+        return np.asarray(df.sum(axis=1)) * self.factor
+
+
+def add_one(values):
+    return [v + 1 for v in values]

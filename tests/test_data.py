@@ -1,0 +1,136 @@
+"""Data schemas: inference, validation, JSON round trips and error messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlem_lib.data.base import infer_data_type, parse_data_type
+from mlem_lib.errors import SchemaError
+
+
+def roundtrip(obj):
+    """Infer a schema, write it as a dict, read it back, and JSON-roundtrip the value."""
+    dt = infer_data_type(obj)
+    again = parse_data_type(dt.model_dump(mode="json"))
+    assert again == dt
+    return again, again.from_json(again.to_json(obj))
+
+
+def test_dataframe_schema_records_columns_dtypes_and_roundtrips(iris):
+    X, _ = iris
+    df = X.assign(kind="a", n=np.arange(len(X)))
+    dt, back = roundtrip(df)
+    assert dt.columns == [*X.columns, "kind", "n"]
+    assert dt.dtypes[:4] == ["float64"] * 4
+    assert dt.dtypes[-1] == "int64"
+    pd.testing.assert_frame_equal(back.reset_index(drop=True), df.reset_index(drop=True),
+                                  check_dtype=False)
+
+
+def test_dataframe_named_index_becomes_index_cols():
+    df = pd.DataFrame({"id": [1, 2], "x": [0.5, 1.5]}).set_index("id")
+    dt, back = roundtrip(df)
+    assert dt.index_cols == ["id"]
+    assert list(back.index) == [1, 2]
+
+
+def test_dataframe_missing_and_unknown_column_named(iris):
+    dt = infer_data_type(iris[0])
+    with pytest.raises(SchemaError, match="missing column 'petal_width'") as info:
+        dt.validate_value(iris[0].drop(columns=["petal_width"]))
+    assert info.value.field == "petal_width"
+    with pytest.raises(SchemaError, match="unknown column 'extra'"):
+        dt.validate_value(iris[0].assign(extra=1.0))
+
+
+def test_dataframe_wrong_dtype_named(iris):
+    dt = infer_data_type(iris[0])
+    with pytest.raises(SchemaError, match="'sepal_width': expected dtype float64") as info:
+        dt.from_json({"values": [{"sepal_length": 1.0, "sepal_width": "wide",
+                                  "petal_length": 1.0, "petal_width": 1.0}]})
+    assert info.value.field == "sepal_width"
+
+
+def test_dataframe_accepts_any_column_order_and_int_for_float(iris):
+    dt = infer_data_type(iris[0])
+    rows = [{"petal_width": 1, "petal_length": 2, "sepal_width": 3, "sepal_length": 4}]
+    df = dt.from_json({"values": rows})
+    assert list(df.columns) == dt.columns
+    assert df["sepal_length"].dtype == np.float64
+    split = dt.from_json({"columns": list(reversed(dt.columns)), "data": [[1, 2, 3, 4]]})
+    assert split.iloc[0]["sepal_length"] == 4.0
+
+
+def test_ndarray_batch_axis_free_and_shape_errors():
+    dt = infer_data_type(np.zeros((10, 4))).batch_free()
+    assert dt.shape == [None, 4]
+    assert dt.from_json([[1, 2, 3, 4]]).shape == (1, 4)
+    with pytest.raises(SchemaError, match=r"axis 1 must be 4"):
+        dt.from_json([[1, 2, 3]])
+    with pytest.raises(SchemaError, match="dimensions"):
+        dt.from_json([1, 2, 3, 4])
+    with pytest.raises(SchemaError, match="different lengths"):
+        dt.from_json([[1, 2, 3, 4], [1, 2]])
+
+
+def test_ndarray_float_to_int_only_when_whole():
+    dt = infer_data_type(np.array([1, 2, 3]))
+    assert dt.from_json([1.0, 2.0, 3.0]).dtype == np.int64
+    with pytest.raises(SchemaError, match="expected dtype int64"):
+        dt.from_json([1.5, 2.0, 3.0])
+
+
+def test_series_roundtrip():
+    s = pd.Series([1.0, 2.0], name="x")
+    dt, back = roundtrip(s)
+    assert dt.describe() == "series[float64]"
+    assert back.tolist() == [1.0, 2.0]
+
+
+def test_list_length_and_item_type():
+    dt = infer_data_type([1, 2, 3])
+    assert dt.describe() == "list[int, 3]"
+    with pytest.raises(SchemaError, match="expected length 3"):
+        dt.validate_value([1, 2])
+    with pytest.raises(SchemaError, match=r"\[1\].*expected int, got str"):
+        dt.validate_value([1, "x", 3])
+    assert dt.batch_free().validate_value([5]) == [5]
+
+
+def test_dict_keys_named():
+    dt = infer_data_type({"a": 1, "b": [1.0, 2.0]})
+    _, back = roundtrip({"a": 1, "b": [1.0, 2.0]})
+    assert back == {"a": 1, "b": [1.0, 2.0]}
+    with pytest.raises(SchemaError, match="missing key 'b'") as info:
+        dt.from_json({"a": 1})
+    assert info.value.field == "b"
+    with pytest.raises(SchemaError, match="unknown key 'c'"):
+        dt.from_json({"a": 1, "b": [1.0, 2.0], "c": 3})
+    with pytest.raises(SchemaError, match=r"'a': expected int, got str"):
+        dt.from_json({"a": "1", "b": [1.0, 2.0]})
+
+
+@pytest.mark.parametrize("value,expected", [(1, "int"), (1.5, "float"), ("s", "str"),
+                                            (True, "bool"), (None, "NoneType")])
+def test_scalars(value, expected):
+    dt, back = roundtrip(value)
+    assert dt.describe() == expected
+    assert back == value
+
+
+def test_scalar_bool_is_not_an_int():
+    with pytest.raises(SchemaError):
+        infer_data_type(1).validate_value(True)
+
+
+def test_examples_satisfy_their_own_schema(iris):
+    for obj in [iris[0], np.zeros((3, 2)), [1.0, 2.0], {"k": "v"}, 3, iris[0]["sepal_length"]]:
+        dt = infer_data_type(obj).batch_free()
+        dt.validate_value(dt.example())
+
+
+def test_unknown_type_keeps_its_fields():
+    dt = parse_data_type({"type": "torch_tensor", "shape": [None, 3], "dtype": "float32"})
+    assert dt.model_dump()["shape"] == [None, 3]
