@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 from mlem_lib.errors import MetadataError, ObjectNotFoundError
@@ -16,11 +18,18 @@ from mlem_lib.storage import (
 )
 
 
-def _yaml_load(text: bytes | str) -> Any:
+@functools.lru_cache(maxsize=128)
+def _yaml_load_cached(text: bytes | str) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    return yaml.load(text, Loader=loader)
+
+
+def _yaml_load(text: bytes | str) -> Any:
+    # Parsing YAML costs more than unpickling a small model; the cache is keyed by the
+    # file's exact content, so it can never return stale metadata.
+    return copy.deepcopy(_yaml_load_cached(text))
 
 
 def render(meta: ModelMeta | DataMeta) -> bytes:

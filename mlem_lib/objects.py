@@ -18,9 +18,7 @@ HASH_ALGORITHM = "sha256"
 def _is_model(obj: Any) -> bool:
     from mlem_lib.data.base import is_data
 
-    if is_data(obj):
-        return False
-    return True
+    return not is_data(obj)
 
 
 def save(obj: Any, path: str, sample_data: Any = None, description: str | None = None,
@@ -37,7 +35,7 @@ def save_model(model: Any, path: str, sample_data: Any = None, description: str 
     from mlem_lib.inference import infer_model_type
 
     handler, model_type = infer_model_type(model, sample_data)
-    obj_path, meta_url = split_meta_path(path)
+    _obj_path, meta_url = split_meta_path(path)
     fs, meta_path = get_fs(meta_url)
     art_path = meta_path[: -len(".mlem")]
     uri = posixpath.basename(art_path)

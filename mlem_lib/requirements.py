@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import functools
 import importlib
-import importlib.util
 import importlib.metadata
+import importlib.util
 import io
 import os
 import pickletools
@@ -35,7 +35,7 @@ _IGNORED = {"__main__", "__builtin__", "builtins", "copyreg", "_codecs", "mlem_l
 
 
 def pickled_modules(stream: IO[bytes]) -> set[str]:
-    """Top-level module names of every global a pickle stream references.
+    """Full module names of every global a pickle stream references.
 
     Example:
         >>> import io, pickle, collections
@@ -50,21 +50,21 @@ def pickled_modules(stream: IO[bytes]) -> set[str]:
     for opcode, arg, _pos in pickletools.genops(stream):
         name = opcode.name
         if name in _STRING_OPS:
-            value = arg.decode("latin-1") if isinstance(arg, bytes) else arg
+            value = arg.decode("latin-1") if isinstance(arg, bytes) else str(arg)
             strings.append(value)
             last = value
             if subimport_pending and isinstance(value, str):
-                modules.add(value.split(".")[0])
+                modules.add(value)
                 subimport_pending = False
             continue
         if name == "MEMOIZE":
             memo[len(memo)] = last
             continue
         if name in ("PUT", "BINPUT", "LONG_BINPUT"):
-            memo[int(arg)] = last
+            memo[int(arg or 0)] = last
             continue
         if name in ("GET", "BINGET", "LONG_BINGET"):
-            last = memo.get(int(arg))
+            last = memo.get(int(arg or 0))
             if isinstance(last, str):
                 strings.append(last)
             continue
@@ -75,16 +75,16 @@ def pickled_modules(stream: IO[bytes]) -> set[str]:
         else:
             last = None
             continue
-        modules.add(module.split(".")[0])
+        modules.add(module)
         # cloudpickle pickles module references as subimport("name")
         subimport_pending = attr in ("subimport", "dynamic_subimport")
         last = None
-    return {m for m in modules if m and m not in _IGNORED}
+    return {m for m in modules if m and m.split(".")[0] not in _IGNORED}
 
 
 @functools.lru_cache(maxsize=1)
 def _packages_distributions() -> dict[str, list[str]]:
-    return importlib.metadata.packages_distributions()
+    return dict(importlib.metadata.packages_distributions())
 
 
 @functools.lru_cache(maxsize=256)
@@ -134,91 +134,135 @@ def custom_sources(req: CustomRequirement) -> dict[str, bytes]:
         return {name: zf.read(name) for name in zf.namelist()}
 
 
-def _local_source(module: str) -> CustomRequirement | None:
-    mod = sys.modules.get(module)
+def _module_file(name: str) -> str | None:
+    """The source file of a module that is neither installed nor in the standard library."""
+    mod = sys.modules.get(name)
     if mod is None:
         try:
-            mod = importlib.import_module(module)
-        except ImportError:
+            mod = importlib.import_module(name)
+        except Exception:  # a broken local module must not break saving
             return None
     path = getattr(mod, "__file__", None)
-    if not path:
+    if not path or not path.endswith(".py"):
         return None
     path = os.path.realpath(path)
     if path.startswith(_stdlib_paths()) or "site-packages" in path or "dist-packages" in path:
         return None
-    is_package = os.path.basename(path) == "__init__.py"
-    if not is_package:
+    return path
+
+
+def _local_imports(source: bytes, module: str, is_package: bool) -> set[str]:
+    """Full names of the modules a source file imports (relative imports resolved)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    package = module if is_package else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+                base = ".".join([*parts, base] if base else parts)
+            if base:
+                names.add(base)
+                names.update(f"{base}.{a.name}" for a in node.names)
+    return names
+
+
+def _collect_local(modules: set[str]) -> tuple[dict[str, dict[str, bytes]], set[str]]:
+    """Local source files reachable from ``modules``, grouped by top-level name.
+
+    Returns ({top-level name: {relative path: source}}, imported non-local top-level names).
+    """
+    files: dict[str, dict[str, bytes]] = {}
+    external: set[str] = set()
+    queue = sorted(modules)
+    seen: set[str] = set()
+    while queue:
+        name = queue.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        top = name.split(".")[0]
+        if top in _IGNORED or is_stdlib(top):
+            continue
+        if distribution_of(top) is not None:
+            external.add(top)
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        is_package = os.path.basename(path) == "__init__.py"
+        rel = name.replace(".", "/") + ("/__init__.py" if is_package else ".py")
         with open(path, "rb") as f:
-            return CustomRequirement(name=module, is_package=False, source64zip=_compress(f.read()))
+            source = f.read()
+        files.setdefault(top, {})[rel] = source
+        parent = name.rpartition(".")[0]
+        if parent:
+            queue.append(parent)  # its __init__.py runs on import
+        queue.extend(_local_imports(source, name, is_package) - seen)
+    return files, external
+
+
+def _custom_requirement(top: str, files: dict[str, bytes]) -> CustomRequirement:
+    if list(files) == [f"{top}.py"]:
+        return CustomRequirement(name=top, is_package=False, source64zip=_compress(files[f"{top}.py"]))
     buf = io.BytesIO()
-    root = os.path.dirname(path)
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for fn in sorted(filenames):
-                if fn.endswith(".py"):
-                    full = os.path.join(dirpath, fn)
-                    zf.write(full, os.path.relpath(full, os.path.dirname(root)))
-    return CustomRequirement(name=module, is_package=True, source64zip=_compress(buf.getvalue()))
+        for rel in sorted(files):
+            zf.writestr(rel, files[rel])
+    return CustomRequirement(name=top, is_package=True, source64zip=_compress(buf.getvalue()))
+
+
+def _installable(module: str, dist: str) -> PythonRequirement:
+    return PythonRequirement(module=module, version=distribution_version(dist),
+                             package_name=dist if dist != module else None)
 
 
 def resolve(modules: Iterable[str]) -> list[PythonRequirement | CustomRequirement]:
-    """Turn top-level module names into pinned requirements (stdlib dropped).
+    """Turn module names into pinned requirements (stdlib dropped, local code shipped).
+
+    Local modules are shipped file by file: the modules used, their packages'
+    ``__init__.py`` files and the local modules they import, never a whole tree.
 
     Example:
         >>> [r.package_name for r in resolve(["yaml", "json"])]
         ['PyYAML']
     """
+    names = set(modules)
+    tops = {m.split(".")[0] for m in names}
     out: list[PythonRequirement | CustomRequirement] = []
-    seen: set[str] = set()
-    for module in sorted(set(modules)):
-        if module in seen or module in _IGNORED or is_stdlib(module):
+    local: set[str] = set()
+    for top in sorted(tops):
+        if top in _IGNORED or is_stdlib(top):
             continue
-        seen.add(module)
-        dist = distribution_of(module)
+        dist = distribution_of(top)
         if dist is not None:
-            out.append(PythonRequirement(module=module, version=distribution_version(dist),
-                                         package_name=dist if dist != module else None))
-            continue
-        custom = _local_source(module)
-        if custom is not None:
-            out.append(custom)
-    # a custom module's own imports are requirements too
-    for req in list(out):
-        if isinstance(req, CustomRequirement):
-            for extra in _imports_of(req):
-                if extra not in seen and not is_stdlib(extra) and extra not in _IGNORED:
-                    seen.add(extra)
-                    dist = distribution_of(extra)
-                    if dist is not None:
-                        out.append(PythonRequirement(
-                            module=extra, version=distribution_version(dist),
-                            package_name=dist if dist != extra else None))
+            out.append(_installable(top, dist))
+        else:
+            local.update(m for m in names if m.split(".")[0] == top)
+    if local:
+        files, external = _collect_local(local)
+        for top in sorted(files):
+            out.append(_custom_requirement(top, files[top]))
+        known = {r.module for r in out if isinstance(r, PythonRequirement)}
+        for top in sorted(external - known):
+            dist = distribution_of(top)
+            if dist is not None:
+                out.append(_installable(top, dist))
     return out
-
-
-def _imports_of(req: CustomRequirement) -> set[str]:
-    import ast
-
-    names: set[str] = set()
-    for source in custom_sources(req).values():
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module.split(".")[0])
-    names.discard(req.name)
-    return names
 
 
 def unix_requirements(modules: Iterable[str]) -> list[UnixRequirement]:
     """System packages that some frameworks need at run time."""
-    needs_gomp = {"xgboost", "lightgbm"} & set(modules)
+    needs_gomp = {"xgboost", "lightgbm"} & {m.split(".")[0] for m in modules}
     return [UnixRequirement(package_name="libgomp1")] if needs_gomp else []
 
 

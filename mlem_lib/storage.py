@@ -10,6 +10,7 @@ the interrupted save; otherwise the pending file is stale and is ignored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import posixpath
@@ -18,7 +19,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from mlem_lib.errors import ArtifactIntegrityError, ObjectNotFoundError, StorageError, UnsafePathError
+from mlem_lib.errors import (
+    ArtifactIntegrityError,
+    ObjectNotFoundError,
+    StorageError,
+    UnsafePathError,
+)
 
 META_SUFFIX = ".mlem"
 PENDING_SUFFIX = ".pending"
@@ -94,10 +100,13 @@ class HashingWriter:
         self.hash = hasher(algorithm)
         self.size = 0
 
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        return self.raw.write(data)
+    def write(self, data: Any) -> int:
+        # pickle protocol 5 hands over PickleBuffer objects for large arrays
+        view = memoryview(data).cast("B")
+        self.hash.update(view)
+        self.size += view.nbytes
+        self.raw.write(view)
+        return view.nbytes
 
     def hexdigest(self) -> str:
         return str(self.hash.hexdigest())
@@ -243,7 +252,6 @@ def finish_interrupted_save(fs: Any, meta_path: str,
         return
     # A stale pending file is left alone: a save may be writing it right now.
     if artifact_matches(body):
-        try:
+        # FileNotFoundError: another reader or the writer finished it first
+        with contextlib.suppress(FileNotFoundError):
             fs.mv(pending, meta_path)
-        except FileNotFoundError:  # another reader or the writer finished it first
-            pass

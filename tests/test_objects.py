@@ -292,7 +292,8 @@ def test_killed_save_leaves_a_loadable_model(tmp_path):
 
     path = str(tmp_path / "big")
     script = SAVER.format(root=str(REPO_ROOT), path=path)
-    subprocess.run([sys.executable, "-c", script, "1"], check=True, capture_output=True)
+    first = subprocess.run([sys.executable, "-c", script, "1"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
     seen = set()
     for i, delay in enumerate([0.05, 0.2, 0.4, 0.6, 0.9, 1.3, 2.0]):
         proc = subprocess.Popen([sys.executable, "-c", script, str(i + 2)],

@@ -12,6 +12,7 @@ Handlers live in one module per kind of data (``primitive``, ``builtin``,
 
 from __future__ import annotations
 
+import builtins
 import importlib
 from typing import Annotated, Any, ClassVar
 
@@ -40,10 +41,7 @@ class DataType(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
-    _registry: ClassVar[dict[str, type[DataType]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+    _registry: ClassVar[dict[str, builtins.type[DataType]]] = {}
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -93,7 +93,7 @@ class NumpyNdarrayType(DataType):
         return self._check(obj, field)
 
     def from_json(self, payload: Any, field: str | None = None) -> Any:
-        if isinstance(payload, dict) or isinstance(payload, str):
+        if isinstance(payload, (dict, str)):
             raise SchemaError(f"{_where(field)}: expected a nested list with shape "
                               f"{self._shape_str()}, got {type(payload).__name__}",
                               field=field, expected=f"shape {self._shape_str()}",

@@ -237,10 +237,9 @@ def infer(obj: Any) -> DataType:
     """Infer the schema of a DataFrame or Series."""
     if isinstance(obj, pd.DataFrame):
         index_cols: list[str] = []
-        if not isinstance(obj.index, pd.RangeIndex) or any(n is not None for n in obj.index.names):
-            if any(n is not None for n in obj.index.names):
-                index_cols = [str(n) for n in obj.index.names]
-                obj = obj.reset_index()
+        if any(n is not None for n in obj.index.names):
+            index_cols = [str(n) for n in obj.index.names]
+            obj = obj.reset_index()
         return DataFrameType(columns=[str(c) for c in obj.columns],
                              dtypes=[str(d) for d in obj.dtypes], index_cols=index_cols)
     if isinstance(obj, pd.Series):

@@ -23,9 +23,7 @@ _EXAMPLES: dict[str, Any] = {
 
 def is_primitive(obj: Any) -> bool:
     """True for Python scalars and numpy scalars."""
-    if obj is None or isinstance(obj, int | float | str | bool | complex):
-        return True
-    return False
+    return bool(obj is None or isinstance(obj, int | float | str | bool | complex))
 
 
 def _where(field: str | None) -> str:

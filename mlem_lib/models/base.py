@@ -56,7 +56,7 @@ class ModelHandler:
     def dump(self, obj: Any, f: IO[bytes]) -> None:
         import cloudpickle
 
-        cloudpickle.dump(obj, f, protocol=pickle.DEFAULT_PROTOCOL)
+        cloudpickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
 
     def load(self, data: bytes, io_type: str) -> Any:
         if io_type in PICKLE_IOS:

@@ -1,0 +1,58 @@
+"""mlem_lib.client.HTTPClient against a real ``mlem serve`` process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlem_lib.client import FAST_ROWS, HTTPClient
+from mlem_lib.errors import MethodNotFoundError, SchemaError, ServeError
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(lr_server):
+    with HTTPClient(lr_server.url, auth_token="client-token") as c:
+        yield c
+
+
+def test_methods_and_small_json_calls(client, iris, iris_lr):
+    assert {"predict", "predict_proba"} <= set(client.methods)
+    assert "predict" in dir(client)
+    X = iris[0].head(5)
+    np.testing.assert_array_equal(client.predict(X), iris_lr.predict(X))
+    np.testing.assert_allclose(client.call("predict_proba", X), iris_lr.predict_proba(X))
+
+
+def test_big_frames_take_the_binary_path(client, iris, iris_lr):
+    X = pd.concat([iris[0]] * (FAST_ROWS // len(iris[0]) + 1), ignore_index=True)
+    assert len(X) >= FAST_ROWS
+    got = client.predict_proba(X)
+    assert isinstance(got, np.ndarray) and got.shape == (len(X), 3)
+    np.testing.assert_allclose(got, iris_lr.predict_proba(X))
+    np.testing.assert_array_equal(client.predict(X), iris_lr.predict(X))
+
+
+def test_errors(client, lr_server, iris):
+    with pytest.raises(MethodNotFoundError):
+        client.call("fit", iris[0])
+    bad = iris[0].head(2).drop(columns="petal_width")
+    with pytest.raises(SchemaError) as err:
+        client.predict(bad)
+    assert err.value.field == "petal_width"
+    with HTTPClient(lr_server.url) as anonymous, pytest.raises(ServeError, match="401"):
+        anonymous.predict(iris[0].head(1))
+    with pytest.raises(ServeError, match="cannot reach"):
+        HTTPClient(f"http://127.0.0.1:{free_port()}", timeout=2)
+
+
+def test_server_side_schema_error_keeps_field(client, iris):
+    # an int column where float64 is declared converts; strings are refused by the server
+    frame = iris[0].head(2).astype(object)
+    frame.loc[0, "sepal_width"] = "wide"
+    with pytest.raises(SchemaError) as err:
+        client.predict(frame)
+    assert err.value.field == "sepal_width"
