@@ -213,7 +213,8 @@ def _collect_local(modules: set[str]) -> tuple[dict[str, dict[str, bytes]], set[
 
 def _custom_requirement(top: str, files: dict[str, bytes]) -> CustomRequirement:
     if list(files) == [f"{top}.py"]:
-        return CustomRequirement(name=top, is_package=False, source64zip=_compress(files[f"{top}.py"]))
+        return CustomRequirement(name=top, is_package=False,
+                                 source64zip=_compress(files[f"{top}.py"]))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         for rel in sorted(files):

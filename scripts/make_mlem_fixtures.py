@@ -182,6 +182,8 @@ def make_models(out: Path, legacy: str) -> dict:
     X = df.to_numpy()
     df5 = df.head(5)
     x5 = X[:5]
+    mixed_rows = [0, 50, 100, 149]  # one setosa, one versicolor, two virginica
+    df_mixed = df.iloc[mixed_rows].reset_index(drop=True)
     list5 = [float(v) for v in df5["sepal_length"]]
 
     for name in list(MODEL_FIXTURES) + list(DATA_FIXTURES):
@@ -216,6 +218,12 @@ def make_models(out: Path, legacy: str) -> dict:
             },
             "iris_first5_ndarray": x5.tolist(),
             "iris_first5_sepal_length_list": list5,
+            "iris_rows_0_50_100_149_dataframe": {
+                "columns": COLUMNS,
+                "dtypes": ["float64"] * 4,
+                "rows": df_mixed.to_numpy().tolist(),
+            },
+            "iris_rows_0_50_100_149_ndarray": df_mixed.to_numpy().tolist(),
         },
         "fixtures": {},
     }
@@ -258,6 +266,14 @@ def make_models(out: Path, legacy: str) -> dict:
             "expected": expected,
             "expected_via": "mlem.api.load(path) then .<method>(input) / (input) for __call__",
         }
+        if proc["type"].startswith("sklearn"):  # an input with all three classes
+            mixed = df_mixed if isinstance(inp, type(df5)) else df_mixed.to_numpy()
+            manifest["fixtures"][name]["input_mixed"] = input_names[name].replace(
+                "first5", "rows_0_50_100_149"
+            )
+            manifest["fixtures"][name]["expected_mixed"] = {
+                m: to_jsonable(getattr(loaded, m)(mixed)) for m in proc["methods"]
+            }
 
     datas = {
         "data_dataframe": df5,
@@ -301,6 +317,11 @@ def make_models(out: Path, legacy: str) -> dict:
         entry["mlem_0_4_expected"] = {
             "predict": to_jsonable(loaded.predict(df5)),
             "predict_proba": to_jsonable(loaded.predict_proba(df5)),
+        }
+        entry["input_mixed"] = "iris_rows_0_50_100_149_dataframe"
+        entry["mlem_0_4_expected_mixed"] = {
+            "predict": to_jsonable(loaded.predict(df_mixed)),
+            "predict_proba": to_jsonable(loaded.predict_proba(df_mixed)),
         }
         assert changed
     dump_json(out / "MANIFEST.json", manifest)
@@ -519,7 +540,7 @@ class MlemServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         mlem_cli = Path(sys.executable).with_name("mlem")
-        self.log = open(log, "w")
+        self.log = open(log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 str(mlem_cli),
@@ -816,7 +837,7 @@ def record_http(out: Path) -> None:
                 "POST",
                 "/predict",
                 json.dumps(
-                    {"data": {"values": [{k: int(round(v)) for k, v in r.items()} for r in rows3]}}
+                    {"data": {"values": [{k: round(v) for k, v in r.items()} for r in rows3]}}
                 ),
                 "integers where float64 is declared",
             ),
@@ -925,7 +946,7 @@ def record_http(out: Path) -> None:
 
 def _percentile(values, p):
     values = sorted(values)
-    k = max(0, min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1)))))
+    k = max(0, min(len(values) - 1, round(p / 100.0 * (len(values) - 1))))
     return values[k]
 
 
@@ -942,6 +963,9 @@ def bench(out: Path, n_small=2000, n_large=300, rounds=3) -> None:
         f"Machine: {os.cpu_count()} cores, {platform.platform()}.",
         "Server: `mlem serve fastapi` (one uvicorn worker, MLEM's own CLI) on 127.0.0.1;",
         "client: one httpx.Client on the same host, sequential requests, keep-alive.",
+        "Load average (1, 5, 15 min) when the run started: "
+        + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+        + " (anything else running on the 2 cores skews every number below).",
         "",
     ]
 
@@ -962,35 +986,38 @@ def bench(out: Path, n_small=2000, n_large=300, rounds=3) -> None:
     raw_1000 = statistics.median(t) * 1000
 
     results = []
-    with MlemServer(out / MODEL_FIXTURES["sklearn_lr"], Path("/tmp/mlem-bench-server.log")) as srv:
-        with httpx.Client(base_url=srv.url, timeout=60) as client:
-            cases = [("1 row", df.head(1), n_small), ("1000 rows", big, n_large)] * rounds
-            for i, (label, frame, n) in enumerate(cases):
-                body = json.dumps({"data": {"values": frame.to_dict(orient="records")}})
-                headers = {"content-type": "application/json"}
-                for _ in range(min(20, n)):  # warm-up
-                    client.post("/predict", content=body, headers=headers).raise_for_status()
-                lat = []
-                start = time.perf_counter()
-                for _ in range(n):
-                    s = time.perf_counter()
-                    r = client.post("/predict", content=body, headers=headers)
-                    lat.append(time.perf_counter() - s)
-                    if r.status_code != 200:
-                        raise RuntimeError(r.text)
-                total = time.perf_counter() - start
-                results.append(
-                    (
-                        i // 2 + 1,
-                        label,
-                        n,
-                        len(body),
-                        n / total,
-                        statistics.median(lat) * 1000,
-                        _percentile(lat, 99) * 1000,
-                        max(lat) * 1000,
-                    )
+    bench_log = Path("/tmp/mlem-bench-server.log")
+    with (
+        MlemServer(out / MODEL_FIXTURES["sklearn_lr"], bench_log) as srv,
+        httpx.Client(base_url=srv.url, timeout=60) as client,
+    ):
+        cases = [("1 row", df.head(1), n_small), ("1000 rows", big, n_large)] * rounds
+        for i, (label, frame, n) in enumerate(cases):
+            body = json.dumps({"data": {"values": frame.to_dict(orient="records")}})
+            headers = {"content-type": "application/json"}
+            for _ in range(min(20, n)):  # warm-up
+                client.post("/predict", content=body, headers=headers).raise_for_status()
+            lat = []
+            start = time.perf_counter()
+            for _ in range(n):
+                s = time.perf_counter()
+                r = client.post("/predict", content=body, headers=headers)
+                lat.append(time.perf_counter() - s)
+                if r.status_code != 200:
+                    raise RuntimeError(r.text)
+            total = time.perf_counter() - start
+            results.append(
+                (
+                    i // 2 + 1,
+                    label,
+                    n,
+                    len(body),
+                    n / total,
+                    statistics.median(lat) * 1000,
+                    _percentile(lat, 99) * 1000,
+                    max(lat) * 1000,
                 )
+            )
 
     lines += [
         "## POST /predict, sklearn_lr fixture (LogisticRegression, iris DataFrame)",
@@ -1015,7 +1042,7 @@ def bench(out: Path, n_small=2000, n_large=300, rounds=3) -> None:
     rf = RandomForestClassifier(n_estimators=100, random_state=42).fit(df, y)
     tmp = Path("/tmp/mlem-bench-rf")
     save_t, load_t, pk_save, pk_load = [], [], [], []
-    for i in range(5):
+    for _ in range(5):
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         s = time.perf_counter()
@@ -1053,12 +1080,14 @@ def bench(out: Path, n_small=2000, n_large=300, rounds=3) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
     def fmt(ts):
-        return f"{statistics.median(ts) * 1000:.1f} ms (min {min(ts) * 1000:.1f}, max {max(ts) * 1000:.1f})"
+        med, lo, hi = (statistics.median(ts) * 1000, min(ts) * 1000, max(ts) * 1000)
+        return f"{med:.1f} ms (min {lo:.1f}, max {hi:.1f})"
 
     lines += [
         "## mlem.api.save / load, iris RandomForestClassifier(n_estimators=100)",
         "",
-        f"Artifact size {size} bytes; 5 rounds in one process (the first round pays imports/caches).",
+        f"Artifact size {size} bytes; 5 rounds in one process "
+        "(the first round pays imports/caches).",
         "",
         "| operation | median (min, max) |",
         "| --- | --- |",
@@ -1074,6 +1103,10 @@ def bench(out: Path, n_small=2000, n_large=300, rounds=3) -> None:
         + " ms; then the first `mlem.api.load` "
         + ", ".join(f"{c[1] * 1000:.0f}" for c in cold)
         + " ms.",
+        "",
+    ]
+    lines += [
+        "Load average when the run ended: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + ".",
         "",
     ]
     (out / "BENCH_MLEM.md").write_text("\n".join(lines))

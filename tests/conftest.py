@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pytest
 
+# DVC installs its log handlers on the sys.stderr of the moment it is first imported. If
+# that happens inside a test using capsys, later DVC logging writes to a closed stream, so
+# import it once here, while sys.stderr is the session's.
+import dvc.logger  # noqa: F401  isort: skip
+
 pytest_plugins = [
     "tests._fixtures.serve",
     "tests._fixtures.apply",

@@ -39,8 +39,13 @@ def test_container_deploy_rollback_and_remove(container_decl, docker_client, sav
     assert not docker_client.containers.list(
         all=True, filters={"label": "mlem.deployment=box", "status": "exited"})
 
+    # a container an interrupted run started but never recorded
+    leftover = docker_client.containers.run(
+        state.image_id, detach=True, network_mode="host", labels={"mlem.deployment": "box"},
+        environment={"PORT": str(free_port()), "MLEM_HOST": "127.0.0.1"})
     remove(container_decl)
-    with pytest.raises(NotFound):
-        docker_client.containers.get(state.target["container_id"])
+    for gone in (state.target["container_id"], leftover.id):
+        with pytest.raises(NotFound):
+            docker_client.containers.get(gone)
     assert status(container_decl).deployed is False
     remove(container_decl)  # already gone

@@ -298,3 +298,23 @@ def test_gto_cli_tags_are_read_and_ours_are_read_by_it(registry_repo, save_model
     assert "rf@v0.0.1" in _gto(registry_repo, "show", "rf#prod", "--ref")
     np.testing.assert_allclose(mlem.load("rf#prod", repo=repo).predict_proba(iris[0]),
                                old.predict_proba(iris[0]))
+
+
+def test_s3_remote_register_and_load_from_a_fresh_clone(s3_registry_repo, iris, tmp_path):
+    import boto3
+
+    s3_registry_repo, endpoint = s3_registry_repo
+    repo = str(s3_registry_repo)
+    model = _lr(iris, 0.7)
+    mlem.save(model, str(s3_registry_repo / "rf"), sample_data=iris[0])
+    found = mlem.register("rf", repo=repo)
+    mlem.assign("rf", "prod", repo=repo)
+
+    listed = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket="models")
+    assert listed.get("KeyCount", 0) >= 1  # the binary went to S3
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", repo, str(clone))
+    shutil.rmtree(s3_registry_repo / ".dvc" / "cache")
+    loaded = mlem.load("rf#prod", repo=str(clone))
+    np.testing.assert_allclose(loaded.predict_proba(iris[0]), model.predict_proba(iris[0]))
+    assert found.version == "v0.0.1"

@@ -100,7 +100,10 @@ class DataFrameType(DataType):
 
     def _from_records(self, rows: list[Any]) -> pd.DataFrame:
         width = len(self.columns)
+        keyset = set(self.columns)
         for i, row in enumerate(rows):
+            if type(row) is dict and row.keys() == keyset:  # fast path: a C-level compare
+                continue
             if not isinstance(row, dict):
                 raise SchemaError(f"row {i}: expected an object with keys "
                                   f"{', '.join(self.columns)}, got {type(row).__name__}",

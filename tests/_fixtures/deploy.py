@@ -1,1 +1,221 @@
 """Fixtures for the deploy tests (loaded by conftest.py)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+
+@pytest.fixture
+def broken_lr(saved_lr: str, iris_lr: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A model with ``saved_lr``'s schema whose ``predict`` raises (coefficients cut short).
+
+    It loads fine, answers ``/health`` and fails the smoke request with a 500.
+    """
+    import mlem_lib.api as mlem
+
+    bad = copy.deepcopy(iris_lr)
+    bad.coef_ = bad.coef_[:, :2]
+    path = str(tmp_path_factory.mktemp("broken") / "lr")
+    mlem.save(bad, path)  # no sample data: save does not call predict
+    good = yaml.safe_load(Path(saved_lr + ".mlem").read_text())
+    new = yaml.safe_load(Path(path + ".mlem").read_text())
+    good["artifacts"] = new["artifacts"]
+    Path(path + ".mlem").write_text(yaml.safe_dump(good, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def declare(tmp_path: Path) -> Callable[..., str]:
+    """Write ``deployments/<name>.yaml`` under tmp_path; returns its path.
+
+    Example: ``declare("staging", type="local", runtime="process", port=free_port())``
+    """
+    folder = tmp_path / "deployments"
+    folder.mkdir(exist_ok=True)
+
+    def write(name: str, **fields: Any) -> str:
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(fields, sort_keys=False))
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def removed_after() -> Iterator[Callable[..., str]]:
+    """Register declarations to tear down (``mlem_lib.deploy.remove``) after the test."""
+    registered: list[tuple[str, dict[str, Any]]] = []
+
+    def register(declaration: str, **options: Any) -> str:
+        registered.append((declaration, options))
+        return declaration
+
+    yield register
+    from mlem_lib.deploy import remove
+
+    for declaration, options in reversed(registered):
+        try:
+            remove(declaration, progress=False, lock_timeout=30, **options)
+        except Exception as exc:  # teardown must go on for the others
+            print(f"teardown of {declaration} failed: {exc!r}", file=sys.stderr)
+
+
+def kill_pid(pid: int) -> None:
+    """Stop a process (group) we started, by PID, and reap it when it is our child."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return
+            except ChildProcessError:
+                from mlem_lib.deploy.state import pid_alive
+
+                if not pid_alive(pid):
+                    return
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def lock_holder() -> Iterator[Callable[[str], subprocess.Popen[str]]]:
+    """Start a separate Python process that holds a state file's lock until stopped."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(state_path: str) -> subprocess.Popen[str]:
+        code = ("import sys\nfrom mlem_lib.deploy.state import StateStore\n"
+                f"with StateStore({state_path!r}).lock():\n"
+                "    print('locked', flush=True)\n    sys.stdin.readline()\n")
+        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, start_new_session=True)
+        procs.append(proc)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "locked"
+        return proc
+
+    yield start
+    for proc in procs:
+        kill_pid(proc.pid)
+
+
+HEROKU_TEST_KEY = "mlem-test-pass"  # the double's API key = the local registry's password
+
+
+@pytest.fixture
+def heroku_double(docker_client: Any, docker_registry: tuple[str, str, str]) -> Iterator[Any]:
+    """The Heroku Platform API double (tests/doubles/heroku_api.py) on 127.0.0.1.
+
+    Its API key is the local registry's password, so ``docker login`` with the
+    key works the way it does against registry.heroku.com. ``taken`` holds
+    ``someone-elses-app``.
+    """
+    from tests.doubles.heroku_api import HerokuDouble
+
+    registry = docker_registry
+    double = HerokuDouble(registry[2], registry, docker_client, taken={"someone-elses-app"})
+    double.start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def heroku_decl(declare: Callable[..., str], heroku_double: Any,
+                docker_registry: tuple[str, str, str],
+                docker_base_image: str) -> Callable[..., str]:
+    """``heroku_decl(app, **fields)``: a heroku declaration pointing at the double."""
+    def write(app: str, **fields: Any) -> str:
+        return declare(app, type="heroku", app=app, api_url=heroku_double.url,
+                       registry=docker_registry[0], registry_user=docker_registry[1],
+                       base=docker_base_image, wait_timeout=120, poll_interval=0.3,
+                       **fields)
+    return write
+
+
+AWS_TEST_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing",
+                 "region_name": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1 (S3, ECR, IAM, SageMaker control plane)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_session(moto_url: str) -> Any:
+    """A boto3 Session with moto's test credentials (passed as ``boto_session=``)."""
+    import boto3
+
+    return boto3.Session(**AWS_TEST_KEYS)
+
+
+@pytest.fixture
+def sagemaker_runtime(aws_session: Any, moto_url: str, docker_client: Any) -> Iterator[Any]:
+    """The SageMaker runtime double (tests/doubles/sagemaker_runtime.py) on 127.0.0.1."""
+    from tests.doubles.sagemaker_runtime import SageMakerRuntimeDouble
+
+    double = SageMakerRuntimeDouble(aws_session, moto_url, docker_client)
+    double.start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def sagemaker_decl(declare: Callable[..., str], aws_session: Any, moto_url: str,
+                   sagemaker_runtime: Any, docker_registry: tuple[str, str, str],
+                   docker_base_image: str) -> Callable[..., str]:
+    """``sagemaker_decl(endpoint, **fields)``: a declaration wired to moto + the doubles.
+
+    The image goes to the local registry standing in for ECR's (pass its
+    credentials as ``registry_username``/``registry_password``, see
+    :data:`SAGEMAKER_OPTIONS`).
+    """
+    role = aws_session.client("iam", endpoint_url=moto_url)
+    try:
+        arn = role.create_role(RoleName="mlem-sagemaker", AssumeRolePolicyDocument="{}")
+    except role.exceptions.EntityAlreadyExistsException:
+        arn = role.get_role(RoleName="mlem-sagemaker")
+    urls = {s: moto_url for s in ("sagemaker", "s3", "ecr")}
+    urls["sagemaker-runtime"] = sagemaker_runtime.url
+
+    def write(endpoint: str, **fields: Any) -> str:
+        values: dict[str, Any] = {
+            "type": "sagemaker", "endpoint_name": endpoint, "role_arn": arn["Role"]["Arn"],
+            "bucket": "mlem-models", "ecr_repository": "mlem-sm", "registry": docker_registry[0],
+            "base": docker_base_image, "endpoint_urls": urls, "wait_timeout": 60,
+            "poll_interval": 0.2}
+        values.update(fields)
+        return declare(endpoint, **values)
+
+    return write
+
+
+@pytest.fixture
+def sagemaker_options(aws_session: Any, docker_registry: tuple[str, str, str]) -> dict[str, Any]:
+    """deploy()/status()/remove() options for the SageMaker tests."""
+    return {"boto_session": aws_session, "registry_username": docker_registry[1],
+            "registry_password": docker_registry[2], "progress": False}

@@ -1,0 +1,65 @@
+"""``redeploy_stage``: keep a deployment on the version that holds a stage.
+
+Meant for a schedule: it finds the version at the stage (e.g. ``prod``), asks
+the deployment which model hash it runs, and rolls out only when they differ
+(or the deployment is down). An unchanged stage costs two look-ups.
+
+Example:
+    >>> from flows.params import RedeployRequest
+    >>> redeploy_stage(RedeployRequest(name="iris", repo="ws")).action  # doctest: +SKIP
+    'unchanged'
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prefect import flow
+from pydantic import BaseModel
+
+from flows.params import RedeployRequest, RolloutRequest
+from flows.rollout_model import RolloutResult, load_credentials, rollout_model
+from tasks.deploy import deployment_status
+from tasks.logs import run_logger
+from tasks.registry import find_stage_version
+
+
+class RedeployResult(BaseModel):
+    """What ``redeploy_stage`` did: ``unchanged``, ``rolled-out`` or ``empty-stage``."""
+
+    action: Literal["unchanged", "rolled-out", "empty-stage"]
+    version: str | None = None
+    model_hash: str | None = None
+    rollout: RolloutResult | None = None
+
+
+@flow(name="redeploy-stage", log_prints=True)
+def redeploy_stage(request: RedeployRequest) -> RedeployResult:
+    """Roll the stage's version out if the deployment runs something else."""
+    import os
+
+    import mlem_lib.api as mlem
+
+    logger = run_logger()
+    version = find_stage_version(request.name, request.stage, repo=request.repo)
+    if version is None:
+        logger.warning("no version of %s is at stage %s: nothing to deploy", request.name,
+                       request.stage)
+        return RedeployResult(action="empty-stage")
+    ref = f"{request.name}@{version}"
+    wanted = getattr(mlem.load_meta(ref, repo=os.path.abspath(request.repo)), "model_hash", "")
+    creds = load_credentials(request.aws_credentials_block, request.heroku_credentials_block)
+    status = deployment_status(request.declaration, state_url=request.state_url, **creds)
+    if status.deployed and status.healthy and status.model_hash == wanted:
+        logger.info("%s already runs %s (%s): nothing to do", status.name, ref, wanted[:12])
+        return RedeployResult(action="unchanged", version=version, model_hash=wanted)
+    why = ("not deployed" if not status.deployed else "not healthy" if not status.healthy
+           else f"runs {(status.model_hash or '?')[:12]}")
+    logger.info("%s is %s; rolling out %s (%s)", status.name, why, ref, wanted[:12])
+    result = rollout_model(RolloutRequest(
+        model=ref, repo=request.repo, declaration=request.declaration, sample=request.sample,
+        method=request.method, aws_credentials_block=request.aws_credentials_block,
+        heroku_credentials_block=request.heroku_credentials_block,
+        state_url=request.state_url, smoke_timeout=request.smoke_timeout))
+    return RedeployResult(action="rolled-out", version=version, model_hash=result.model_hash,
+                          rollout=result)

@@ -1,0 +1,133 @@
+"""``register_model``: the last step of a training flow.
+
+Save the trained object with inferred metadata inside the registry repository,
+register it as a version (binary pushed with DVC, GTO tag in git), optionally
+give it a stage, and publish a model card (markdown) and a version row (table)
+as Prefect artifacts. Rerunning with the same model returns the version that
+already holds it instead of failing.
+
+Example:
+    >>> from flows.params import RegisterOptions
+    >>> register_model(model, RegisterOptions(name="iris", repo="ws"), sample_data=X,
+    ...                metrics={"accuracy": 0.97}).tag  # doctest: +SKIP
+    'iris@v0.0.1'
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from flows.model_card import card_row, render_card
+from flows.params import Bump, RegisterOptions, RegisterSavedRequest
+from flows.references import artifact_key
+from tasks.logs import run_logger
+from tasks.models import save_model
+from tasks.registry import assign_stage, register_version
+
+if TYPE_CHECKING:
+    from mlem_lib.meta import ModelMeta
+    from mlem_lib.registry.models import RegisteredVersion
+
+
+def registered_with_hash(name: str, model_hash: str, repo: str) -> RegisteredVersion | None:
+    """The latest version of ``name`` when it holds exactly this model content, else ``None``.
+
+    Example:
+        >>> registered_with_hash("iris", meta.model_hash, "ws")  # doctest: +SKIP
+    """
+    import mlem_lib.api as mlem
+    from mlem_lib.errors import RegistryError
+    from mlem_lib.registry.models import RegisteredVersion
+
+    try:
+        latest = mlem.find_latest_version(name, repo=repo)
+    except RegistryError:
+        return None
+    if latest is None:
+        return None
+    meta = mlem.load_meta(f"{name}@{latest}", repo=repo)
+    if getattr(meta, "model_hash", None) != model_hash:
+        return None
+    commit = next((e.commit for e in mlem.history(name, repo=repo)
+                   if e.event == "registration" and e.version == latest), "")
+    return RegisteredVersion(name=name, version=latest, tag=f"{name}@{latest}", commit=commit)
+
+
+def publish_card(meta: ModelMeta, registered: RegisteredVersion,
+                 metrics: dict[str, float] | None) -> None:
+    """Create the model card (markdown) and version row (table) artifacts."""
+    create_markdown_artifact(
+        key=artifact_key(registered.name, "model-card"),
+        markdown=render_card(meta, registered.name, registered.version, metrics=metrics,
+                             tag=registered.tag, commit=registered.commit,
+                             path=registered.path),
+        description=f"Model card of {registered.tag}")
+    create_table_artifact(
+        key=artifact_key(registered.name, "versions"),
+        table=[card_row(meta, registered.name, registered.version, metrics=metrics,
+                        tag=registered.tag, commit=registered.commit)],
+        description=f"Registered version {registered.tag}")
+
+
+def _register(meta: ModelMeta, model_path: str, name: str, repo: str, *,
+              version: str | None, bump: Bump, push: bool, stage: str | None,
+              metrics: dict[str, float] | None, message: str | None = None
+              ) -> RegisteredVersion:
+    logger = run_logger()
+    existing = registered_with_hash(name, meta.model_hash, repo)
+    if existing is not None and version in (None, existing.version):
+        logger.info("this model is already registered as %s: reusing it", existing.tag)
+        registered = existing
+    else:
+        registered = register_version(model_path, name=name, version=version,
+                                      bump=bump, repo=repo, push=push, message=message)
+    if stage:
+        assign_stage(name, stage, version=registered.version, repo=repo)
+    publish_card(meta, registered, metrics)
+    return registered
+
+
+@flow(name="register-model", log_prints=True)
+def register_model(model: Any, options: RegisterOptions, sample_data: Any = None,
+                   metrics: dict[str, float] | None = None) -> RegisteredVersion:
+    """Save, register and document a trained model (call it at the end of training).
+
+    Args:
+        model: the trained object.
+        options: name, registry repository, version/bump, stage... (:class:`RegisterOptions`).
+        sample_data: a few input rows: they give the model card its schemas.
+        metrics: evaluation results shown on the model card.
+
+    Returns:
+        The registered version (``name``, ``version``, ``tag``, ``commit``).
+    """
+    rel_path = os.path.join(options.models_dir, options.name)
+    meta = save_model(model, os.path.join(options.repo, rel_path), sample_data,
+                      description=options.description, labels=options.labels)
+    return _register(meta, rel_path, options.name, options.repo, version=options.version,
+                     bump=options.bump, push=options.push, stage=options.stage,
+                     metrics=metrics)
+
+
+@flow(name="register-saved-model", log_prints=True)
+def register_saved_model(request: RegisterSavedRequest) -> RegisteredVersion:
+    """Register a model already saved in the repository (the deployable variant).
+
+    ``register_model`` needs the trained object, which a deployment cannot take as a
+    parameter; this flow takes the saved model's path instead.
+    """
+    import mlem_lib.api as mlem
+    from flows.references import model_name
+    from mlem_lib.errors import MetadataError
+    from mlem_lib.meta import ModelMeta
+
+    meta = mlem.load_meta(os.path.join(request.repo, request.model_path))
+    if not isinstance(meta, ModelMeta):
+        raise MetadataError(f"{request.model_path} is a data object, not a model")
+    return _register(meta, request.model_path, model_name(request.model_path), request.repo,
+                     version=request.version, bump=request.bump, push=request.push,
+                     stage=request.stage, metrics=request.metrics)

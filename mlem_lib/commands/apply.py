@@ -1,0 +1,106 @@
+"""``mlem apply`` and ``mlem apply-remote``: batch predictions over files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+FORMATS_HELP = ("DATA may be CSV, Parquet, JSON Lines (.jsonl), .npy or a MLEM data object "
+                "(*.mlem), as a local path or any fsspec URL (s3://...). OUTPUT's extension "
+                "picks its format: .csv, .parquet, .jsonl or .npy.")
+
+APPLY_DESCRIPTION = f"""\
+Run a model method over a data file in chunks: read, check against the method's saved
+schema, predict and write, so memory stays flat however big the file is. Output rows keep
+the input's order, and the output file appears only when every row was written.
+{FORMATS_HELP}
+Without -o the predictions are printed as JSON."""
+
+APPLY_EXAMPLES = """\
+examples:
+  mlem apply models/rf data/test.parquet -m predict_proba -o preds.parquet
+  mlem apply models/rf s3://bucket/big.csv -o s3://bucket/preds.csv --batch-size 100000
+  mlem apply rf#prod data/test.jsonl
+"""
+
+REMOTE_DESCRIPTION = f"""\
+Send a data file, batch by batch, to a model served by `mlem serve` (or MLEM 0.4's
+server) and collect the predictions. {FORMATS_HELP}"""
+
+REMOTE_EXAMPLES = """\
+examples:
+  mlem apply-remote http://127.0.0.1:8080 data/test.csv -o preds.csv
+  mlem apply-remote https://models.example.com data.parquet -m predict_proba --auth-token T
+"""
+
+
+def _common(p: argparse.ArgumentParser, default_batch: int) -> None:
+    p.add_argument("data", help="input file path or URL")
+    p.add_argument("-m", "--method", default="predict",
+                   help="model method to call (default: predict)")
+    p.add_argument("-o", "--output", default=None,
+                   help="where to write predictions (default: print them as JSON)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help=f"rows per chunk (default: {default_batch:,})")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+# Same values as mlem_lib.batch's defaults (a test checks); not imported so that
+# ``mlem --help`` does not pay for pydantic.
+DEFAULT_BATCH_SIZE = 250_000
+DEFAULT_REMOTE_BATCH_SIZE = 5_000
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("apply", help="run a model over a data file (streamed, batched)",
+                       description=APPLY_DESCRIPTION, epilog=APPLY_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="model path or URL, or a registry reference like "
+                                 "rf@v1.0.0 / rf#prod")
+    _common(p, DEFAULT_BATCH_SIZE)
+    p.add_argument("--repo", help="git repository for registry references")
+    p.set_defaults(func=_apply)
+
+    r = sub.add_parser("apply-remote", help="run a served model over a data file, in batches",
+                       description=REMOTE_DESCRIPTION, epilog=REMOTE_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("url", help="base URL of the model server, e.g. http://127.0.0.1:8080")
+    _common(r, DEFAULT_REMOTE_BATCH_SIZE)
+    r.add_argument("--auth-token", default=None,
+                   help="bearer token for the server (default: $MLEM_AUTH_TOKEN)")
+    r.set_defaults(func=_apply_remote)
+
+
+def _report(result: Any) -> int:
+    from mlem_lib.batch import ApplySummary
+
+    if isinstance(result, ApplySummary):
+        print(f"wrote {result.rows:,} predictions ({result.method}) to {result.output} "
+              f"in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s)")
+        return 0
+    import orjson
+
+    from mlem_lib.data.convert import to_jsonable
+
+    sys.stdout.buffer.write(orjson.dumps(to_jsonable(result), option=orjson.OPT_SERIALIZE_NUMPY))
+    sys.stdout.buffer.write(b"\n")
+    return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+
+    return _report(mlem.apply(args.model, args.data, method=args.method, output=args.output,
+                              batch_size=args.batch_size, quiet=args.quiet, repo=args.repo))
+
+
+def _apply_remote(args: argparse.Namespace) -> int:
+    import os
+
+    import mlem_lib.api as mlem
+
+    token = args.auth_token or os.environ.get("MLEM_AUTH_TOKEN") or None
+    return _report(mlem.apply_remote(args.url, args.data, method=args.method,
+                                     output=args.output, batch_size=args.batch_size,
+                                     auth_token=token, quiet=args.quiet))

@@ -1,0 +1,141 @@
+"""``mlem build MODEL pip|docker|docker-dir``: package a saved model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+DESCRIPTION = """\
+Package a saved model:
+  pip         a wheel + sdist of a Python package holding the model (import it and call
+              predict(...), or serve it with its console script), plus the serving-only
+              mlem_lib wheel it requires; install with pip install --find-links TARGET NAME
+  docker-dir  a Docker build context: requirements installed in a layer before the model,
+              own venv in /opt/venv, non-root user, exec-form entrypoint serving the model
+              on $SAGEMAKER_BIND_TO_PORT / $PORT / 8080 (accepts SageMaker's `serve`)
+  docker      that context built by the Docker engine at $DOCKER_HOST, optionally pushed"""
+
+EXAMPLES = """\
+examples:
+  mlem build models/rf pip --package-name iris-rf --target build/
+  mlem build models/rf docker-dir --target build/ctx --apt curl --pip shap==0.46.0
+  mlem build models/rf docker --image iris-rf:1.0 --base python:3.11-slim
+  MLEM_REGISTRY_USERNAME=me MLEM_REGISTRY_PASSWORD=... \\
+      mlem build rf@v1.2.0 docker --image iris-rf:1.2.0 --push registry.example.com/team
+"""
+
+# option name -> the flag that sets it (for error messages), per build kind
+_FLAGS = {
+    "target": "--target", "package_name": "--package-name", "version": "--package-version",
+    "image": "--image", "tags": "--tag", "base": "--base", "python_version": "--python-version",
+    "apt": "--apt", "pip": "--pip", "model_version": "--model-version", "push": "--push",
+    "username": "--username", "password": "--password", "nocache": "--no-cache",
+    "context_dir": "--context-dir", "strip_tests": "--keep-tests",
+}
+_KIND_OPTIONS = {
+    "pip": {"target", "package_name", "version"},
+    "docker-dir": {"target", "base", "python_version", "apt", "pip", "model_version",
+                   "strip_tests"},
+    "docker": {"image", "tags", "base", "python_version", "apt", "pip", "model_version", "push",
+               "username", "password", "nocache", "context_dir", "strip_tests"},
+}
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("build", help="package a model as a pip package or a Docker image",
+                       description=DESCRIPTION, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="model path or URL (with or without .mlem), or a registry "
+                                 "reference like rf@v1.0.0 / rf#prod")
+    p.add_argument("kind", choices=("pip", "docker", "docker-dir"), help="what to build")
+    p.add_argument("--target", help="output folder (pip: default build/; docker-dir: default "
+                                    "build/docker, replaced as a whole)")
+    p.add_argument("--package-name", help="pip: distribution name (default: from the model "
+                                          "path, models/rf -> rf); imported with underscores")
+    p.add_argument("--package-version", dest="version", help="pip: package version (default 0.1.0)")
+    p.add_argument("--image", help="docker: image name and tag (default: <model name>:latest)")
+    p.add_argument("--tag", dest="tags", action="append", help="docker: another tag (repeatable)")
+    p.add_argument("--base", help="docker: base image (default python:3.11-slim; any Debian-based "
+                                  "image with or without Python works)")
+    p.add_argument("--python-version", help="docker: use python:<VERSION>-slim as the base")
+    p.add_argument("--apt", action="append", help="docker: extra system packages (repeatable or "
+                                                  "comma-separated; libgomp1 is automatic for "
+                                                  "xgboost/lightgbm)")
+    p.add_argument("--pip", action="append", help="docker: extra pip requirements (repeatable or "
+                                                  "comma-separated)")
+    p.add_argument("--model-version", help="docker: the version label (default: the registry "
+                                           "version, else 'unversioned')")
+    p.add_argument("--push", metavar="REGISTRY", help="docker: push to host[:port][/namespace] "
+                                                      "after building")
+    p.add_argument("--username", help="registry user (default: $MLEM_REGISTRY_USERNAME)")
+    p.add_argument("--password", help="registry password (default: $MLEM_REGISTRY_PASSWORD; "
+                                      "prefer the variable: flags show up in `ps`)")
+    p.add_argument("--no-cache", dest="nocache", action="store_true",
+                   help="docker: ignore the engine's layer cache")
+    p.add_argument("--keep-tests", dest="strip_tests", action="store_false", default=None,
+                   help="docker: keep the test suites installed packages ship (removed by "
+                        "default: about 110 MB for scikit-learn models)")
+    p.add_argument("--context-dir", help="docker: keep the generated context in this folder")
+    p.add_argument("--repo", help="git repository for registry references")
+    p.add_argument("--quiet", action="store_true", help="docker: no build output")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_build)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from mlem_lib.build import build
+    from mlem_lib.errors import BuildError
+
+    options: dict[str, Any] = {
+        "target": args.target, "package_name": args.package_name, "version": args.version,
+        "image": args.image, "tags": args.tags, "base": args.base,
+        "python_version": args.python_version, "apt": _split(args.apt), "pip": _split(args.pip),
+        "model_version": args.model_version, "push": args.push, "username": args.username,
+        "password": args.password, "nocache": args.nocache or None,
+        "context_dir": args.context_dir, "strip_tests": args.strip_tests,
+    }
+    options = {k: v for k, v in options.items() if v is not None}
+    wrong = sorted(_FLAGS[k] for k in options if k not in _KIND_OPTIONS[args.kind])
+    if wrong:
+        raise BuildError(f"{', '.join(wrong)} cannot be used with `build {args.kind}`")
+    if args.kind == "docker":
+        if "image" not in options:
+            from mlem_lib.build.pip import default_package_name
+
+            options["image"] = default_package_name(args.model) + ":latest"
+        if not args.quiet:
+            options["progress"] = lambda line: print(line, file=sys.stderr, flush=True)
+    elif args.kind == "docker-dir":
+        options.setdefault("target", os.path.join("build", "docker"))
+    if args.repo:
+        options["repo"] = args.repo
+    result = build(args.model, args.kind, **options)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    if args.kind == "pip":
+        print(f"built {result.wheel}")
+        if result.sdist:
+            print(f"built {result.sdist}")
+        for dep in result.dependency_wheels:
+            print(f"built {dep}")
+        target = os.path.dirname(result.wheel) or "."
+        print(f"install: pip install --find-links {target} {result.name}")
+        print(f"use:     import {result.import_name}; {result.import_name}.predict(data)"
+              f"   serve: {result.script} --port 8080")
+    elif args.kind == "docker-dir":
+        print(f"wrote {result.dockerfile}")
+        print(f"build: docker build -t IMAGE {result.path}")
+    else:
+        print(f"built {', '.join(result.tags)} ({result.image_id})")
+        if result.repo_digest:
+            print(f"pushed {result.repo_digest}")
+    return 0

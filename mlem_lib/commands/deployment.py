@@ -1,0 +1,91 @@
+"""``mlem deployment run|status|remove``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+_DECL_HELP = "deployment declaration (YAML with type: local | heroku | sagemaker)"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "deployment", help="roll a model out to a local server, Heroku or SageMaker",
+        description="Deploy models to the targets declared in deployments/*.yaml. The "
+                    "state (model hash, image, URL, previous version) is kept in "
+                    "<name>.state.json next to the declaration; two runs on one "
+                    "deployment cannot interleave. Credentials come from the "
+                    "environment (HEROKU_API_KEY, AWS_*), never from the declaration.")
+    dsub = p.add_subparsers(dest="deployment_command", metavar="ACTION", required=True)
+
+    run = dsub.add_parser(
+        "run", help="create or update a deployment (a no-op when the model already runs)",
+        description="Create or update the deployment. After the rollout one request built "
+                    "from the model's saved schema must succeed, otherwise the previous "
+                    "version is put back where the target allows.")
+    run.add_argument("declaration", help=_DECL_HELP)
+    run.add_argument("--model", "-m", required=True,
+                     help="saved model path/URL or registry reference (rf@v1.0.0, rf#prod)")
+    _common(run)
+    run.add_argument("--lock-timeout", type=float, default=0.0,
+                     help="seconds to wait for another run of this deployment (default: 0)")
+    run.set_defaults(func=_run)
+
+    st = dsub.add_parser("status", help="what runs and whether it answers",
+                         description="Print the recorded state and ask the target whether "
+                                     "it is healthy; exit code 1 when it is not.")
+    st.add_argument("declaration", help=_DECL_HELP)
+    _common(st)
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    st.set_defaults(func=_status)
+
+    rm = dsub.add_parser("remove", help="tear the deployment down and forget its state",
+                         description="Stop and delete what the deployment created; "
+                                     "succeeds when it is already gone.")
+    rm.add_argument("declaration", help=_DECL_HELP)
+    _common(rm)
+    rm.set_defaults(func=_remove)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state-url", help="where the state file lives (local path or fsspec URL)")
+    p.add_argument("--repo", help="git repository for registry references")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if args.state_url:
+        opts["state_url"] = args.state_url
+    if args.repo:
+        opts["repo"] = args.repo
+    return opts
+
+
+def _run(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+
+    state = mlem.deploy(args.declaration, args.model, lock_timeout=args.lock_timeout,
+                        **_options(args))
+    print(f"{state.name}: model {state.model_hash[:12]} at {state.url}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+
+    st = mlem.status(args.declaration, **_options(args))
+    if args.json:
+        print(st.model_dump_json(indent=2))
+    else:
+        state = "healthy" if st.healthy else ("unhealthy" if st.deployed else "not deployed")
+        model = f" model {st.model_hash[:12]}" if st.model_hash else ""
+        print(f"{st.name} ({st.type}): {state}{model} at {st.url or '-'}\n  {st.detail}")
+    return 0 if st.healthy else 1
+
+
+def _remove(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+
+    mlem.remove(args.declaration, **_options(args))
+    print(f"removed {args.declaration}")
+    return 0

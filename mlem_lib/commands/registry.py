@@ -1,0 +1,178 @@
+"""``mlem registry register|assign|show|history|latest``: the git-native model registry."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+_REPO_HELP = "git repository (default: the current directory)"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "registry", help="version models and move them between stages (git tags + DVC)",
+        description="A model registry inside your git repository. Versions are git tags "
+                    "NAME@vX.Y.Z and stages NAME#STAGE#N (GTO's format, so the gto CLI reads "
+                    "them); binaries are tracked and pushed by DVC. Load a version anywhere "
+                    "with `mlem show NAME@v1.0.0` or mlem_lib.api.load('NAME#prod').",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  mlem registry register models/rf --bump-minor\n"
+               "  mlem registry assign rf --version v0.1.0 --stage prod\n"
+               "  mlem registry show\n  mlem registry history rf\n"
+               "  mlem registry latest rf --stage prod")
+    rsub = p.add_subparsers(dest="registry_command", metavar="COMMAND", required=True)
+
+    reg = rsub.add_parser(
+        "register", help="register a saved model as a new version",
+        description="Track the model binary with DVC, commit its .mlem file and .dvc "
+                    "pointer, dvc push the binary to the default remote and create the "
+                    "tag NAME@vX.Y.Z. Refuses unrelated uncommitted changes and content "
+                    "that is already registered.")
+    reg.add_argument("path", help="the saved model (with or without .mlem)")
+    reg.add_argument("--name", help="registry name (default: the .mlem file's stem)")
+    which = reg.add_mutually_exclusive_group()
+    which.add_argument("--version", help="explicit version, e.g. v1.2.0")
+    for part in ("patch", "minor", "major"):
+        which.add_argument(f"--bump-{part}", dest="bump", action="store_const", const=part,
+                           help=f"bump the {part} part of the latest version"
+                                + (" (the default)" if part == "patch" else ""))
+    reg.add_argument("-m", "--message", help="commit and tag message")
+    reg.add_argument("--no-push", dest="push", action="store_false",
+                     help="do not dvc push the binary (others cannot load it then)")
+    reg.add_argument("--repo", default=".", help=_REPO_HELP)
+    reg.add_argument("--json", action="store_true", help="print the result as JSON")
+    reg.set_defaults(func=_register)
+
+    asg = rsub.add_parser(
+        "assign", help="put a version in a stage (e.g. prod)",
+        description="Create the tag NAME#STAGE#N. Assigning the version the stage already "
+                    "has does nothing; another version moves the stage.")
+    asg.add_argument("name", help="registry name of the model")
+    asg.add_argument("--stage", required=True, help="stage name, e.g. prod or staging")
+    asg.add_argument("--version", help="version to assign (default: the latest)")
+    asg.add_argument("--repo", default=".", help=_REPO_HELP)
+    asg.add_argument("--json", action="store_true", help="print the result as JSON")
+    asg.set_defaults(func=_assign)
+
+    show = rsub.add_parser(
+        "show", help="table of models, their latest version and stages",
+        description="Without NAME: one row per model (latest version, one column per "
+                    "stage, description). With NAME: its versions.")
+    show.add_argument("name", nargs="?", help="show the versions of this model")
+    show.add_argument("--repo", default=".", help=_REPO_HELP)
+    show.add_argument("--json", action="store_true", help="print JSON instead")
+    show.set_defaults(func=_show)
+
+    hist = rsub.add_parser("history", help="registrations and assignments of a model",
+                           description="Events of a model, newest first.")
+    hist.add_argument("name", help="registry name of the model")
+    hist.add_argument("--repo", default=".", help=_REPO_HELP)
+    hist.add_argument("--json", action="store_true", help="print JSON instead")
+    hist.set_defaults(func=_history)
+
+    lat = rsub.add_parser(
+        "latest", help="print the latest version (or the one in a stage)",
+        description="Print a version string; exit code 1 when there is none.")
+    lat.add_argument("name", help="registry name of the model")
+    lat.add_argument("--stage", help="print the version in this stage instead")
+    lat.add_argument("--repo", default=".", help=_REPO_HELP)
+    lat.set_defaults(func=_latest)
+
+
+def _dump(items: Any) -> str:
+    import json
+
+    if isinstance(items, list):
+        return json.dumps([i.model_dump(mode="json") for i in items], indent=2)
+    return str(items.model_dump_json(indent=2))
+
+
+def _register(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+
+    found = mlem.register(args.path, name=args.name, version=args.version, bump=args.bump,
+                          repo=args.repo, push=args.push, message=args.message)
+    print(_dump(found) if args.json else
+          f"registered {found.name} {found.version} (tag {found.tag}, commit "
+          f"{found.commit[:7]})")
+    return 0
+
+
+def _assign(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+
+    found = mlem.assign(args.name, args.stage, version=args.version, repo=args.repo)
+    print(_dump(found) if args.json else
+          f"{found.name} {found.version} is in stage {found.stage} (tag {found.tag})")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+    from mlem_lib.describe import table
+    from mlem_lib.errors import UnknownModelError
+
+    models = mlem.list_models(args.repo)
+    if args.name:
+        models = [m for m in models if m.name == args.name]
+        if not models:
+            raise UnknownModelError(f"no model named {args.name!r} in the registry")
+    if args.json:
+        print(_dump(models))
+        return 0
+    stages = sorted({s for m in models for s in m.stages})
+    if not args.name:
+        if not models:
+            print("no models registered yet")
+            return 0
+        rows = [[m.name, m.latest or "", *(m.stages.get(s) or "" for s in stages),
+                 m.description or ""] for m in models]
+        print(table(["name", "latest", *(f"#{s}" for s in stages), "description"], rows))
+        return 0
+    model = models[0]
+    print(f"Model {model.name}  (latest {model.latest or 'none'}"
+          + (f", at {model.path}" if model.path else "") + ")")
+    if model.description:
+        print(f"Description: {model.description}")
+    if model.labels:
+        print(f"Labels: {', '.join(model.labels)}")
+    rows = []
+    for e in mlem.history(model.name, args.repo):
+        if e.event != "registration" or not e.version:
+            continue
+        in_stages = ", ".join(s for s in stages if model.stages.get(s) == e.version)
+        rows.append([e.version, in_stages, e.commit[:7], e.timestamp.isoformat()])
+    print()
+    print(table(["version", "stages", "commit", "registered"], rows))
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+    from mlem_lib.describe import table
+
+    events = mlem.history(args.name, args.repo)
+    if args.json:
+        print(_dump(events))
+        return 0
+    rows = [[e.timestamp.isoformat(), e.event, e.version or "", e.stage or "", e.commit[:7],
+             e.tag or "", e.author or ""] for e in events]
+    print(table(["timestamp", "event", "version", "stage", "commit", "tag", "author"], rows))
+    return 0
+
+
+def _latest(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+    from mlem_lib.errors import VersionNotFoundError
+
+    if args.stage:
+        found = mlem.find_stage_version(args.name, args.stage, repo=args.repo)
+        if found is None:
+            raise VersionNotFoundError(f"no version of {args.name!r} is in stage "
+                                       f"{args.stage!r}")
+    else:
+        found = mlem.find_latest_version(args.name, repo=args.repo)
+        if found is None:
+            raise VersionNotFoundError(f"model {args.name!r} has no registered version")
+    print(found)
+    return 0

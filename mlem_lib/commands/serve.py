@@ -1,0 +1,54 @@
+"""``mlem serve``: serve a saved model over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+DESCRIPTION = """\
+Serve a saved model with a FastAPI app generated from its metadata:
+POST /<method> for every method (MLEM's {"data": ...} bodies, also CSV, Parquet and .npy),
+GET /interface.json, /health, SageMaker's /ping and /invocations, and docs at /docs.
+Stop it with Ctrl-C or SIGTERM: requests in flight finish first."""
+
+EXAMPLES = """\
+examples:
+  mlem serve models/rf
+  mlem serve models/rf --host 0.0.0.0 --port 9000 --workers 2
+  MLEM_AUTH_TOKEN=s3cret mlem serve rf#prod
+  curl -X POST localhost:8080/predict -H 'Content-Type: application/json' \\
+       -d '{"data": {"values": [{"sepal_length": 5.1, ...}]}}'
+"""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve a model over HTTP (FastAPI + uvicorn)",
+                       description=DESCRIPTION, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", help="model path or URL (with or without .mlem), or a registry "
+                                "reference like rf@v1.0.0 / rf#prod")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to bind (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=None,
+                   help="TCP port (default: $PORT, else 8080)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="uvicorn worker processes (default 1)")
+    p.add_argument("--auth-token", default=None,
+                   help="require 'Authorization: Bearer TOKEN' on model endpoints "
+                        "(default: $MLEM_AUTH_TOKEN; /health and /ping stay open)")
+    p.add_argument("--max-body-mb", type=float, default=None,
+                   help="reject request bodies larger than this with 413 "
+                        "(default: $MLEM_MAX_BODY_MB, else 100)")
+    p.add_argument("--repo", help="git repository for registry references")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mlem_lib.errors import ServeError
+    from mlem_lib.serve.runner import run
+
+    if args.max_body_mb is not None and args.max_body_mb <= 0:
+        raise ServeError(f"--max-body-mb must be positive, got {args.max_body_mb}")
+    run(args.path, host=args.host, port=args.port, workers=args.workers,
+        auth_token=args.auth_token, repo=args.repo, max_body_mb=args.max_body_mb)
+    return 0

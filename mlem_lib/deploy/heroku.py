@@ -1,0 +1,264 @@
+"""The ``heroku`` target: the model's image on a Heroku app (``stack: container``).
+
+Follows the documented Platform API and container registry:
+
+1. ``GET /apps/{app}``; when it is missing (404) ``POST /apps`` with ``stack: container``;
+2. build the image as ``REGISTRY/APP/web`` and push it with user ``_`` and the API key;
+3. ``PATCH /apps/{app}/formation`` with the image id and the ``docker-releases`` Accept
+   version (this creates a release);
+4. wait until the web dynos are ``up`` on that release and the app's ``/health``
+   answers, then send the smoke request to the app's URL.
+
+When step 4 fails after an earlier good rollout, the previous release is put
+back with ``POST /apps/{app}/releases`` (Heroku's rollback). API base URL,
+registry host and app URL are declaration fields so tests can point them at
+a double.
+
+Example:
+    >>> deploy("deployments/heroku.yaml", "models/rf", api_key="...")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from mlem_lib.deploy.base import Target
+from mlem_lib.deploy.declaration import HerokuDeclaration
+from mlem_lib.deploy.smoke import check_http, wait_healthy
+from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
+from mlem_lib.errors import CredentialsError, DeploymentError
+from mlem_lib.meta import ModelMeta
+
+ACCEPT = "application/vnd.heroku+json; version=3"
+ACCEPT_DOCKER = "application/vnd.heroku+json; version=3.docker-releases"
+
+
+class AppNameTakenError(DeploymentError, ValueError):
+    """Heroku refused to create the app: the name belongs to someone else."""
+
+
+class HerokuAPI:
+    """A thin client of the Platform API calls the target needs.
+
+    Example:
+        >>> api = HerokuAPI("https://api.heroku.com", key)  # doctest: +SKIP
+        >>> api.get_app("iris-staging") is None  # doctest: +SKIP
+        True
+    """
+
+    def __init__(self, base_url: str, api_key: str, timeout: float = 30.0) -> None:
+        import httpx
+
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout,
+            headers={"Authorization": f"Bearer {api_key}", "Accept": ACCEPT})
+
+    def close(self) -> None:
+        self.client.close()
+
+    def request(self, method: str, path: str, *, accept: str = ACCEPT,
+                json: Any = None, allow_404: bool = False) -> Any:
+        """Send one call; return the decoded body (``None`` for an allowed 404)."""
+        import httpx
+
+        try:
+            r = self.client.request(method, path, json=json, headers={"Accept": accept})
+        except httpx.HTTPError as exc:
+            raise DeploymentError(f"Heroku API {method} {path} failed: {exc!r}") from exc
+        if r.status_code == 404 and allow_404:
+            return None
+        if r.status_code < 400:
+            return r.json() if r.content else None
+        try:
+            body = r.json()
+        except ValueError:
+            body = {"id": "unknown", "message": r.text[:200]}
+        if not isinstance(body, dict) or "message" not in body:
+            body = {"id": "unknown", "message": r.text[:200]}
+        message = f"Heroku API {method} {path}: HTTP {r.status_code} {body.get('id')}: " \
+                  f"{body.get('message')}"
+        if r.status_code in (401, 403):
+            raise CredentialsError(message + " (check HEROKU_API_KEY or the api_key option)")
+        raise DeploymentError(message)
+
+    def get_app(self, app: str) -> dict[str, Any] | None:
+        return self.request("GET", f"/apps/{app}", allow_404=True)  # type: ignore[no-any-return]
+
+    def create_app(self, app: str, region: str) -> dict[str, Any]:
+        try:
+            return self.request("POST", "/apps", json={  # type: ignore[no-any-return]
+                "name": app, "region": region, "stack": "container"})
+        except CredentialsError:
+            raise
+        except DeploymentError as exc:
+            if "422" in str(exc) and "taken" in str(exc).lower():
+                raise AppNameTakenError(
+                    f"Heroku app name '{app}' is taken by another account (field 'app' of the "
+                    "declaration): choose another name") from None
+            raise
+
+    def delete_app(self, app: str) -> bool:
+        """Delete the app; False when it did not exist."""
+        return self.request("DELETE", f"/apps/{app}", allow_404=True) is not None
+
+    def release_image(self, app: str, image_id: str) -> Any:
+        return self.request("PATCH", f"/apps/{app}/formation", accept=ACCEPT_DOCKER,
+                            json={"updates": [{"type": "web", "docker_image": image_id}]})
+
+    def rollback(self, app: str, release_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/apps/{app}/releases",  # type: ignore[no-any-return]
+                            json={"release": release_id})
+
+    def dynos(self, app: str) -> list[dict[str, Any]]:
+        return list(self.request("GET", f"/apps/{app}/dynos") or [])
+
+    def releases(self, app: str) -> list[dict[str, Any]]:
+        return sorted(self.request("GET", f"/apps/{app}/releases") or [],
+                      key=lambda rel: int(rel.get("version", 0)))
+
+
+class HerokuTarget(Target):
+    """Deploy to a Heroku app through the Platform API and its image registry."""
+
+    decl: HerokuDeclaration
+
+    def _api(self) -> tuple[HerokuAPI, str]:
+        key = self.options.get("api_key") or os.environ.get("HEROKU_API_KEY")
+        if not key:
+            raise CredentialsError("no Heroku API key: pass api_key= or set HEROKU_API_KEY")
+        return HerokuAPI(self.decl.api_url, str(key)), str(key)
+
+    def _url(self, app_info: dict[str, Any]) -> str:
+        url = self.decl.app_url or app_info.get("web_url") or f"https://{self.decl.app}.herokuapp.com"
+        return str(url).format(app=self.decl.app).rstrip("/")
+
+    def rollout(self, model: str, meta: ModelMeta,
+                current: DeploymentState | None) -> DeploymentState:
+        api, key = self._api()
+        try:
+            return self._rollout(api, key, model, meta, current)
+        finally:
+            api.close()
+
+    def _rollout(self, api: HerokuAPI, key: str, model: str, meta: ModelMeta,
+                 current: DeploymentState | None) -> DeploymentState:
+        import mlem_lib.api as mlem
+        from mlem_lib.build.docker import push_image
+
+        app = self.decl.app
+        info = api.get_app(app)
+        created = info is None
+        if info is None:
+            self.progress(f"creating Heroku app {app} (stack: container)")
+            info = api.create_app(app, self.decl.region)
+        url = self._url(info)
+        ref = f"{self.decl.registry}/{app}/web"
+        self.progress(f"building image {ref}")
+        opts: dict[str, Any] = {"image": f"{ref}:latest", "repo": self.options.get("repo")}
+        if self.decl.base:
+            opts["base"] = self.decl.base
+        try:
+            image = mlem.build(model, "docker", **opts)
+            self.progress(f"pushing {ref} to {self.decl.registry}")
+            push_image(f"{ref}:latest", self.decl.registry, self.decl.registry_user, key)
+            previous = api.releases(app)
+            self.progress(f"releasing image {image.image_id[:19]}")
+            api.release_image(app, image.image_id)
+            release = self._new_release(api, previous)
+            self._wait_up(api, str(release["id"]), url)
+            check_http(url, meta, self.decl.smoke_method)
+        except DeploymentError as exc:
+            self._recover(api, current, created, exc)
+            raise
+        return DeploymentState(
+            name=self.decl.name, type="heroku", model_hash=meta.model_hash, model_path=model,
+            image=ref, image_id=image.image_id, url=url,
+            target={"app": app, "release_id": release["id"],
+                    "release_version": release.get("version"), "created_app": created
+                    or bool(current and current.target.get("created_app"))})
+
+    def _new_release(self, api: HerokuAPI, before: list[dict[str, Any]]) -> dict[str, Any]:
+        known = {r.get("id") for r in before}
+        deadline = time.monotonic() + self.decl.wait_timeout
+        while True:
+            fresh = [r for r in api.releases(self.decl.app) if r.get("id") not in known]
+            if fresh:
+                return fresh[-1]
+            if time.monotonic() >= deadline:
+                raise DeploymentError("the formation update created no release")
+            time.sleep(self.decl.poll_interval)
+
+    def _wait_up(self, api: HerokuAPI, release_id: str, url: str) -> None:
+        self.progress("waiting for the web dyno")
+        deadline = time.monotonic() + self.decl.wait_timeout
+        states: list[str] = []
+        while True:
+            web = [d for d in api.dynos(self.decl.app) if d.get("type") == "web"]
+            mine = [d for d in web if (d.get("release") or {}).get("id") == release_id]
+            states = [str(d.get("state")) for d in mine]
+            if mine and all(s == "up" for s in states):
+                break
+            if "crashed" in states:
+                raise DeploymentError(f"the web dyno of {self.decl.app} crashed after the release")
+            if time.monotonic() >= deadline:
+                raise DeploymentError(
+                    f"the web dyno of {self.decl.app} was not up within "
+                    f"{self.decl.wait_timeout:g}s (states: {states or 'none'})")
+            time.sleep(self.decl.poll_interval)
+        wait_healthy(url, max(1.0, deadline - time.monotonic()), self.decl.poll_interval)
+
+    def _recover(self, api: HerokuAPI, current: DeploymentState | None, created: bool,
+                 error: Exception) -> None:
+        """Put the previous release back (or delete an app this rollout created)."""
+        if current is not None and current.target.get("release_id"):
+            self.progress(f"rollout failed ({error}); rolling back to release "
+                          f"v{current.target.get('release_version')}")
+            try:
+                rel = api.rollback(self.decl.app, str(current.target["release_id"]))
+                self._wait_up(api, str(rel["id"]), current.url or "")
+            except DeploymentError as exc:
+                raise DeploymentError(f"rollout failed ({error}) and the rollback failed: "
+                                      f"{exc}") from error
+            # same version as before, recorded under its new release id
+            error.restored_state = current.model_copy(  # type: ignore[attr-defined]
+                update={"target": {**current.target, "release_id": rel["id"],
+                                   "release_version": rel.get("version")}})
+        elif created:
+            self.progress(f"rollout failed ({error}); deleting the app it created")
+            api.delete_app(self.decl.app)
+
+    def status(self, current: DeploymentState | None) -> DeploymentStatus:
+        base: dict[str, Any] = {"name": self.decl.name, "type": "heroku"}
+        api, _ = self._api()
+        try:
+            info = api.get_app(self.decl.app)
+            if info is None:
+                return DeploymentStatus(**base, deployed=False, healthy=False,
+                                        detail=f"app {self.decl.app} does not exist")
+            url = self._url(info)
+            dynos = [d for d in api.dynos(self.decl.app) if d.get("type") == "web"]
+            releases = api.releases(self.decl.app)
+        finally:
+            api.close()
+        states = [str(d.get("state")) for d in dynos]
+        release = releases[-1] if releases else {}
+        detail = f"release v{release.get('version', '?')}, web dynos: {states or 'none'}"
+        healthy = bool(states) and all(s == "up" for s in states)
+        if healthy:
+            try:
+                wait_healthy(url, 0.0)
+            except DeploymentError as exc:
+                healthy, detail = False, f"{detail}; {exc}"
+        return DeploymentStatus(**base, deployed=current is not None, healthy=healthy, url=url,
+                                model_hash=current.model_hash if current else None,
+                                detail=detail)
+
+    def remove(self, current: DeploymentState | None) -> None:
+        api, _ = self._api()
+        try:
+            if api.delete_app(self.decl.app):
+                self.progress(f"deleted Heroku app {self.decl.app}")
+        finally:
+            api.close()

@@ -1,0 +1,89 @@
+"""Copying a saved model (its ``.mlem`` file and artifacts) for a deployment.
+
+Targets need the model's files somewhere they control: the local process
+runtime keeps a copy per model hash (so a rollback still has the old model
+after the source path was overwritten), SageMaker wants one ``model.tar.gz``
+with the ``.mlem`` file named ``model.mlem`` at its root.
+
+Example:
+    >>> meta, path = copy_model("models/rf", "/tmp/deploy/abc")  # doctest: +SKIP
+    >>> path
+    '/tmp/deploy/abc/model'
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+
+from mlem_lib.errors import MetadataError
+from mlem_lib.meta import ModelMeta
+
+
+def copy_model(model: str, dest_dir: str, name: str = "model",
+               repo: str | None = None) -> tuple[ModelMeta, str]:
+    """Copy a saved model into ``dest_dir`` as ``<name>.mlem`` plus its artifacts.
+
+    Artifact URIs are relative to the ``.mlem`` file, so only the ``.mlem`` file
+    is renamed; artifacts keep their relative paths. Artifacts are checked
+    against their recorded size and hash while copying.
+
+    Returns:
+        (the model's metadata, the copy's path without ``.mlem``)
+
+    Raises:
+        MetadataError: ``model`` is a data object.
+    """
+    from mlem_lib import mlemfile
+    from mlem_lib.locate import resolve_reference
+    from mlem_lib.storage import read_verified, resolve_artifact
+
+    os.makedirs(dest_dir, exist_ok=True)
+    with resolve_reference(model, repo) as local:
+        meta, fs, meta_path = mlemfile.read(local)
+        if not isinstance(meta, ModelMeta):
+            raise MetadataError(f"{model} is a data object, not a model")
+        for art in meta.artifacts.values():
+            src = resolve_artifact(meta_path, art.uri)
+            body = read_verified(fs, src, size=art.size, digest=art.hash,
+                                 algorithm=art.hash_algorithm)
+            dst = resolve_artifact(os.path.join(dest_dir, f"{name}.mlem"), art.uri)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            with open(dst, "wb") as f:
+                f.write(body)
+        with open(os.path.join(dest_dir, f"{name}.mlem"), "wb") as f:
+            f.write(fs.cat_file(meta_path))
+    return meta, os.path.join(dest_dir, name)
+
+
+def model_tarball(model: str, out_path: str, repo: str | None = None) -> ModelMeta:
+    """Write ``model.tar.gz``: ``model.mlem`` and the artifacts at the archive's root.
+
+    Example:
+        >>> model_tarball("models/rf", "/tmp/model.tar.gz").model_hash  # doctest: +SKIP
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mlem-tar-") as tmp:
+        meta, _ = copy_model(model, tmp, repo=repo)
+        with tarfile.open(out_path, "w:gz") as tar:
+            for entry in sorted(os.listdir(tmp)):
+                tar.add(os.path.join(tmp, entry), arcname=entry)
+    return meta
+
+
+def read_model_meta(model: str, repo: str | None = None) -> ModelMeta:
+    """The metadata of a saved model (not a data object).
+
+    Raises:
+        ObjectNotFoundError: nothing is saved there.
+        MetadataError: it is a data object.
+    """
+    from mlem_lib import mlemfile
+    from mlem_lib.locate import resolve_reference
+
+    with resolve_reference(model, repo) as local:
+        meta, _, _ = mlemfile.read(local)
+    if not isinstance(meta, ModelMeta):
+        raise MetadataError(f"{model} is a data object, not a model")
+    return meta

@@ -1,0 +1,207 @@
+"""What a deployment runs, stored as JSON next to its declaration or at an fsspec URL.
+
+Writes are atomic (a temporary file renamed over the old one, or a single
+object PUT on object stores) so a crash never leaves half a state file. A lock
+file created with ``O_EXCL`` holds the owner's host and PID; a lock whose
+process is gone is stale and taken over, so a killed run does not block the
+next one forever.
+
+Example:
+    >>> store = StateStore("/tmp/demo.state.json")  # doctest: +SKIP
+    >>> with store.lock():  # doctest: +SKIP
+    ...     store.save(DeploymentState(name="demo", type="local", model_hash="ab"))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from mlem_lib.errors import DeploymentError, DeploymentLockedError
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class DeploymentState(BaseModel):
+    """What is running: written after every successful rollout.
+
+    Attributes:
+        name: the deployment's name.
+        type: ``local``, ``heroku`` or ``sagemaker``.
+        model_hash: ``meta.model_hash`` of the deployed model (what ``run`` compares).
+        model_path: where the model was deployed from.
+        image: image reference, when the target runs one.
+        image_id: the image's id (``sha256:...``).
+        url: where the model answers.
+        target: target-specific ids (PID, container id, app name, endpoint config...).
+        deployed_at: ISO timestamp of the rollout.
+        previous: the previous good state (its own ``previous`` is dropped).
+    """
+
+    name: str
+    type: str
+    model_hash: str
+    model_path: str | None = None
+    image: str | None = None
+    image_id: str | None = None
+    url: str | None = None
+    target: dict[str, Any] = Field(default_factory=dict)
+    deployed_at: str = Field(default_factory=_now)
+    previous: DeploymentState | None = None
+
+    def with_previous(self, previous: DeploymentState | None) -> DeploymentState:
+        """This state with ``previous`` (flattened to one level) recorded."""
+        prev = previous.model_copy(update={"previous": None}) if previous else None
+        return self.model_copy(update={"previous": prev})
+
+
+class DeploymentStatus(BaseModel):
+    """The answer of ``status``: what is recorded and whether it answers now."""
+
+    name: str
+    type: str
+    deployed: bool
+    healthy: bool
+    url: str | None = None
+    model_hash: str | None = None
+    detail: str = ""
+
+
+class StateStore:
+    """Load, save and lock the state file of one deployment.
+
+    Args:
+        url: a local path or an fsspec URL of the ``.state.json`` file.
+    """
+
+    def __init__(self, url: str) -> None:
+        from mlem_lib.storage import get_fs, is_local
+
+        self.url = url
+        self.fs, self.path = get_fs(url)
+        self.local = is_local(self.fs)
+        self.lock_path = self.path + ".lock"
+
+    def load(self) -> DeploymentState | None:
+        """The recorded state, or ``None`` when nothing is deployed."""
+        try:
+            text = self.fs.cat_file(self.path)
+        except FileNotFoundError:
+            return None
+        try:
+            return DeploymentState.model_validate_json(text)
+        except ValueError as exc:
+            raise DeploymentError(f"state file {self.url} is corrupt: {exc}") from exc
+
+    def save(self, state: DeploymentState) -> None:
+        """Write the state atomically."""
+        body = state.model_dump_json(indent=2).encode()
+        if self.local:
+            directory = os.path.dirname(self.path) or "."
+            os.makedirs(directory, exist_ok=True)
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        else:
+            self.fs.pipe_file(self.path, body)
+
+    def delete(self) -> None:
+        """Forget the state (after a removal)."""
+        with suppress(FileNotFoundError):
+            self.fs.rm_file(self.path)
+
+    # --- locking -------------------------------------------------------------
+    def _owner(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+
+    def _read_lock(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.fs.cat_file(self.lock_path))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _is_stale(self, owner: dict[str, Any] | None) -> bool:
+        if not owner or owner.get("host") != socket.gethostname():
+            return False  # another machine's lock: only it knows whether it is alive
+        return not pid_alive(int(owner.get("pid", 0)))
+
+    def _try_acquire(self) -> bool:
+        body = json.dumps(self._owner()).encode()
+        if self.local:
+            os.makedirs(os.path.dirname(self.lock_path) or ".", exist_ok=True)
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as f:
+                f.write(body)
+            return True
+        # Object stores have no O_EXCL: check, write, read back (best effort).
+        if self.fs.exists(self.lock_path):
+            return False
+        self.fs.pipe_file(self.lock_path, body)
+        return self._read_lock() == json.loads(body)
+
+    @contextmanager
+    def lock(self, timeout: float = 0.0) -> Iterator[None]:
+        """Hold the deployment's lock for the duration of the block.
+
+        Args:
+            timeout: seconds to wait for another run to finish (0: fail at once).
+
+        Raises:
+            DeploymentLockedError: another live process holds the lock.
+        """
+        deadline = time.monotonic() + timeout
+        while not self._try_acquire():
+            owner = self._read_lock()
+            if self._is_stale(owner):
+                with suppress(FileNotFoundError):
+                    self.fs.rm_file(self.lock_path)
+                continue
+            if time.monotonic() >= deadline:
+                who = f"PID {owner.get('pid')} on {owner.get('host')}" if owner else "another run"
+                raise DeploymentLockedError(
+                    f"deployment is locked by {who} since {(owner or {}).get('since', '?')} "
+                    f"(lock file {self.lock_path}); wait for it or remove the file if that "
+                    "run is gone")
+            time.sleep(0.2)
+        try:
+            yield
+        finally:
+            with suppress(FileNotFoundError):
+                self.fs.rm_file(self.lock_path)
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with that PID exists and is not a zombie."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")

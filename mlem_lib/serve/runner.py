@@ -1,0 +1,124 @@
+"""Starting the model server with uvicorn: one process, or ``workers`` processes.
+
+With one worker the model is loaded once and the app object is handed to
+uvicorn. With more, uvicorn starts each worker from the import string
+``mlem_lib.serve.runner:app_from_env`` (a factory), which reads the model path
+and settings from the environment this function sets. SIGTERM and SIGINT shut
+down gracefully: the server stops accepting connections and in-flight requests
+finish (up to ``GRACEFUL_SECONDS``).
+
+Example:
+    >>> run("models/rf", host="127.0.0.1", port=8080)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from mlem_lib.serve.settings import (
+    ENV_AUTH_TOKEN,
+    ENV_MAX_BODY_MB,
+    ENV_MODEL,
+    ENV_REPO,
+    ServerSettings,
+    default_port,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+# SageMaker sends SIGKILL 30 s after SIGTERM: finish in-flight requests before that
+GRACEFUL_SECONDS = 25
+
+
+def app_from_env() -> FastAPI:
+    """The app for the model named by ``MLEM_MODEL`` (uvicorn's factory for worker processes).
+
+    Example:
+        >>> # MLEM_MODEL=models/rf uvicorn --factory mlem_lib.serve.runner:app_from_env
+    """
+    from mlem_lib.errors import ServeError
+    from mlem_lib.runner import LoadedModel
+    from mlem_lib.serve.app import create_app
+
+    path = os.environ.get(ENV_MODEL)
+    if not path:
+        raise ServeError(f"set {ENV_MODEL} to the path of the model to serve")
+    loaded = LoadedModel.load(path, repo=os.environ.get(ENV_REPO) or None)
+    return create_app(loaded, ServerSettings.from_env())
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM end the process with status 0 once uvicorn has shut down gracefully.
+
+    uvicorn re-raises the signal it caught after restoring the previous handler; with
+    the default handler that kills the process (status -15), which orchestrators
+    report as a crash.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+
+
+def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: int = 1,
+        auth_token: str | None = None, repo: str | None = None, *,
+        max_body_mb: float | None = None, log_level: str = "info") -> None:
+    """Serve the model at ``path`` until SIGTERM/SIGINT (blocks).
+
+    Args:
+        path: model path, URL or registry reference.
+        host: interface to bind (``0.0.0.0`` inside containers).
+        port: TCP port; default ``SAGEMAKER_BIND_TO_PORT``, else ``PORT``, else 8080.
+        workers: uvicorn worker processes.
+        auth_token: require ``Authorization: Bearer <token>`` on model endpoints
+            (default: env ``MLEM_AUTH_TOKEN``).
+        repo: git repository for registry references.
+        max_body_mb: body size limit (default: env ``MLEM_MAX_BODY_MB`` or 100).
+        log_level: uvicorn's log level.
+
+    Raises:
+        ServeError: bad arguments.
+        ObjectNotFoundError: no model at ``path``.
+
+    Example:
+        >>> run("models/rf", port=8080, workers=2, auth_token="s3cret")  # doctest: +SKIP
+    """
+    import uvicorn
+
+    from mlem_lib.errors import ServeError
+    from mlem_lib.runner import LoadedModel
+    from mlem_lib.serve.app import create_app
+
+    if workers < 1:
+        raise ServeError(f"--workers must be at least 1, got {workers}")
+    port = default_port() if port is None else port
+    if not 0 <= port < 65536:
+        raise ServeError(f"port must be between 0 and 65535, got {port}")
+    settings = ServerSettings.from_env(auth_token=auth_token, max_body_mb=max_body_mb)
+    # load in this process first: a missing or broken model fails here with one clear line
+    loaded = LoadedModel.load(path, repo=repo)
+    methods = ", ".join(sorted({m if m != "__call__" else "predict"
+                                for m in loaded.meta.model_type.methods}))
+    print(f"serving {path} ({loaded.meta.model_type.type}: {methods}) on "
+          f"http://{host}:{port} with {workers} worker(s)"
+          f"{', bearer auth on' if settings.auth_token else ''}; docs at /docs",
+          file=sys.stderr, flush=True)
+    options = {"host": host, "port": port, "log_level": log_level,
+               "timeout_graceful_shutdown": GRACEFUL_SECONDS, "access_log": False,
+               "proxy_headers": True, "server_header": False}
+    _exit_cleanly_on_sigterm()
+    if workers == 1:
+        uvicorn.run(create_app(loaded, settings), **options)  # type: ignore[arg-type]
+        return
+    os.environ[ENV_MODEL] = path
+    if repo:
+        os.environ[ENV_REPO] = repo
+    if settings.auth_token:
+        os.environ[ENV_AUTH_TOKEN] = settings.auth_token
+    os.environ[ENV_MAX_BODY_MB] = str(settings.max_body_mb)
+    uvicorn.run("mlem_lib.serve.runner:app_from_env", factory=True, workers=workers,
+                **options)  # type: ignore[arg-type]

@@ -1,0 +1,309 @@
+"""Atomic, chunked writers of predictions: CSV, Parquet, JSON Lines and ``.npy``.
+
+A *sink* appends prediction chunks to a local temporary file and moves it into place
+only when everything was written (a rename for local paths, a single upload for
+remote URLs), so a failed run leaves no partial output behind. ``open_sink(None)``
+collects predictions in memory instead.
+
+Example:
+    >>> sink = open_sink(None)
+    >>> sink.write([1, 2]); sink.write([3])
+    >>> sink.close()
+    [1, 2, 3]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import struct
+import tempfile
+import uuid
+from typing import Any
+
+from mlem_lib.errors import ApplyError
+from mlem_lib.formats import output_format
+from mlem_lib.storage import get_fs, is_local
+
+
+def as_frame(result: Any) -> Any:
+    """Predictions as a DataFrame with string column names, for tabular outputs.
+
+    A 1-D result becomes the column ``prediction``; a 2-D one ``prediction_0``,
+    ``prediction_1``...; DataFrames keep their columns.
+
+    Example:
+        >>> list(as_frame([[0.1, 0.9]]).columns)
+        ['prediction_0', 'prediction_1']
+    """
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(result, pd.DataFrame):
+        frame = result.reset_index(drop=True)
+    elif isinstance(result, pd.Series):
+        frame = result.reset_index(drop=True).to_frame(
+            "prediction" if result.name is None else str(result.name))
+    elif isinstance(result, list) and result and all(isinstance(r, dict) for r in result):
+        frame = pd.DataFrame.from_records(result)
+    else:
+        arr = np.asarray(result)
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+        if arr.ndim == 1:
+            frame = pd.DataFrame({"prediction": arr})
+        elif arr.ndim == 2:
+            frame = pd.DataFrame(arr, columns=[f"prediction_{j}" for j in range(arr.shape[1])])
+        else:
+            raise ApplyError(f"predictions with {arr.ndim} dimensions do not fit in a table: "
+                             "write them to a .npy file")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+class Sink:
+    """Where prediction chunks go. ``close`` finishes, ``abort`` throws everything away."""
+
+    def write(self, result: Any) -> None:
+        raise NotImplementedError
+
+    def close(self) -> Any:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Discard what was written (safe to call more than once)."""
+
+
+class MemorySink(Sink):
+    """Keeps the chunks and concatenates them on ``close`` (no output file)."""
+
+    def __init__(self) -> None:
+        self.parts: list[Any] = []
+
+    def write(self, result: Any) -> None:
+        self.parts.append(result)
+
+    def close(self) -> Any:
+        return concat(self.parts)
+
+    def abort(self) -> None:
+        self.parts = []
+
+
+def concat(parts: list[Any]) -> Any:
+    """Join prediction chunks back into one value of the same kind.
+
+    Example:
+        >>> concat([[1, 2], [3]])
+        [1, 2, 3]
+    """
+    if not parts:
+        return []
+    first = parts[0]
+    module = type(first).__module__.split(".")[0]
+    if module == "pandas":
+        import pandas as pd
+
+        return pd.concat(parts, ignore_index=True)
+    if module == "numpy" and getattr(first, "ndim", 0) > 0:
+        import numpy as np
+
+        return np.concatenate(parts)
+    if isinstance(first, list):
+        return [item for part in parts for item in part]
+    if len(parts) == 1:
+        return first
+    return list(parts)
+
+
+class _AtomicFileSink(Sink):
+    """Writes into a local temporary file; ``close`` moves it to the target.
+
+    Local targets get a temporary file next to them and an atomic rename; remote ones
+    (s3://...) are uploaded in one ``put`` once complete, so readers never see a
+    partial object.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.fs, self.path = get_fs(url)
+        self.local = is_local(self.fs)
+        if self.local:
+            parent = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(parent, exist_ok=True)
+            name = f".{os.path.basename(self.path)}.tmp-{uuid.uuid4().hex[:12]}"
+            self.tmp = os.path.join(parent, name)
+        else:
+            fd, self.tmp = tempfile.mkstemp(prefix="mlem-apply-",
+                                            suffix=os.path.basename(self.path))
+            os.close(fd)
+        self.rows = 0
+        self.closed = False
+
+    def _finish(self) -> None:
+        """Flush and close the temporary file (subclasses)."""
+
+    def close(self) -> Any:
+        self._finish()
+        try:
+            if self.local:
+                with open(self.tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(self.tmp, self.path)
+            else:
+                parent = posixpath.dirname(self.path)
+                if parent:
+                    self.fs.makedirs(parent, exist_ok=True)
+                self.fs.put_file(self.tmp, self.path)
+                os.remove(self.tmp)
+        except BaseException:
+            self.abort()
+            raise
+        self.closed = True
+        return self.url
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):  # already failing: the temp file goes anyway
+            self._finish()
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+
+class CsvSink(_AtomicFileSink):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.f: Any = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self.first = True
+
+    def write(self, result: Any) -> None:
+        as_frame(result).to_csv(self.f, index=False, header=self.first)
+        self.first = False
+
+    def _finish(self) -> None:
+        if not self.f.closed:
+            self.f.close()
+
+
+class JsonLinesSink(_AtomicFileSink):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.f: Any = open(self.tmp, "wb")  # noqa: SIM115
+
+    def write(self, result: Any) -> None:
+        import orjson
+
+        frame = as_frame(result)
+        for row in frame.to_dict("records"):
+            self.f.write(orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY))
+            self.f.write(b"\n")
+
+    def _finish(self) -> None:
+        if not self.f.closed:
+            self.f.close()
+
+
+class ParquetSink(_AtomicFileSink):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.writer: Any = None
+
+    def write(self, result: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(as_frame(result), preserve_index=False)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, table.schema)
+        elif table.schema != self.writer.schema:
+            try:
+                table = table.cast(self.writer.schema)
+            except (pa.ArrowInvalid, ValueError) as exc:
+                raise ApplyError(f"predictions changed their columns or types between "
+                                 f"batches ({exc}); cannot write one Parquet file") from None
+        self.writer.write_table(table)
+
+    def _finish(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def close(self) -> Any:
+        if self.writer is None:  # no rows at all: still a valid (empty) Parquet file
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.table({}), self.tmp)
+        return super().close()
+
+
+class NpySink(_AtomicFileSink):
+    """Appends rows to a ``.npy`` body; the header (with the final shape) is rewritten last."""
+
+    HEADER_BYTES = 256
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.f: Any = open(self.tmp, "wb")  # noqa: SIM115
+        self.dtype: Any = None
+        self.inner: tuple[int, ...] = ()
+        self.f.write(b"\0" * self.HEADER_BYTES)
+
+    def write(self, result: Any) -> None:
+        import numpy as np
+
+        arr = np.asarray(result)
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+        if arr.dtype.hasobject:
+            raise ApplyError("predictions are Python objects: they cannot be written to .npy")
+        if self.dtype is None:
+            self.dtype, self.inner = arr.dtype, tuple(arr.shape[1:])
+        elif tuple(arr.shape[1:]) != self.inner:
+            raise ApplyError(f"predictions changed shape between batches ({self.inner} vs "
+                             f"{tuple(arr.shape[1:])}); cannot write one .npy file")
+        elif arr.dtype != self.dtype:
+            if not np.can_cast(arr.dtype, self.dtype, "same_kind"):
+                raise ApplyError(f"predictions changed dtype between batches ({self.dtype} vs "
+                                 f"{arr.dtype}); cannot write one .npy file")
+            arr = arr.astype(self.dtype)
+        self.f.write(np.ascontiguousarray(arr).tobytes())
+        self.rows += arr.shape[0]
+
+    def _header(self) -> bytes:
+        import numpy as np
+
+        dtype = self.dtype if self.dtype is not None else np.dtype("float64")
+        descr = np.lib.format.dtype_to_descr(dtype)
+        shape = (self.rows, *self.inner)
+        text = f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': {shape!r}, }}"
+        room = self.HEADER_BYTES - 10 - len(text) - 1
+        if room < 0:
+            raise ApplyError("the .npy header of these predictions is too long")
+        body = (text + " " * room + "\n").encode("latin1")
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body
+
+    def _finish(self) -> None:
+        if not self.f.closed:
+            self.f.seek(0)
+            self.f.write(self._header())
+            self.f.close()
+
+
+def open_sink(output: str | None) -> Sink:
+    """A writer for predictions: the format comes from the output's extension.
+
+    ``None`` collects the predictions in memory instead.
+
+    Raises:
+        ApplyError: unsupported output extension.
+
+    Example:
+        >>> open_sink("preds.parquet")  # doctest: +SKIP
+    """
+    if output is None:
+        return MemorySink()
+    fmt = output_format(output)
+    sinks: dict[str, type[_AtomicFileSink]] = {"csv": CsvSink, "parquet": ParquetSink,
+                                               "jsonl": JsonLinesSink, "npy": NpySink}
+    return sinks[fmt](output)

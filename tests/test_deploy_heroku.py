@@ -1,0 +1,71 @@
+"""The heroku target against the Platform API double and a real local registry + engine."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mlem_lib.deploy import deploy, remove, status
+from mlem_lib.deploy.heroku import AppNameTakenError
+from mlem_lib.errors import CredentialsError, SmokeTestError
+from tests._fixtures.deploy import HEROKU_TEST_KEY
+
+
+def test_create_release_rollback_and_remove(heroku_decl, heroku_double, removed_after,
+                                            saved_lr, broken_lr, iris):
+    decl = removed_after(heroku_decl("iris-staging"), api_key=HEROKU_TEST_KEY)
+    state = deploy(decl, saved_lr, api_key=HEROKU_TEST_KEY, progress=False)
+
+    app = heroku_double.apps["iris-staging"]
+    assert app["build_stack"]["name"] == "container"
+    assert state.url == app["web_url"].rstrip("/")
+    assert state.image_id == heroku_double.releases["iris-staging"][-1]["docker_image"]
+    X, _ = iris
+    r = httpx.post(f"{state.url}/predict", json={"data": {"values": X.head(2).to_dict("records")}},
+                   trust_env=False)
+    assert r.status_code == 200 and len(r.json()) == 2
+    assert ("PATCH", "/apps/iris-staging/formation") in heroku_double.calls
+
+    calls = len(heroku_double.calls)
+    assert deploy(decl, saved_lr, api_key=HEROKU_TEST_KEY, progress=False) == state
+    assert ("PATCH", "/apps/iris-staging/formation") not in heroku_double.calls[calls:]
+
+    with pytest.raises(SmokeTestError, match="HTTP 500"):
+        deploy(decl, broken_lr, api_key=HEROKU_TEST_KEY, progress=False)
+    releases = heroku_double.releases["iris-staging"]
+    assert [r["description"] for r in releases] == ["Deployed web", "Deployed web",
+                                                    "Rollback to v1"]
+    st = status(decl, api_key=HEROKU_TEST_KEY)
+    assert st.healthy and st.model_hash == state.model_hash and "v3" in st.detail
+
+    remove(decl, api_key=HEROKU_TEST_KEY)
+    assert "iris-staging" not in heroku_double.apps
+    assert status(decl, api_key=HEROKU_TEST_KEY).deployed is False
+    remove(decl, api_key=HEROKU_TEST_KEY)  # already gone: the 404 is fine
+
+
+def test_failed_first_rollout_deletes_the_new_app(heroku_decl, heroku_double, broken_lr):
+    decl = heroku_decl("iris-broken")
+    with pytest.raises(SmokeTestError):
+        deploy(decl, broken_lr, api_key=HEROKU_TEST_KEY, progress=False)
+    assert "iris-broken" not in heroku_double.apps
+    assert status(decl, api_key=HEROKU_TEST_KEY).deployed is False
+
+
+def test_bad_credentials(heroku_decl, saved_lr, monkeypatch):
+    decl = heroku_decl("iris-creds")
+    with pytest.raises(CredentialsError, match="401 unauthorized"):
+        deploy(decl, saved_lr, api_key="wrong-key", progress=False)
+    monkeypatch.delenv("HEROKU_API_KEY", raising=False)
+    with pytest.raises(CredentialsError, match="HEROKU_API_KEY"):
+        deploy(decl, saved_lr, progress=False)
+    monkeypatch.setenv("HEROKU_API_KEY", "also-wrong")
+    with pytest.raises(CredentialsError):
+        status(decl)
+
+
+def test_app_name_taken(heroku_decl, heroku_double, saved_lr):
+    decl = heroku_decl("someone-elses-app")
+    with pytest.raises(AppNameTakenError, match="field 'app'"):
+        deploy(decl, saved_lr, api_key=HEROKU_TEST_KEY, progress=False)
+    assert heroku_double.apps == {}

@@ -1,0 +1,133 @@
+"""The local target with the process runtime: a real server process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlem_lib.deploy import deploy, remove, status
+from mlem_lib.deploy.state import StateStore, pid_alive
+from mlem_lib.errors import DeploymentError, DeploymentLockedError, SmokeTestError
+from tests.conftest import free_port
+
+
+def _decl(declare, name="staging", **extra):
+    return declare(name, type="local", runtime="process", port=free_port(), **extra)
+
+
+def test_deploy_status_noop_and_remove(declare, removed_after, saved_lr, iris):
+    decl = removed_after(_decl(declare))
+    state = deploy(decl, saved_lr, progress=False)
+
+    X, _ = iris
+    r = httpx.post(f"{state.url}/predict", json={"data": {"values": X.head(3).to_dict("records")}})
+    assert r.status_code == 200
+    assert len(r.json()) == 3
+    st = status(decl)
+    assert st.healthy and st.deployed and st.model_hash == state.model_hash
+    state_file = Path(decl).with_name("staging.state.json")
+    assert json.loads(state_file.read_text())["target"]["pid"] == state.target["pid"]
+
+    again = deploy(decl, saved_lr, progress=False)
+    assert again == state  # same model: nothing restarted, nothing rewritten
+
+    pid = state.target["pid"]
+    remove(decl)
+    assert not pid_alive(pid)
+    assert not state_file.exists()
+    assert status(decl).deployed is False
+    remove(decl)  # already gone: no error
+
+
+def test_update_records_previous_and_failed_update_rolls_back(declare, removed_after,
+                                                             saved_lr, saved_rf, broken_lr):
+    decl = removed_after(_decl(declare))
+    first = deploy(decl, saved_lr, progress=False)
+    second = deploy(decl, saved_rf, progress=False)
+    assert second.model_hash != first.model_hash
+    assert second.previous is not None and second.previous.model_hash == first.model_hash
+    assert not pid_alive(first.target["pid"])
+
+    with pytest.raises(SmokeTestError, match="HTTP 500"):
+        deploy(decl, broken_lr, progress=False)
+    st = status(decl)
+    assert st.healthy and st.model_hash == second.model_hash  # the rf runs again
+    restored = StateStore(str(Path(decl).with_name("staging.state.json"))).load()
+    assert restored is not None and restored.previous is not None
+    assert restored.previous.model_hash == first.model_hash
+    assert pid_alive(restored.target["pid"])
+
+
+def test_failed_first_rollout_leaves_nothing(declare, broken_lr):
+    decl = _decl(declare)
+    with pytest.raises(SmokeTestError):
+        deploy(decl, broken_lr, progress=False)
+    assert status(decl).deployed is False
+    assert not Path(decl).with_name("staging.state.json").exists()
+    assert not Path(decl).with_name("staging.state.json.lock").exists()
+
+
+def test_port_taken_by_another_program(declare, saved_lr):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        decl = declare("busy", type="local", runtime="process", port=s.getsockname()[1])
+        with pytest.raises(DeploymentError, match="field 'port'"):
+            deploy(decl, saved_lr, progress=False)
+    assert status(decl).deployed is False
+
+
+def test_concurrent_run_is_blocked_by_the_lock(declare, saved_lr, lock_holder):
+    decl = _decl(declare)
+    holder = lock_holder(str(Path(decl).with_name("staging.state.json")))
+    with pytest.raises(DeploymentLockedError, match=f"PID {holder.pid}"):
+        deploy(decl, saved_lr, progress=False)
+    assert status(decl).deployed is False
+
+
+def test_interrupted_rollout_rerun_recovers(declare, removed_after, saved_lr):
+    decl = removed_after(_decl(declare))
+    code = ("from mlem_lib.deploy import deploy\n"
+            f"deploy({decl!r}, {saved_lr!r}, progress=False)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    pidfile = Path(decl).with_name("staging.run") / "server.pid"
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pidfile.exists(), "the rollout never started its server"
+    orphan = int(pidfile.read_text().split()[0])
+    os.kill(proc.pid, signal.SIGKILL)  # killed mid-rollout: lock and server left behind
+    proc.wait()
+    assert Path(decl).with_name("staging.state.json.lock").exists()
+
+    state = deploy(decl, saved_lr, progress=False)  # stale lock taken over, orphan stopped
+    assert not pid_alive(orphan)
+    assert state.target["pid"] != orphan
+    assert status(decl).healthy
+
+
+def test_state_at_an_fsspec_url(declare, removed_after, saved_lr):
+    decl = _decl(declare, name="remote")
+    url = "memory://deploy-states/remote.state.json"
+    removed_after(decl, state_url=url)
+    state = deploy(decl, saved_lr, state_url=url, progress=False)
+    assert StateStore(url).load() == state
+    assert not Path(decl).with_name("remote.state.json").exists()
+    assert status(decl, state_url=url).healthy
+
+
+def test_declared_state_url_and_smoke_method(declare, removed_after, saved_lr, tmp_path):
+    state_path = str(tmp_path / "elsewhere" / "s.json")
+    decl = removed_after(_decl(declare, state_url=state_path, smoke_method="predict_proba"))
+    deploy(decl, saved_lr, progress=False)
+    assert StateStore(state_path).load() is not None

@@ -1,0 +1,176 @@
+"""The sagemaker target: moto (control plane, S3, ECR), a local registry standing in for
+ECR's, and the runtime double running the pushed image with the model from S3."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlem_lib.deploy import deploy, remove, status
+from mlem_lib.errors import CredentialsError, DeploymentError, SmokeTestError
+
+
+def _endpoint(session, moto_url, name):
+    sm = session.client("sagemaker", endpoint_url=moto_url)
+    return sm, sm.describe_endpoint(EndpointName=name)
+
+
+def test_create_update_rollback_remove(sagemaker_decl, sagemaker_options, sagemaker_runtime,
+                                       aws_session, moto_url, removed_after, saved_lr,
+                                       saved_rf, broken_lr, iris):
+    decl = removed_after(sagemaker_decl("iris-ep"), **sagemaker_options)
+    first = deploy(decl, saved_lr, **sagemaker_options)
+    sm, ep = _endpoint(aws_session, moto_url, "iris-ep")
+    assert ep["EndpointStatus"] == "InService"
+    assert ep["EndpointConfigName"] == first.target["config"]
+    model = sm.describe_model(ModelName=first.target["model"])["PrimaryContainer"]
+    assert model["Image"] == first.image and model["ModelDataUrl"].endswith("model.tar.gz")
+    assert sagemaker_runtime.invocations == ["iris-ep"]  # the smoke request went through it
+
+    runtime = aws_session.client("sagemaker-runtime", endpoint_url=sagemaker_runtime.url)
+    X, _ = iris
+    answer = runtime.invoke_endpoint(
+        EndpointName="iris-ep", ContentType="application/json",
+        Body=json.dumps({"data": {"values": X.head(3).to_dict("records")}}))
+    assert len(json.loads(answer["Body"].read())) == 3
+
+    assert deploy(decl, saved_lr, **sagemaker_options) == first  # no-op
+    steps: list[str] = []
+    second = deploy(decl, saved_rf, **{**sagemaker_options, "progress": steps.append})
+    # moto has no update_endpoint: the switch fell back to delete + create
+    assert any("update_endpoint is not available" in s for s in steps)
+    _, ep = _endpoint(aws_session, moto_url, "iris-ep")
+    assert ep["EndpointConfigName"] == second.target["config"] != first.target["config"]
+    assert second.previous is not None and second.previous.model_hash == first.model_hash
+
+    with pytest.raises(SmokeTestError, match="ModelError"):
+        deploy(decl, broken_lr, **sagemaker_options)
+    _, ep = _endpoint(aws_session, moto_url, "iris-ep")
+    assert ep["EndpointConfigName"] == second.target["config"]  # switched back
+    configs = {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]}
+    assert configs >= {first.target["config"], second.target["config"]}
+    assert not any(c.startswith("iris-ep-") and c not in (first.target["config"],
+                                                          second.target["config"])
+                   for c in configs)  # the failed version's config was deleted
+    st = status(decl, **sagemaker_options)
+    assert st.healthy and st.model_hash == second.model_hash
+
+    remove(decl, **sagemaker_options)
+    assert status(decl, **sagemaker_options).deployed is False
+    configs = {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]}
+    assert not any(c.startswith("iris-ep-") for c in configs)
+    models = {m["ModelName"] for m in sm.list_models()["Models"]}
+    assert not any(m.startswith("iris-ep-") for m in models)
+    remove(decl, **sagemaker_options)  # already gone
+
+
+@pytest.fixture
+def endpoint_status(monkeypatch):
+    """Make moto's new endpoints report ``status`` (moto makes them InService at once)."""
+    from moto.sagemaker.models import FakeEndpoint
+
+    original = FakeEndpoint.__init__
+
+    def set_status(status: str) -> None:
+        def init(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            self.endpoint_status = status
+            self.failure_reason = "test: the container did not pass the ping check"
+        monkeypatch.setattr(FakeEndpoint, "__init__", init)
+
+    return set_status
+
+
+def test_endpoint_never_in_service(sagemaker_decl, sagemaker_options, aws_session, moto_url,
+                                   endpoint_status, saved_lr):
+    decl = sagemaker_decl("stuck-ep", wait_timeout=1.5)
+    endpoint_status("Creating")
+    with pytest.raises(DeploymentError, match=r"did not reach InService within 1\.5s"):
+        deploy(decl, saved_lr, **sagemaker_options)
+    sm = aws_session.client("sagemaker", endpoint_url=moto_url)
+    assert not [e for e in sm.list_endpoints()["Endpoints"] if e["EndpointName"] == "stuck-ep"]
+    assert status(decl, **sagemaker_options).deployed is False
+
+
+def test_registry_refuses_credentials(sagemaker_decl, sagemaker_options, saved_lr):
+    decl = sagemaker_decl("creds-ep")
+    with pytest.raises(CredentialsError):
+        deploy(decl, saved_lr, **{**sagemaker_options, "registry_password": "wrong"})
+
+
+def test_no_aws_credentials(sagemaker_decl, monkeypatch, tmp_path, saved_lr):
+    import boto3
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    decl = sagemaker_decl("nocreds-ep")
+    with pytest.raises(CredentialsError, match="no AWS credentials"):
+        deploy(decl, saved_lr, boto_session=boto3.Session(region_name="us-east-1"),
+               progress=False)
+
+
+def test_update_that_goes_failed_switches_back(sagemaker_decl, sagemaker_options, aws_session,
+                                               moto_url, removed_after, saved_lr, saved_rf,
+                                               monkeypatch):
+    from moto.sagemaker.models import FakeEndpoint
+
+    from mlem_lib.deploy.package import read_model_meta
+
+    decl = removed_after(sagemaker_decl("failing-ep"), **sagemaker_options)
+    first = deploy(decl, saved_lr, **sagemaker_options)
+    bad_config = f"failing-ep-{read_model_meta(saved_rf).model_hash[:12]}"
+    original = FakeEndpoint.__init__
+
+    def init(self, *args, **kwargs):  # the endpoint on the new config fails, as on AWS
+        original(self, *args, **kwargs)
+        if self.endpoint_config_name == bad_config:
+            self.endpoint_status, self.failure_reason = "Failed", "test: ping check failed"
+
+    monkeypatch.setattr(FakeEndpoint, "__init__", init)
+    with pytest.raises(DeploymentError, match="ping check failed"):
+        deploy(decl, saved_rf, **sagemaker_options)
+    sm, ep = _endpoint(aws_session, moto_url, "failing-ep")
+    assert ep["EndpointStatus"] == "InService"
+    assert ep["EndpointConfigName"] == first.target["config"]
+    assert bad_config not in {c["EndpointConfigName"]
+                              for c in sm.list_endpoint_configs()["EndpointConfigs"]}
+    assert status(decl, **sagemaker_options).model_hash == first.model_hash
+
+
+def test_interrupted_rollout_rerun(sagemaker_decl, sagemaker_options, aws_session, moto_url,
+                                   removed_after, saved_lr, docker_registry):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests._fixtures.deploy import AWS_TEST_KEYS
+
+    decl = removed_after(sagemaker_decl("int-ep"), **sagemaker_options)
+    code = (
+        "import boto3\nfrom mlem_lib.deploy import deploy\n"
+        f"deploy({decl!r}, {saved_lr!r}, boto_session=boto3.Session(**{AWS_TEST_KEYS!r}), "
+        f"registry_username={docker_registry[1]!r}, registry_password={docker_registry[2]!r}, "
+        "progress=False)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    sm = aws_session.client("sagemaker", endpoint_url=moto_url)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline and not [
+            m for m in sm.list_models()["Models"] if m["ModelName"].startswith("int-ep-")]:
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-rollout: model created, lock left behind
+    proc.wait()
+    assert not Path(decl).with_name("int-ep.state.json").exists()
+    assert Path(decl).with_name("int-ep.state.json.lock").exists()
+
+    state = deploy(decl, saved_lr, **sagemaker_options)  # reuses what exists, finishes
+    assert [m["ModelName"] for m in sm.list_models()["Models"]
+            if m["ModelName"].startswith("int-ep-")] == [state.target["model"]]
+    assert status(decl, **sagemaker_options).healthy

@@ -1,0 +1,247 @@
+"""Tests of the Prefect tasks in tasks/, called through ``.fn`` with real parts:
+real saves, a real git + DVC registry, real pip builds, real model servers."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import pytest
+
+from tests._fixtures.prefect import make_workspace, write_declaration
+from tests.conftest import IN_CI, free_port
+
+# --- retry policy ---------------------------------------------------------------------------
+
+def test_validation_errors_are_not_retryable():
+    from pydantic import BaseModel, ValidationError
+
+    from mlem_lib.deploy.declaration import DeclarationError
+    from mlem_lib.errors import (
+        BuildError,
+        CredentialsError,
+        DeploymentError,
+        MetadataError,
+        RegistryError,
+        SchemaError,
+    )
+    from tasks.retry import is_retryable
+
+    class M(BaseModel):
+        x: int
+
+    with pytest.raises(ValidationError) as info:
+        M(x="nope")  # type: ignore[arg-type]
+    for exc in (SchemaError("bad"), MetadataError("bad"), RegistryError("bad"),
+                CredentialsError("bad"), DeclarationError("field 'port'"), info.value):
+        assert not is_retryable(exc), exc
+    assert is_retryable(DeploymentError("the endpoint did not come up"))
+    assert is_retryable(BuildError("pip install failed"))
+    assert is_retryable(ConnectionError("reset"))
+    assert is_retryable(TimeoutError())
+
+
+def test_retry_condition_skips_validation_errors_in_a_real_run(prefect_harness):
+    from prefect import flow, task
+
+    from mlem_lib.errors import SchemaError
+    from tasks.retry import retry_unless_invalid
+
+    attempts: list[str] = []
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=retry_unless_invalid)
+    def flaky(kind: str) -> None:
+        attempts.append(kind)
+        raise SchemaError("column 'x' is missing") if kind == "schema" else ConnectionError()
+
+    @flow
+    def run(kind: str) -> None:
+        flaky(kind)
+
+    with pytest.raises(SchemaError, match="column 'x'"):
+        run("schema")
+    with pytest.raises(ConnectionError):
+        run("network")
+    assert attempts.count("schema") == 1
+    assert attempts.count("network") == 3
+
+
+# --- credentials ----------------------------------------------------------------------------
+
+def test_heroku_block_saves_masks_and_feeds_deploy_options(prefect_harness):
+    from pydantic import SecretStr
+
+    from tasks.credentials import HerokuCredentials, deploy_options
+
+    HerokuCredentials(api_key=SecretStr("hrku-secret-1")).save("heroku-test", overwrite=True)
+    loaded = HerokuCredentials.load("heroku-test")
+    assert "hrku-secret-1" not in repr(loaded)
+    assert deploy_options(heroku_credentials=loaded) == {"api_key": "hrku-secret-1"}
+
+
+def test_aws_block_becomes_a_boto_session():
+    from prefect_aws import AwsCredentials
+
+    from tasks.credentials import deploy_options
+
+    creds = AwsCredentials(aws_access_key_id="AKIDTEST", aws_secret_access_key="s3cret",
+                           region_name="eu-west-1")
+    session = deploy_options(aws_credentials=creds)["boto_session"]
+    assert session.region_name == "eu-west-1"
+    assert session.get_credentials().access_key == "AKIDTEST"
+
+
+# --- models ---------------------------------------------------------------------------------
+
+def test_save_model_writes_metadata_inferred_from_the_sample(tmp_path, iris, iris_lr):
+    import mlem_lib.api as mlem
+    from tasks.models import save_model
+
+    meta = save_model.fn(iris_lr, str(tmp_path / "lr"), iris[0], description="d",
+                         labels=["a"])
+    assert set(meta.model_type.methods) >= {"predict", "predict_proba"}
+    assert mlem.load_meta(str(tmp_path / "lr")).model_hash == meta.model_hash
+    assert meta.description == "d" and meta.labels == ["a"]
+
+
+def test_save_model_refuses_data(tmp_path):
+    from mlem_lib.errors import UnsupportedObjectError
+    from tasks.models import save_model
+
+    with pytest.raises(UnsupportedObjectError, match="saved as data"):
+        save_model.fn([1, 2, 3], str(tmp_path / "data"))
+
+
+def test_infer_metadata_writes_nothing(tmp_path, iris, iris_rf):
+    from tasks.models import infer_metadata
+
+    meta = infer_metadata.fn(iris_rf, iris[0])
+    sig = meta.method("predict")
+    assert [c for c in sig.args[0].type_.columns] == list(iris[0].columns)
+    assert os.listdir(tmp_path) == []
+
+
+# --- registry -------------------------------------------------------------------------------
+
+def test_register_assign_and_find(tmp_path, iris, iris_lr):
+    import mlem_lib.api as mlem
+    from tasks.registry import assign_stage, find_stage_version, register_version
+
+    root = make_workspace(str(tmp_path / "ws"))
+    mlem.save(iris_lr, os.path.join(root, "models", "lr"), sample_data=iris[0])
+    registered = register_version.fn("models/lr", repo=root, version="v1.0.0")
+    assert registered.tag == "lr@v1.0.0"
+    assert find_stage_version.fn("lr", "prod", repo=root) is None
+    assigned = assign_stage.fn("lr", "prod", version="v1.0.0", repo=root)
+    assert assigned.stage == "prod"
+    assert find_stage_version.fn("lr", "prod", repo=root) == "v1.0.0"
+    # the binary went to the workspace's DVC remote
+    remote = os.path.join(root, ".dvc-remote")
+    assert any(files for _, _, files in os.walk(remote))
+
+
+def test_assign_unknown_version_is_a_registry_error(iris_registry):
+    from mlem_lib.errors import RegistryError
+    from tasks.registry import assign_stage
+
+    with pytest.raises(RegistryError, match=r"v9\.9\.9"):
+        assign_stage.fn("iris", "prod", version="v9.9.9", repo=iris_registry["repo"])
+
+
+def test_workspace_setup_is_idempotent(tmp_path):
+    import subprocess
+
+    root = make_workspace(str(tmp_path / "ws"))
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                          text=True, check=True).stdout
+    assert make_workspace(root) == root
+    again = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                           text=True, check=True).stdout
+    assert head == again
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
+                            text=True, check=True).stdout
+    assert status == ""
+
+
+# --- build ----------------------------------------------------------------------------------
+
+def test_build_pip_package(tmp_path, saved_lr):
+    from tasks.build import build_pip_package
+
+    package = build_pip_package.fn(saved_lr, target=str(tmp_path / "dist"), version="v1.2.3")
+    assert package.version == "1.2.3"
+    assert os.path.exists(package.wheel) and package.wheel.endswith(".whl")
+
+
+def test_build_cache_key_follows_model_content(tmp_path, iris, iris_lr, iris_rf):
+    import mlem_lib.api as mlem
+    from tasks.build import model_build_key
+
+    path = str(tmp_path / "m")
+    mlem.save(iris_lr, path, sample_data=iris[0])
+    key_lr = model_build_key(None, {"model": path, "target": "a"})  # type: ignore[arg-type]
+    assert key_lr == model_build_key(None, {"model": path, "target": "a"})  # type: ignore[arg-type]
+    assert key_lr != model_build_key(None, {"model": path, "target": "b"})  # type: ignore[arg-type]
+    mlem.save(iris_rf, path, sample_data=iris[0])
+    assert key_lr != model_build_key(None, {"model": path, "target": "a"})  # type: ignore[arg-type]
+    assert model_build_key(None, {"model": str(tmp_path / "none")}) is None  # type: ignore[arg-type]
+
+
+def _docker_or_skip() -> None:
+    from mlem_lib.errors import DockerUnavailableError
+
+    try:
+        from mlem_lib.build.docker import docker_client
+
+        docker_client().close()
+    except DockerUnavailableError:
+        if IN_CI:
+            raise
+        pytest.skip("no Docker engine (eval \"$(scripts/docker-env.sh all)\")")
+
+
+@pytest.mark.docker
+def test_build_and_push_docker_image(saved_lr):
+    _docker_or_skip()
+    registry = os.environ.get("MLEM_TEST_REGISTRY", "127.0.0.1:5055")
+    from tasks.build import build_docker_image, push_image
+
+    built = build_docker_image.fn(saved_lr, image="mlem-tasks-test:lr",
+                                  base="mlem-test-base:latest")
+    assert built.image_id.startswith("sha256:")
+    assert "mlem-tasks-test:lr" in built.tags
+    probe = httpx.get(f"http://{registry}/v2/", timeout=5)
+    if probe.status_code not in (200, 401):
+        if IN_CI:
+            raise AssertionError(f"registry at {registry} answered {probe.status_code}")
+        pytest.skip("no local image registry")
+    from pydantic import SecretStr
+
+    digest = push_image.fn("mlem-tasks-test:lr", registry, "mlem", SecretStr("mlem-test-pass"))
+    assert digest.startswith("sha256:")
+
+
+# --- deploy ---------------------------------------------------------------------------------
+
+def test_deploy_status_smoke_and_remove(tmp_path, iris, saved_lr, deployments):
+    from mlem_lib.errors import SmokeTestError
+    from tasks.deploy import deploy_model, deployment_status, remove_deployment, smoke_test
+
+    decl = write_declaration(str(tmp_path / "deploy"), "tasks-test", free_port())
+    deployments.append(decl)
+    state = deploy_model.fn(decl, saved_lr)
+    assert state.url and state.model_hash
+    status = deployment_status.fn(decl)
+    assert status.healthy and status.model_hash == state.model_hash
+    answer = smoke_test.fn(state.url, iris[0].head(3))
+    assert answer == [0, 0, 0]
+    assert smoke_test.fn(state.url, None) is None
+    with pytest.raises(SmokeTestError, match="HTTP 4"):
+        smoke_test.fn(state.url, [{"not_a_column": 1.0}])
+    with pytest.raises(SmokeTestError, match="no_such_method"):
+        smoke_test.fn(state.url, iris[0].head(1), method="no_such_method")
+    remove_deployment.fn(decl)
+    assert not deployment_status.fn(decl).deployed
+    with pytest.raises(SmokeTestError, match="did not answer 200"):
+        smoke_test.fn(state.url, None, timeout=1)
+    remove_deployment.fn(decl)  # removing twice is fine
