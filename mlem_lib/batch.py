@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, computed_field
@@ -179,6 +180,18 @@ def _prefetch(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
         thread.join()
 
 
+@contextmanager
+def _all_or_nothing(sink: Sink, bar: Any) -> Iterator[None]:
+    """Abort the sink (no output file appears) on any failure; always close the bar."""
+    try:
+        yield
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        bar.close()
+
+
 def _stream(source: Source, predict: Callable[[Any], Any], sink: Sink, batch_size: int,
             quiet: bool, part: Partition | None = None) -> tuple[Any, int, int, float]:
     """Push every chunk through ``predict`` into ``sink``; abort the sink on any failure."""
@@ -186,7 +199,7 @@ def _stream(source: Source, predict: Callable[[Any], Any], sink: Sink, batch_siz
     rows = batches = 0
     total = source.num_rows() if part is None else None
     bar = _progress(total, quiet, desc="apply")
-    try:
+    with _all_or_nothing(sink, bar):
         for chunk in _prefetch(source.chunks(batch_size, part)):
             n_in = _rows(chunk)
             if n_in == 0:  # header-only files, empty row groups: nothing to predict
@@ -202,11 +215,6 @@ def _stream(source: Source, predict: Callable[[Any], Any], sink: Sink, batch_siz
             batches += 1
             bar.update(n)
         value = sink.close()
-    except BaseException:
-        sink.abort()
-        raise
-    finally:
-        bar.close()
     return value, rows, batches, time.perf_counter() - start
 
 
@@ -338,7 +346,7 @@ def merge_outputs(parts: list[str], output: str | None, batch_size: int | None =
     start = time.perf_counter()
     rows = 0
     bar = _progress(None, quiet, desc="merge")
-    try:
+    with _all_or_nothing(sink, bar):
         for piece in pieces():
             if output is None:
                 piece = _unframe(piece)
@@ -346,11 +354,6 @@ def merge_outputs(parts: list[str], output: str | None, batch_size: int | None =
             rows += _rows(piece) or 0
             bar.update(_rows(piece) or 0)
         value = sink.close()
-    except BaseException:
-        sink.abort()
-        raise
-    finally:
-        bar.close()
     if output is None:
         return value
     return ApplySummary(data=f"{len(parts)} partitions", output=output, method="merge",

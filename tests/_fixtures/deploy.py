@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import copy
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,26 +70,9 @@ def removed_after() -> Iterator[Callable[..., str]]:
 
 def kill_pid(pid: int) -> None:
     """Stop a process (group) we started, by PID, and reap it when it is our child."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                return
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    return
-            except ChildProcessError:
-                from mlem_lib.deploy.state import pid_alive
+    from mlem_lib.deploy.local import stop_pid
 
-                if not pid_alive(pid):
-                    return
-            time.sleep(0.05)
+    stop_pid(pid)
 
 
 @pytest.fixture

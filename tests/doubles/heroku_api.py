@@ -28,13 +28,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tests.doubles.loopback import LoopbackServer, free_port
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 ACCEPT_DOCKER = ACCEPT + ".docker-releases"
@@ -45,13 +46,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class HerokuDouble:
+class HerokuDouble(LoopbackServer):
     """The double's state and its FastAPI app, served by uvicorn on 127.0.0.1.
 
     Args:
@@ -61,6 +56,8 @@ class HerokuDouble:
         taken: app names that "other accounts" own (creating them answers 422).
         dyno_user: the user dynos run as (Heroku never runs them as root).
     """
+
+    label = "Heroku double"
 
     def __init__(self, api_key: str, registry: tuple[str, str, str], docker_client: Any,
                  taken: set[str] | None = None, dyno_user: str = "65534:65534") -> None:
@@ -76,34 +73,13 @@ class HerokuDouble:
         self.calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.app = self._build()
-        self.server: Any = None
-        self.thread: threading.Thread | None = None
-        self.url = ""
+        super().__init__()
 
     # --- lifecycle -----------------------------------------------------------
-    def start(self) -> str:
-        import uvicorn
-
-        port = _free_port()
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the Heroku double did not start")
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
     def stop(self) -> None:
         for name in list(self.dynos):
             self._stop_dyno(name)
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.thread is not None:
-            self.thread.join(10)
+        self.stop_server()
 
     # --- dynos -----------------------------------------------------------------
     def _stop_dyno(self, app: str) -> None:
@@ -187,7 +163,7 @@ class HerokuDouble:
             with self.lock:
                 if name in self.apps or name in self.taken:
                     return err(422, "invalid_params", "Name is already taken")
-                self.ports[name] = _free_port()
+                self.ports[name] = free_port()
                 stack = body.get("stack", "heroku-24")
                 self.apps[name] = {
                     "id": str(uuid.uuid4()), "name": name, "created_at": _now(),

@@ -21,7 +21,6 @@ import contextlib
 import io
 import os
 import shutil
-import socket
 import tarfile
 import tempfile
 import threading
@@ -31,13 +30,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tests.doubles.loopback import LoopbackServer, free_port
+
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _model_error(status: int, message: str) -> JSONResponse:
@@ -49,7 +44,7 @@ def _model_error(status: int, message: str) -> JSONResponse:
         status_code=424, headers={"x-amzn-ErrorType": "ModelError"})
 
 
-class SageMakerRuntimeDouble:
+class SageMakerRuntimeDouble(LoopbackServer):
     """The runtime double; ``start()`` returns its base URL.
 
     Args:
@@ -58,6 +53,8 @@ class SageMakerRuntimeDouble:
         docker_client: the engine that runs the model containers.
         ready_timeout: seconds a container gets to answer ``/ping``.
     """
+
+    label = "SageMaker runtime double"
 
     def __init__(self, session: Any, endpoint_url: str, docker_client: Any,
                  ready_timeout: float = 120.0) -> None:
@@ -69,33 +66,12 @@ class SageMakerRuntimeDouble:
         self.invocations: list[str] = []
         self.lock = threading.Lock()
         self.app = self._build()
-        self.server: Any = None
-        self.thread: threading.Thread | None = None
-        self.url = ""
-
-    def start(self) -> str:
-        import uvicorn
-
-        port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the SageMaker runtime double did not start")
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
+        super().__init__()
 
     def stop(self) -> None:
         for name in list(self.running):
             self._stop(name)
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.thread is not None:
-            self.thread.join(10)
+        self.stop_server()
 
     def _stop(self, model_name: str) -> None:
         entry = self.running.pop(model_name, None)
@@ -130,7 +106,7 @@ class SageMakerRuntimeDouble:
         for root, dirs, files in os.walk(folder):
             for n in dirs + files:
                 os.chmod(os.path.join(root, n), 0o755)
-        port = _free_port()
+        port = free_port()
         env = {**model.get("Environment", {}), "SAGEMAKER_BIND_TO_PORT": str(port),
                "MLEM_HOST": "127.0.0.1"}
         container = self.docker.containers.run(
