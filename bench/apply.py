@@ -48,7 +48,7 @@ def _peak_rss_mb() -> float:
 
 def _worker(mode: str, data: str, model: str, out: str, batch_size: int | None) -> dict[str, Any]:
     import pandas as pd
-    import pyarrow.parquet  # noqa: F401
+    import pyarrow.parquet
 
     import mlem_lib.api as mlem
     import mlem_lib.batch
