@@ -216,12 +216,40 @@ def write_object(fs: Any, meta_path: str, artifacts: dict[str, Callable[[IO[byte
         fs.mv(pending, meta_path)
         if is_local(fs) and parent:
             _fsync_dir(parent)
+            for final in artifacts:
+                sweep_stale_temps(final)
     finally:
         for tmp in temps.values():
             if fs.exists(tmp):
                 fs.rm(tmp)
         if temps and fs.exists(pending):
             fs.rm(pending)
+
+
+STALE_TEMP_SECONDS = 3600.0
+
+
+def sweep_stale_temps(path: str, older_than: float = STALE_TEMP_SECONDS) -> list[str]:
+    """Delete temporary files that killed saves of ``path`` left behind (local files only).
+
+    Only files older than ``older_than`` seconds go, so a save running right now in
+    another process keeps its temporary file.
+
+    Returns:
+        The paths removed.
+    """
+    import glob
+    import time
+
+    head, tail = os.path.split(path)
+    cutoff = time.time() - older_than
+    removed = []
+    for tmp in glob.glob(os.path.join(head, f".{glob.escape(tail)}.tmp-*")):
+        with contextlib.suppress(OSError):
+            if os.path.getmtime(tmp) < cutoff:
+                os.remove(tmp)
+                removed.append(tmp)
+    return removed
 
 
 def _fsync_dir(path: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,16 @@ def test_resolve_artifact(uri, ok):
     else:
         with pytest.raises(UnsafePathError):
             resolve_artifact("/m/x.mlem", uri)
+
+
+def test_successful_save_sweeps_stale_temp_files_of_killed_saves(tmp_path):
+    path = str(tmp_path / "m")
+    stale = tmp_path / ".m.tmp-deadbeef0001"
+    fresh = tmp_path / ".m.tmp-deadbeef0002"
+    stale.write_bytes(b"half a model")
+    fresh.write_bytes(b"a save running right now")
+    old = os.path.getmtime(stale) - 2 * 3600
+    os.utime(stale, (old, old))
+    mlem.save(add_one, path, sample_data=[1])
+    assert not stale.exists()
+    assert fresh.exists()
