@@ -82,7 +82,7 @@ def test_options_base_python_apt_pip(saved_rf, tmp_path):
 
 
 def test_xgboost_model_gets_libgomp(iris, tmp_path):
-    xgboost = pytest.importorskip("xgboost")
+    import xgboost
     X, y = iris
     model = xgboost.XGBClassifier(n_estimators=2, max_depth=2).fit(X, y)
     mlem.save(model, str(tmp_path / "xgb"), sample_data=X)

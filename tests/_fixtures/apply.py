@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,25 +76,10 @@ def moto_s3() -> Iterator[str]:
         s3fs.S3FileSystem.clear_instance_cache()
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlem serve exited with {proc.returncode} before being ready")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)  # readiness poll interval, not a fixed wait
-    raise RuntimeError(f"mlem serve at {url} not healthy after {timeout} s")
-
-
 @pytest.fixture(scope="session")
 def served_lr(saved_lr: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mlem serve`` of the iris LogisticRegression on 127.0.0.1; yields its URL."""
+    from tests._fixtures.serve import stop, wait_ready
     from tests.conftest import free_port
 
     port = free_port()
@@ -106,15 +90,10 @@ def served_lr(saved_lr: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
              "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_ready(url, proc, log, timeout=90.0)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

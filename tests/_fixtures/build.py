@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI, free_port
+from tests.conftest import free_port, skip_or_fail
 
 DOCKER_ENV_HINT = 'run: eval "$(scripts/docker-env.sh all)"'
 DEFAULT_SOCKET = "/tmp/mlem-docker/docker.sock"  # where scripts/docker-env.sh puts it
@@ -34,9 +34,7 @@ TEST_IMAGE_REPO = "mlem-test-iris"
 
 def missing(reason: str) -> None:
     """Skip the test, or fail it where ``CI=true``."""
-    if IN_CI:
-        pytest.fail(f"{reason} ({DOCKER_ENV_HINT})", pytrace=False)
-    pytest.skip(f"{reason} ({DOCKER_ENV_HINT})")
+    skip_or_fail(f"{reason} ({DOCKER_ENV_HINT})")
 
 
 def wait_http(url: str, timeout: float = 90.0, container: Any = None) -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests.conftest import REPO_ROOT, free_port, skip_or_fail
 
 
 @dataclass
@@ -33,12 +32,6 @@ class ServerProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
-
-
-def _free_port() -> int:
-    from tests.conftest import free_port
-
-    return free_port()
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path,
@@ -85,7 +78,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     def start(model: str | None = None, *args: str, env: dict[str, str] | None = None,
               argv: list[str] | None = None, port: int | None = None,
               wait: bool = True) -> ServerProcess:
-        port = port or _free_port()
+        port = port or free_port()
         full_env = {k: v for k, v in os.environ.items()
                     if k not in ("MLEM_AUTH_TOKEN", "PORT", "SAGEMAKER_BIND_TO_PORT")}
         full_env.update({"PYTHONUNBUFFERED": "1", **(env or {})})
@@ -184,9 +177,7 @@ def mlem_python() -> Path:
     if python is None:
         reason = ("real MLEM side venv missing: run scripts/mlem-side-venv.sh "
                   "(or set MLEM_SIDE_VENV)")
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
     return python
 
 
@@ -194,7 +185,7 @@ def mlem_python() -> Path:
 def lr_server(saved_lr, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One ``mlem serve`` of the iris LogisticRegression with auth token ``client-token``,
     shared by a test module."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("lr_server") / "server.log"
     env = {k: v for k, v in os.environ.items() if k not in ("PORT", "SAGEMAKER_BIND_TO_PORT")}
     env.update({"PYTHONUNBUFFERED": "1", "MLEM_AUTH_TOKEN": "client-token"})
