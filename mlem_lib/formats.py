@@ -395,24 +395,25 @@ class NpySource(_FileSource):
 def _data_object_source(url: str) -> Source:
     from mlem_lib import mlemfile
     from mlem_lib.errors import ArtifactIntegrityError
-    from mlem_lib.meta import DataMeta
+    from mlem_lib.meta import DataMeta, main_artifact
     from mlem_lib.objects import load_object
-    from mlem_lib.storage import hash_file, resolve_artifact
+    from mlem_lib.storage import file_matches, resolve_artifact
 
     meta, fs, meta_path = mlemfile.read(url)
     if not isinstance(meta, DataMeta):
         raise MetadataError(f"{url} is a model, not a data object")
     streamable = {"parquet": ParquetSource, "npy": NpySource, "csv": CsvSource}
     cls = streamable.get(meta.format)
-    if cls is None or not meta.artifacts:
+    art = main_artifact(meta.artifacts)
+    if cls is None or art is None:
         return MemorySource(load_object(meta, fs, meta_path))
-    art = meta.artifacts.get("data") or next(iter(meta.artifacts.values()))
     path = resolve_artifact(meta_path, art.uri)
     try:
-        digest, size = hash_file(fs, path, art.hash_algorithm)
+        matches = file_matches(fs, path, size=art.size, digest=art.hash,
+                               algorithm=art.hash_algorithm)
     except FileNotFoundError:
         raise ObjectNotFoundError(f"artifact {path} of {url} is missing") from None
-    if (digest, size) != (art.hash, art.size):
+    if not matches:
         raise ArtifactIntegrityError(f"artifact {path} of {url} does not match its metadata "
                                      "(size or hash differ): it was modified or truncated")
     return cls(fs, path, url)

@@ -32,6 +32,11 @@ class Artifact(_Meta):
     hash_algorithm: str = "md5"  # MLEM wrote md5 without saying so; we write sha256
 
 
+def main_artifact(artifacts: dict[str, Artifact]) -> Artifact | None:
+    """The artifact holding the object itself: ``data``, else the first one listed."""
+    return artifacts.get("data") or next(iter(artifacts.values()), None)
+
+
 class Argument(_Meta):
     """One argument of a model method."""
 
@@ -153,7 +158,7 @@ class ModelMeta(_Meta):
     @property
     def model_hash(self) -> str:
         """The hash of the main artifact (what deployments compare)."""
-        art = self.artifacts.get("data") or next(iter(self.artifacts.values()), None)
+        art = main_artifact(self.artifacts)
         return art.hash if art else ""
 
 

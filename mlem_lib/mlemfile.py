@@ -10,9 +10,9 @@ from mlem_lib.errors import MetadataError, ObjectNotFoundError
 from mlem_lib.meta import DataMeta, ModelMeta
 from mlem_lib.storage import (
     PENDING_SUFFIX,
+    file_matches,
     finish_interrupted_save,
     get_fs,
-    hash_file,
     resolve_artifact,
     split_meta_path,
 )
@@ -80,11 +80,10 @@ def _artifacts_match(fs: Any, meta_path: str, body: bytes) -> bool:
     for art in meta.artifacts.values():
         path = resolve_artifact(meta_path, art.uri)
         try:
-            if fs.size(path) != art.size:
+            if not file_matches(fs, path, size=art.size, digest=art.hash,
+                                algorithm=art.hash_algorithm):
                 return False
         except FileNotFoundError:
-            return False
-        if hash_file(fs, path, art.hash_algorithm)[0] != art.hash:
             return False
     return True
 

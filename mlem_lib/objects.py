@@ -9,7 +9,7 @@ from typing import IO, Any
 
 from mlem_lib import __version__
 from mlem_lib.errors import MetadataError
-from mlem_lib.meta import Artifact, DataMeta, ModelMeta
+from mlem_lib.meta import Artifact, DataMeta, ModelMeta, main_artifact
 from mlem_lib.storage import get_fs, read_verified, resolve_artifact, split_meta_path, write_object
 
 HASH_ALGORITHM = "sha256"
@@ -108,14 +108,18 @@ def save_data(obj: Any, path: str, description: str | None = None,
     return meta
 
 
+def read_artifact_file(fs: Any, meta_path: str, art: Artifact) -> bytes:
+    """The bytes of one artifact, after checking its path, size and hash."""
+    return read_verified(fs, resolve_artifact(meta_path, art.uri), size=art.size,
+                         digest=art.hash, algorithm=art.hash_algorithm)
+
+
 def read_artifact(meta: ModelMeta | DataMeta, fs: Any, meta_path: str) -> bytes:
     """The verified bytes of the object's main artifact."""
-    if not meta.artifacts:
+    art = main_artifact(meta.artifacts)
+    if art is None:
         raise MetadataError(f"{meta_path} lists no artifacts")
-    art = meta.artifacts.get("data") or next(iter(meta.artifacts.values()))
-    path = resolve_artifact(meta_path, art.uri)
-    return read_verified(fs, path, size=art.size, digest=art.hash,
-                         algorithm=art.hash_algorithm)
+    return read_artifact_file(fs, meta_path, art)
 
 
 def _load_data(meta: DataMeta, fs: Any, meta_path: str) -> Any:
@@ -128,8 +132,7 @@ def _load_data(meta: DataMeta, fs: Any, meta_path: str) -> Any:
             art = meta.artifacts.get(key)
             if art is None:
                 raise MetadataError(f"{meta_path} has no artifact {key!r}")
-            return read_verified(fs, resolve_artifact(meta_path, art.uri), size=art.size,
-                                 digest=art.hash, algorithm=art.hash_algorithm)
+            return read_artifact_file(fs, meta_path, art)
 
         return meta.data_type.validate_value(read_composite(reader, read_one))
     return files.read(read_artifact(meta, fs, meta_path), meta.data_type, meta.format)

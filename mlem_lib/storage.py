@@ -92,6 +92,17 @@ def hash_file(fs: Any, path: str, algorithm: str = "sha256") -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+def file_matches(fs: Any, path: str, *, size: int, digest: str, algorithm: str) -> bool:
+    """Whether a file has the recorded size and hash (size first: it costs no read).
+
+    Raises:
+        FileNotFoundError: the file is missing.
+    """
+    if fs.size(path) != size:
+        return False
+    return hash_file(fs, path, algorithm)[0] == digest
+
+
 class HashingWriter:
     """A write-only file wrapper that hashes and counts what passes through it."""
 

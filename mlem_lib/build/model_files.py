@@ -49,7 +49,7 @@ def collect(model: str, repo: str | None = None) -> ModelBundle:
     """
     from mlem_lib import mlemfile
     from mlem_lib.locate import is_registry_reference, resolve_reference
-    from mlem_lib.storage import read_verified, resolve_artifact
+    from mlem_lib.objects import read_artifact_file
 
     version = None
     if is_registry_reference(model) and "@" in model:
@@ -63,12 +63,10 @@ def collect(model: str, repo: str | None = None) -> ModelBundle:
             raise MetadataError(f"{meta_path} lists no artifacts")
         files = {f"{MODEL_NAME}.mlem": fs.cat_file(meta_path)}
         for art in meta.artifacts.values():
-            path = resolve_artifact(meta_path, art.uri)
             rel = posixpath.normpath(art.uri.replace("\\", "/"))
             if rel == f"{MODEL_NAME}.mlem":
                 raise BuildError(f"artifact uri {art.uri!r} collides with the metadata file")
-            files[rel] = read_verified(fs, path, size=art.size, digest=art.hash,
-                                       algorithm=art.hash_algorithm)
+            files[rel] = read_artifact_file(fs, meta_path, art)
     return ModelBundle(meta=meta, files=files, code=local_code(meta), version=version)
 
 

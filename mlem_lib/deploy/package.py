@@ -20,40 +20,28 @@ from mlem_lib.errors import MetadataError
 from mlem_lib.meta import ModelMeta
 
 
-def copy_model(model: str, dest_dir: str, name: str = "model",
-               repo: str | None = None) -> tuple[ModelMeta, str]:
-    """Copy a saved model into ``dest_dir`` as ``<name>.mlem`` plus its artifacts.
+def copy_model(model: str, dest_dir: str, repo: str | None = None) -> tuple[ModelMeta, str]:
+    """Copy a saved model into ``dest_dir`` as ``model.mlem`` plus its artifacts.
 
-    Artifact URIs are relative to the ``.mlem`` file, so only the ``.mlem`` file
-    is renamed; artifacts keep their relative paths. Artifacts are checked
-    against their recorded size and hash while copying.
+    The files are those :func:`mlem_lib.build.model_files.collect` gathers for packaging:
+    the ``.mlem`` file byte for byte, artifacts checked against their recorded size and
+    hash, at their relative paths.
 
     Returns:
         (the model's metadata, the copy's path without ``.mlem``)
 
     Raises:
-        MetadataError: ``model`` is a data object.
+        BuildError: ``model`` is a data object.
     """
-    from mlem_lib import mlemfile
-    from mlem_lib.locate import resolve_reference
-    from mlem_lib.storage import read_verified, resolve_artifact
+    from mlem_lib.build.model_files import MODEL_NAME, collect
 
-    os.makedirs(dest_dir, exist_ok=True)
-    with resolve_reference(model, repo) as local:
-        meta, fs, meta_path = mlemfile.read(local)
-        if not isinstance(meta, ModelMeta):
-            raise MetadataError(f"{model} is a data object, not a model")
-        for art in meta.artifacts.values():
-            src = resolve_artifact(meta_path, art.uri)
-            body = read_verified(fs, src, size=art.size, digest=art.hash,
-                                 algorithm=art.hash_algorithm)
-            dst = resolve_artifact(os.path.join(dest_dir, f"{name}.mlem"), art.uri)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            with open(dst, "wb") as f:
-                f.write(body)
-        with open(os.path.join(dest_dir, f"{name}.mlem"), "wb") as f:
-            f.write(fs.cat_file(meta_path))
-    return meta, os.path.join(dest_dir, name)
+    bundle = collect(model, repo)
+    for rel, body in bundle.files.items():
+        dst = os.path.join(dest_dir, *rel.split("/"))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with open(dst, "wb") as f:
+            f.write(body)
+    return bundle.meta, os.path.join(dest_dir, MODEL_NAME)
 
 
 def model_tarball(model: str, out_path: str, repo: str | None = None) -> ModelMeta:
