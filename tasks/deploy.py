@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
@@ -120,23 +119,15 @@ def _payload(data: Any) -> Any:
     return infer_data_type(data).to_json(data)
 
 
-def _wait_healthy(client: Any, url: str, timeout: float) -> None:
-    from mlem_lib.errors import SmokeTestError
+def _wait_healthy(url: str, timeout: float) -> None:
+    """The library's readiness poll, its failure reported as a failed smoke test."""
+    from mlem_lib.deploy.smoke import wait_healthy
+    from mlem_lib.errors import DeploymentError, SmokeTestError
 
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while True:
-        try:
-            response = client.get(f"{url}/health")
-            if response.status_code == 200:
-                return
-            last = f"HTTP {response.status_code}: {response.text[:200]}"
-        except Exception as exc:  # connection refused / reset while the server starts
-            last = f"{type(exc).__name__}: {exc}"
-        if time.monotonic() >= deadline:
-            raise SmokeTestError(f"{url}/health did not answer 200 within {timeout:.0f} s "
-                                 f"(last: {last})")
-        time.sleep(0.5)
+    try:
+        wait_healthy(url, timeout, poll=0.5)
+    except DeploymentError as exc:
+        raise SmokeTestError(str(exc)) from exc
 
 
 # No Prefect retries: the task already waits for readiness, and a wrong answer stays wrong.
@@ -171,7 +162,7 @@ def smoke_test(url: str, data: Any = None, method: str = "predict",
     url = url.rstrip("/")
     headers = {"Authorization": f"Bearer {auth_token}"} if auth_token else {}
     with httpx.Client(headers=headers, timeout=30.0, trust_env=False) as client:
-        _wait_healthy(client, url, timeout)
+        _wait_healthy(url, timeout)
         if data is None:
             logger.info("%s is healthy", url)
             return None

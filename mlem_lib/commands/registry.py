@@ -39,8 +39,7 @@ def register(sub: Any) -> None:
     reg.add_argument("-m", "--message", help="commit and tag message")
     reg.add_argument("--no-push", dest="push", action="store_false",
                      help="do not dvc push the binary (others cannot load it then)")
-    reg.add_argument("--repo", default=".", help=_REPO_HELP)
-    reg.add_argument("--json", action="store_true", help="print the result as JSON")
+    _repo_and_json(reg)
     reg.set_defaults(func=_register)
 
     asg = rsub.add_parser(
@@ -50,8 +49,7 @@ def register(sub: Any) -> None:
     asg.add_argument("name", help="registry name of the model")
     asg.add_argument("--stage", required=True, help="stage name, e.g. prod or staging")
     asg.add_argument("--version", help="version to assign (default: the latest)")
-    asg.add_argument("--repo", default=".", help=_REPO_HELP)
-    asg.add_argument("--json", action="store_true", help="print the result as JSON")
+    _repo_and_json(asg)
     asg.set_defaults(func=_assign)
 
     show = rsub.add_parser(
@@ -59,15 +57,13 @@ def register(sub: Any) -> None:
         description="Without NAME: one row per model (latest version, one column per "
                     "stage, description). With NAME: its versions.")
     show.add_argument("name", nargs="?", help="show the versions of this model")
-    show.add_argument("--repo", default=".", help=_REPO_HELP)
-    show.add_argument("--json", action="store_true", help="print JSON instead")
+    _repo_and_json(show)
     show.set_defaults(func=_show)
 
     hist = rsub.add_parser("history", help="registrations and assignments of a model",
                            description="Events of a model, newest first.")
     hist.add_argument("name", help="registry name of the model")
-    hist.add_argument("--repo", default=".", help=_REPO_HELP)
-    hist.add_argument("--json", action="store_true", help="print JSON instead")
+    _repo_and_json(hist)
     hist.set_defaults(func=_history)
 
     lat = rsub.add_parser(
@@ -78,6 +74,11 @@ def register(sub: Any) -> None:
     lat.add_argument("--repo", default=".", help=_REPO_HELP)
     lat.set_defaults(func=_latest)
 
+
+
+def _repo_and_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", default=".", help=_REPO_HELP)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 def _dump(items: Any) -> str:
     import json

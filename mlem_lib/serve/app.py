@@ -310,14 +310,14 @@ def create_app(loaded: LoadedModel, settings: ServerSettings | None = None) -> F
     settings = settings or ServerSettings.from_env()
     service = _Service(loaded, settings)
     model_type = loaded.meta.model_type.type
+    info = interface(loaded)
     app = FastAPI(title=f"mlem_lib: {model_type} model",
                   description="Generated from the model's .mlem metadata. Send "
                               "`{\"data\": ...}` as JSON (DataFrames as `{\"values\": [rows]}` "
                               "or `{\"columns\": [...], \"data\": [[...]]}`), or a CSV, "
                               "Parquet (`application/x-parquet`) or `.npy` "
                               "(`application/x-npy`) body; choose the answer's format with "
-                              "Accept.", version=str(interface(loaded)["version"]))
-    info = interface(loaded)
+                              "Accept.", version=str(info["version"]))
     import orjson
 
     interface_bytes = orjson.dumps(info)
