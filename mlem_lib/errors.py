@@ -3,19 +3,79 @@
 Every error raised on purpose by the library derives from :class:`MlemError`.
 Each narrow subclass also inherits the builtin exception it is closest to, so
 callers that already catch ``ValueError`` or ``FileNotFoundError`` keep working
-(the same approach attrs takes).
+(the same approach attrs takes). Failures that a retry may fix (the network, an
+object store, a target that is not ready yet) all derive from
+:class:`TransientError`; everything else fails the same way every time, which is
+what Prefect's retry conditions check with one ``isinstance``.
+
+The tree (a second parent in brackets)::
+
+    MlemError
+    ├── ObjectNotFoundError [FileNotFoundError]        (alias: ModelNotFoundError)
+    ├── MetadataError [ValueError]
+    │   └── MetadataTooLargeError
+    ├── ArtifactIntegrityError [ValueError]
+    ├── UnsafePathError [ValueError]
+    ├── UnsupportedObjectError [TypeError]
+    ├── MethodNotFoundError [AttributeError]
+    ├── SchemaError [ValueError]
+    ├── PluginError [ImportError]
+    │   ├── UnknownPluginError [LookupError]
+    │   └── MissingExtraError                         (names the pip extra to install)
+    ├── StorageError [OSError]
+    │   ├── ConcurrentWriteError                      (another writer holds the path)
+    │   └── TransientStorageError [TransientError]
+    ├── ServeError [RuntimeError]
+    │   └── ServerUnreachableError [TransientError]
+    ├── HTTPProblem                                   (a request the server refuses)
+    ├── ApplyError [ValueError]
+    ├── BuildError [RuntimeError]
+    │   └── DockerUnavailableError
+    ├── DeploymentError [RuntimeError]
+    │   ├── DeclarationError [ValueError]
+    │   ├── DeploymentLockedError
+    │   ├── SmokeTestError
+    │   ├── RolledBackError                           (carries restored_state)
+    │   ├── CredentialsError [PermissionError]
+    │   ├── AppNameTakenError [ValueError]
+    │   └── TargetNotReadyError [TransientError]
+    ├── RegistryError [ValueError]
+    │   ├── VersionNotFoundError [LookupError]
+    │   │   └── UnknownModelError
+    │   ├── VersionExistsError
+    │   ├── DirtyWorkingTreeError
+    │   └── NoDvcRemoteError
+    └── TransientError                                (worth retrying)
+        └── NetworkError [ConnectionError]
 
 Example:
-    >>> from mlem_lib.errors import MlemError, ModelNotFoundError
-    >>> issubclass(ModelNotFoundError, FileNotFoundError)
+    >>> from mlem_lib import errors
+    >>> issubclass(errors.ModelNotFoundError, FileNotFoundError)
     True
+    >>> retryable = errors.TransientError
+    >>> isinstance(errors.NetworkError("reset"), retryable), issubclass(
+    ...     errors.SmokeTestError, retryable)
+    (True, False)
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlem_lib.deploy.state import DeploymentState
+
 
 class MlemError(Exception):
     """Root of every mlem_lib error."""
+
+
+class TransientError(MlemError):
+    """A failure a retry may fix: the network, an object store, a target not ready yet."""
+
+
+class NetworkError(TransientError, ConnectionError):
+    """A remote service could not be reached or dropped the connection."""
 
 
 class ObjectNotFoundError(MlemError, FileNotFoundError):
@@ -27,6 +87,10 @@ ModelNotFoundError = ObjectNotFoundError
 
 class MetadataError(MlemError, ValueError):
     """A ``.mlem`` file cannot be parsed or does not follow any known layout."""
+
+
+class MetadataTooLargeError(MetadataError):
+    """A ``.mlem`` file is larger, or expands to more, than a metadata file can be."""
 
 
 class ArtifactIntegrityError(MlemError, ValueError):
@@ -67,8 +131,48 @@ class SchemaError(MlemError, ValueError):
                 "expected": self.expected, "got": self.got}
 
 
+class PluginError(MlemError, ImportError):
+    """A framework, data type, build kind or target plugin cannot be loaded."""
+
+
+class UnknownPluginError(PluginError, LookupError):
+    """No plugin of that name is registered in its group.
+
+    Attributes:
+        group: the plugin group (``models``, ``data``, ``builders``, ``targets``).
+        name: the name that was asked for.
+    """
+
+    def __init__(self, message: str, *, group: str = "", name: str = "") -> None:
+        super().__init__(message)
+        self.group = group
+        self.plugin_name = name
+
+
+class MissingExtraError(PluginError):
+    """A feature needs an optional dependency: the message names the pip extra.
+
+    Attributes:
+        extra: the extra to install, e.g. ``"onnx"`` for ``pip install 'mlem-lib[onnx]'``.
+    """
+
+    def __init__(self, feature: str, extra: str, missing: str | None = None) -> None:
+        what = f" (missing module {missing!r})" if missing else ""
+        super().__init__(f"{feature} needs the '{extra}' extra{what}: "
+                         f"pip install 'mlem-lib[{extra}]'")
+        self.extra = extra
+
+
 class StorageError(MlemError, OSError):
     """Reading or writing through fsspec failed."""
+
+
+class ConcurrentWriteError(StorageError):
+    """Another writer is saving to the same path right now."""
+
+
+class TransientStorageError(StorageError, TransientError):
+    """An object store or network filesystem failed in a way a retry may fix."""
 
 
 class RequirementsWarning(UserWarning):
@@ -77,6 +181,24 @@ class RequirementsWarning(UserWarning):
 
 class ServeError(MlemError, RuntimeError):
     """The model server could not be started or reached."""
+
+
+class ServerUnreachableError(ServeError, TransientError):
+    """No model server answers at the URL (yet)."""
+
+
+class HTTPProblem(MlemError):
+    """A request that cannot be served; the server answers it as a JSON error.
+
+    Attributes:
+        status: the HTTP status code (4xx).
+        body: the JSON body (always has ``error``; usually ``field``, ``expected``, ``got``).
+    """
+
+    def __init__(self, status: int, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.body: dict[str, Any] = {"error": error, **extra}
 
 
 class ApplyError(MlemError, ValueError):
@@ -95,6 +217,10 @@ class DeploymentError(MlemError, RuntimeError):
     """A rollout, status call or removal failed."""
 
 
+class DeclarationError(DeploymentError, ValueError):
+    """A declaration file is missing, not YAML, or has a wrong field."""
+
+
 class DeploymentLockedError(DeploymentError):
     """Another run holds the deployment's lock."""
 
@@ -103,8 +229,33 @@ class SmokeTestError(DeploymentError):
     """The request sent right after a rollout did not succeed."""
 
 
+class RolledBackError(DeploymentError):
+    """A rollout failed and the previous version runs again.
+
+    Attributes:
+        restored_state: the state of what runs now (the previous version, possibly with
+            new process or container ids), or ``None`` when nothing ran before and the
+            new deployment was removed.
+        reason: the failure that caused the rollback.
+    """
+
+    def __init__(self, message: str, *, restored_state: DeploymentState | None,
+                 reason: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.restored_state = restored_state
+        self.reason = reason
+
+
 class CredentialsError(DeploymentError, PermissionError):
     """Credentials are missing or were refused."""
+
+
+class AppNameTakenError(DeploymentError, ValueError):
+    """The app name a declaration asks for belongs to someone else."""
+
+
+class TargetNotReadyError(DeploymentError, TransientError):
+    """The target is busy (an update in progress, throttling): try again later."""
 
 
 class RegistryError(MlemError, ValueError):

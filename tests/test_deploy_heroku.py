@@ -6,8 +6,7 @@ import httpx
 import pytest
 
 from mlem_lib.deploy import deploy, remove, status
-from mlem_lib.deploy.heroku import AppNameTakenError
-from mlem_lib.errors import CredentialsError, SmokeTestError
+from mlem_lib.errors import AppNameTakenError, CredentialsError, SmokeTestError
 from tests._fixtures.deploy import HEROKU_TEST_KEY
 
 

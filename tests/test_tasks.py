@@ -15,10 +15,10 @@ from tests.conftest import free_port
 def test_validation_errors_are_not_retryable():
     from pydantic import BaseModel, ValidationError
 
-    from mlem_lib.deploy.declaration import DeclarationError
     from mlem_lib.errors import (
         BuildError,
         CredentialsError,
+        DeclarationError,
         DeploymentError,
         MetadataError,
         RegistryError,

@@ -17,13 +17,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlem_lib.errors import DeploymentError
+from mlem_lib.errors import DeclarationError
 
 _NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
-
-
-class DeclarationError(DeploymentError, ValueError):
-    """A declaration file is missing, not YAML, or has a wrong field."""
 
 
 class _Declaration(BaseModel):

@@ -28,15 +28,11 @@ from mlem_lib.deploy.base import Target
 from mlem_lib.deploy.declaration import HerokuDeclaration
 from mlem_lib.deploy.smoke import check_http, wait_healthy
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
-from mlem_lib.errors import CredentialsError, DeploymentError
+from mlem_lib.errors import AppNameTakenError, CredentialsError, DeploymentError
 from mlem_lib.meta import ModelMeta
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 ACCEPT_DOCKER = "application/vnd.heroku+json; version=3.docker-releases"
-
-
-class AppNameTakenError(DeploymentError, ValueError):
-    """Heroku refused to create the app: the name belongs to someone else."""
 
 
 class HerokuAPI:

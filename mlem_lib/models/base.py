@@ -1,34 +1,25 @@
-"""The model handler interface and the registry that picks a handler for an object.
+"""The model handler interface, and how a handler is picked for an object or a type name.
 
-One module per framework implements a :class:`ModelHandler`. The registry looks
-at the modules in the object's class hierarchy and imports only the handler
-module that matches, so saving a scikit-learn model never imports xgboost.
+One module per framework implements a :class:`ModelHandler` and is registered in the
+``models`` group of :mod:`mlem_lib.plugins` (one line there, or an entry point in
+``mlem_lib.models`` for a third-party package). Handlers are asked in the order of the
+object's class hierarchy, and only those claiming a module of that hierarchy are
+imported, so saving a scikit-learn model never imports xgboost.
+
+Example:
+    >>> type(find_handler(lambda x: x)).__name__
+    'CallableHandler'
+    >>> handler_for_type("sklearn_pipeline").types
+    ('sklearn', 'sklearn_pipeline')
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import pickle
 from typing import IO, Any, ClassVar
 
 from mlem_lib.errors import MetadataError, MethodNotFoundError
 
-# top-level module of a class in the object's MRO -> handler module
-_BY_MODULE: dict[str, str] = {
-    "xgboost": "mlem_lib.models.xgboost",
-    "lightgbm": "mlem_lib.models.lightgbm",
-    "sklearn": "mlem_lib.models.sklearn",
-}
-# model_type.type in a .mlem file -> handler module
-_BY_TYPE: dict[str, str] = {
-    "sklearn": "mlem_lib.models.sklearn",
-    "sklearn_pipeline": "mlem_lib.models.sklearn",
-    "xgboost": "mlem_lib.models.xgboost",
-    "lightgbm": "mlem_lib.models.lightgbm",
-    "callable": "mlem_lib.models.callable",
-    "python_class": "mlem_lib.models.callable",
-}
 # io.type -> how to read bytes back into an object (MLEM's names included)
 PICKLE_IOS = {"pickle", "simple_pickle", "cloudpickle"}
 
@@ -80,29 +71,27 @@ class ModelHandler:
         return []
 
 
-def _handler_module_for(obj: Any) -> str:
-    for cls in inspect.getmro(type(obj)):
-        top = cls.__module__.split(".")[0]
-        if top in _BY_MODULE:
-            return _BY_MODULE[top]
-    return "mlem_lib.models.callable"
-
-
 def find_handler(obj: Any) -> ModelHandler | None:
     """The handler that can save ``obj``, or None when it is not a model."""
-    module = importlib.import_module(_handler_module_for(obj))
-    handler: ModelHandler = module.HANDLER
-    if handler.matches(obj):
-        return handler
-    if module.__name__ != "mlem_lib.models.callable":
-        fallback: ModelHandler = importlib.import_module("mlem_lib.models.callable").HANDLER
-        if fallback.matches(obj):
-            return fallback
+    from mlem_lib import plugins
+
+    for handler in plugins.candidates("models", obj):
+        if handler.matches(obj):
+            return handler  # type: ignore[no-any-return]
     return None
 
 
 def handler_for_type(type_name: str) -> ModelHandler:
-    """The handler for a ``model_type.type`` read from a ``.mlem`` file."""
-    module = _BY_TYPE.get(type_name, "mlem_lib.models.callable")
-    handler: ModelHandler = importlib.import_module(module).HANDLER
+    """The handler for a ``model_type.type`` read from a ``.mlem`` file.
+
+    An unknown type falls back to the callable handler, which unpickles and calls
+    whatever was saved (MLEM files name frameworks this version may not know).
+    """
+    from mlem_lib import plugins
+    from mlem_lib.errors import UnknownPluginError
+
+    try:
+        handler: ModelHandler = plugins.get("models", type_name)
+    except UnknownPluginError:
+        handler = plugins.get("models", "callable")
     return handler

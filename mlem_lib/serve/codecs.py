@@ -17,7 +17,7 @@ import io
 from typing import Any
 
 from mlem_lib.data.base import DataType
-from mlem_lib.errors import SchemaError
+from mlem_lib.errors import HTTPProblem, SchemaError
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -30,20 +30,6 @@ _ALIASES = {"application/vnd.apache.parquet": PARQUET, "application/parquet": PA
             "text/json": JSON, "application/csv": CSV,
             # what curl and friends send when nobody sets a type: try JSON
             "application/x-www-form-urlencoded": JSON, "text/plain": JSON}
-
-
-class HTTPProblem(Exception):
-    """A request that cannot be served; becomes a JSON error response.
-
-    Attributes:
-        status: the HTTP status code.
-        body: the JSON body (always has ``error``).
-    """
-
-    def __init__(self, status: int, error: str, **extra: Any) -> None:
-        super().__init__(error)
-        self.status = status
-        self.body: dict[str, Any] = {"error": error, **extra}
 
 
 def media_type(header: str | None) -> str:

@@ -1,0 +1,318 @@
+"""The one registration seam: frameworks, data types, build kinds and deploy targets.
+
+Every extension point of mlem_lib is a *group* of named plugins:
+
+==========  ==========================  ==============================================
+group       entry-point group           the object a name points at
+==========  ==========================  ==============================================
+models      ``mlem_lib.models``         a :class:`~mlem_lib.models.base.ModelHandler`
+data        ``mlem_lib.data``           a :class:`~mlem_lib.data.base.DataType` subclass
+builders    ``mlem_lib.builders``       a :class:`~mlem_lib.build.base.Builder`
+targets     ``mlem_lib.targets``        a :class:`~mlem_lib.deploy.base.Target` subclass
+==========  ==========================  ==============================================
+
+A plugin is registered by *reference* (``"package.module:attribute"``), so nothing is
+imported until the plugin is used. mlem_lib's own plugins are the lines of
+:data:`BUILTINS`: adding a framework, a data type, a build kind or a target is one
+module plus one line there. Third-party packages declare the same thing as Python
+entry points, as MLEM's ``mlem.contrib`` entry points allowed::
+
+    # the plugin's pyproject.toml
+    [project.entry-points."mlem_lib.targets"]
+    kube = "mlem_kube.target:KubeTarget"
+
+Entry points are only scanned when a name is not a builtin, or when a whole group is
+listed (:func:`names`, :func:`candidates`), so importing mlem_lib stays cheap.
+
+Some lookups go from an *object* to a plugin (which handler saves this model, which
+data type describes this value). A builtin line can say which top-level modules the
+objects it recognises come from (``claims``), so that saving a scikit-learn model never
+imports the torch handler; :func:`candidates` uses them.
+
+Example:
+    >>> from mlem_lib import plugins
+    >>> "sklearn" in plugins.names("models") and "local" in plugins.names("targets")
+    True
+    >>> plugins.register("builders", "echo", "builtins:print")
+    >>> plugins.get("builders", "echo") is print
+    True
+    >>> plugins.unregister("builders", "echo")
+    >>> try:
+    ...     plugins.get("builders", "no-such")
+    ... except LookupError as exc:
+    ...     print(exc)
+    unknown build kind 'no-such' (known: docker, docker-dir, pip)
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mlem_lib.errors import PluginError, UnknownPluginError
+
+Group = Literal["models", "data", "builders", "targets"]
+GROUPS: tuple[Group, ...] = ("models", "data", "builders", "targets")
+ENTRY_POINT_PREFIX = "mlem_lib."
+_WORDS = {"models": "framework", "data": "data type", "builders": "build kind",
+          "targets": "deployment target"}
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """One registered name.
+
+    Attributes:
+        group: the plugin group.
+        name: the name used in ``.mlem`` files, declarations and on the command line.
+        ref: ``"module:attribute"``, or the object itself for runtime registrations.
+        claims: top-level modules whose objects this plugin recognises (used to pick
+            candidates for an object without importing every plugin); empty means
+            "ask me about any object".
+        source: ``"builtin"``, ``"runtime"`` or the distribution of an entry point.
+        detect: False for names that are only looked up (MLEM's aliases, types that are
+            read from files but never inferred from an object).
+    """
+
+    group: str
+    name: str
+    ref: Any
+    claims: tuple[str, ...] = ()
+    source: str = "builtin"
+    detect: bool = True
+
+    def load(self) -> Any:
+        """Import and return the plugin object."""
+        if not isinstance(self.ref, str):
+            return self.ref
+        module_name, _, attr = self.ref.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split(".") if attr else []:
+                obj = getattr(obj, part)
+        except ImportError as exc:
+            raise PluginError(f"{_WORDS.get(self.group, self.group)} {self.name!r} "
+                              f"({self.source}) cannot be imported: {exc}") from exc
+        except AttributeError as exc:
+            raise PluginError(f"{_WORDS.get(self.group, self.group)} {self.name!r} "
+                              f"({self.source}) points at {self.ref!r}, which does not "
+                              f"exist") from exc
+        return obj
+
+
+def _builtin(group: Group, name: str, ref: str, *claims: str) -> Plugin:
+    return Plugin(group, name, ref, tuple(claims))
+
+
+def _lookup_only(group: Group, name: str, ref: str) -> Plugin:
+    return Plugin(group, name, ref, (), detect=False)
+
+
+# mlem_lib's own plugins: one line each. Aliases (MLEM's names) point at the same object
+# and are only looked up by name, never asked about an object.
+BUILTINS: tuple[Plugin, ...] = (
+    # frameworks; claims are the top-level modules of the model classes they save
+    _builtin("models", "sklearn", "mlem_lib.models.sklearn:HANDLER", "sklearn"),
+    _lookup_only("models", "sklearn_pipeline", "mlem_lib.models.sklearn:HANDLER"),
+    _builtin("models", "xgboost", "mlem_lib.models.xgboost:HANDLER", "xgboost"),
+    _builtin("models", "lightgbm", "mlem_lib.models.lightgbm:HANDLER", "lightgbm"),
+    _builtin("models", "callable", "mlem_lib.models.callable:HANDLER"),
+    _lookup_only("models", "python_class", "mlem_lib.models.callable:HANDLER"),
+    # data types; claims are the top-level modules of the values they describe
+    _lookup_only("data", "unspecified", "mlem_lib.data.base:UnspecifiedType"),
+    _builtin("data", "primitive", "mlem_lib.data.primitive:PrimitiveType", "builtins"),
+    _builtin("data", "list", "mlem_lib.data.builtin:ListType", "builtins"),
+    _lookup_only("data", "array", "mlem_lib.data.builtin:ArrayType"),
+    _builtin("data", "tuple", "mlem_lib.data.builtin:TupleType", "builtins"),
+    _builtin("data", "dict", "mlem_lib.data.builtin:DictType", "builtins"),
+    _builtin("data", "ndarray", "mlem_lib.data.numpy:NumpyNdarrayType", "numpy"),
+    _builtin("data", "number", "mlem_lib.data.numpy:NumpyNumberType", "numpy"),
+    _builtin("data", "dataframe", "mlem_lib.data.pandas:DataFrameType", "pandas"),
+    _builtin("data", "series", "mlem_lib.data.pandas:SeriesType", "pandas"),
+    # build kinds
+    _builtin("builders", "pip", "mlem_lib.build.pip:BUILDER"),
+    _builtin("builders", "docker", "mlem_lib.build.docker:BUILDER"),
+    _builtin("builders", "docker-dir", "mlem_lib.build.dockerfile:BUILDER"),
+    # deployment targets
+    _builtin("targets", "local", "mlem_lib.deploy.local:LocalTarget"),
+    _builtin("targets", "heroku", "mlem_lib.deploy.heroku:HerokuTarget"),
+    _builtin("targets", "sagemaker", "mlem_lib.deploy.sagemaker:SageMakerTarget"),
+)
+
+_lock = threading.RLock()
+_runtime: dict[tuple[str, str], Plugin] = {}
+_entry_points: dict[str, dict[str, Plugin]] = {}
+_loaded: dict[int, Any] = {}
+
+
+def _check_group(group: str) -> None:
+    if group not in GROUPS:
+        raise PluginError(f"unknown plugin group {group!r} (groups: {', '.join(GROUPS)})")
+
+
+def _scan_entry_points(group: str) -> dict[str, Plugin]:
+    with _lock:
+        found = _entry_points.get(group)
+        if found is not None:
+            return found
+        from importlib.metadata import entry_points
+
+        found = {}
+        for ep in entry_points(group=ENTRY_POINT_PREFIX + group):
+            dist = getattr(ep, "dist", None)
+            source = f"entry point of {dist.name}" if dist is not None else "entry point"
+            found[ep.name] = Plugin(group, ep.name, ep.value, (), source)
+        _entry_points[group] = found
+        return found
+
+
+def refresh() -> None:
+    """Forget scanned entry points (after installing a plugin into the running process).
+
+    Example:
+        >>> refresh()
+    """
+    with _lock:
+        _entry_points.clear()
+
+
+def register(group: Group, name: str, ref: Any, *, claims: Iterable[str] = ()) -> None:
+    """Register a plugin for this process (tests, notebooks, an application's start-up).
+
+    Args:
+        group: ``models``, ``data``, ``builders`` or ``targets``.
+        name: the name it goes by.
+        ref: ``"module:attribute"`` or the object itself.
+        claims: top-level modules whose objects it recognises (see :class:`Plugin`).
+
+    Example:
+        >>> register("builders", "noop", "builtins:len")
+        >>> get("builders", "noop")([1, 2])
+        2
+        >>> unregister("builders", "noop")
+    """
+    _check_group(group)
+    with _lock:
+        _runtime[(group, name)] = Plugin(group, name, ref, tuple(claims), "runtime")
+
+
+def unregister(group: Group, name: str) -> None:
+    """Remove a runtime registration (builtins and entry points stay).
+
+    Example:
+        >>> unregister("builders", "never-registered")
+    """
+    with _lock:
+        _runtime.pop((group, name), None)
+
+
+def find(group: Group, name: str) -> Plugin | None:
+    """The registration of ``name`` in ``group`` (runtime, then builtin, then entry points).
+
+    Example:
+        >>> find("targets", "heroku").ref
+        'mlem_lib.deploy.heroku:HerokuTarget'
+    """
+    _check_group(group)
+    with _lock:
+        plugin = _runtime.get((group, name))
+    if plugin is not None:
+        return plugin
+    for builtin in BUILTINS:
+        if builtin.group == group and builtin.name == name:
+            return builtin
+    return _scan_entry_points(group).get(name)
+
+
+def _load(plugin: Plugin) -> Any:
+    key = id(plugin)
+    with _lock:
+        if key in _loaded:
+            return _loaded[key]
+    obj = plugin.load()
+    with _lock:
+        _loaded[key] = obj
+    return obj
+
+
+def get(group: Group, name: str) -> Any:
+    """The plugin object registered as ``name`` in ``group``, imported on first use.
+
+    Raises:
+        UnknownPluginError: nothing is registered under that name; the message lists
+            the known names.
+        PluginError: the registration points at something that cannot be imported.
+
+    Example:
+        >>> get("models", "sklearn").types[0]
+        'sklearn'
+    """
+    plugin = find(group, name)
+    if plugin is None:
+        known = ", ".join(names(group))
+        raise UnknownPluginError(f"unknown {_WORDS[group]} {name!r} (known: {known})",
+                                 group=group, name=name)
+    return _load(plugin)
+
+
+def plugins(group: Group) -> list[Plugin]:
+    """Every registration of a group, runtime first, then builtins, then entry points.
+
+    A name registered twice is listed once, by the registration :func:`find` would use.
+
+    Example:
+        >>> [p.name for p in plugins("targets")][:3]
+        ['local', 'heroku', 'sagemaker']
+    """
+    _check_group(group)
+    seen: set[str] = set()
+    out: list[Plugin] = []
+    with _lock:
+        runtime = [p for (g, _), p in _runtime.items() if g == group]
+    builtins = [p for p in BUILTINS if p.group == group]
+    for plugin in [*runtime, *builtins, *_scan_entry_points(group).values()]:
+        if plugin.name not in seen:
+            seen.add(plugin.name)
+            out.append(plugin)
+    return out
+
+
+def names(group: Group) -> list[str]:
+    """The sorted names of a group.
+
+    Example:
+        >>> names("builders")
+        ['docker', 'docker-dir', 'pip']
+    """
+    return sorted(p.name for p in plugins(group))
+
+
+def candidates(group: Group, obj: Any) -> list[Any]:
+    """Plugin objects that may recognise ``obj``, most specific first, each once.
+
+    First those that claim a module of a class in ``type(obj).__mro__``, in MRO order
+    (an ``XGBClassifier`` is also a scikit-learn estimator, and xgboost comes first);
+    then runtime and entry-point plugins without claims; builtins without claims
+    (generic fallbacks such as the callable handler) come last. The caller asks each
+    candidate whether it really takes the object.
+
+    Example:
+        >>> [type(h).__name__ for h in candidates("models", len)]
+        ['CallableHandler']
+    """
+    every = [p for p in plugins(group) if p.detect]
+    modules = [cls.__module__.split(".")[0] for cls in type(obj).__mro__]
+    ordered: list[Plugin] = []
+    for module in modules:
+        ordered.extend(p for p in every if module in p.claims and p not in ordered)
+    ordered.extend(p for p in every if not p.claims and p.source != "builtin")
+    ordered.extend(p for p in every if not p.claims and p.source == "builtin")
+    out: list[Any] = []
+    for plugin in ordered:
+        loaded = _load(plugin)
+        if not any(loaded is seen for seen in out):
+            out.append(loaded)
+    return out
