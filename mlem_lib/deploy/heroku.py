@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlem_lib.deploy.base import Target
 from mlem_lib.deploy.declaration import HerokuDeclaration
@@ -31,6 +31,9 @@ from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
 from mlem_lib.errors import AppNameTakenError, CredentialsError, DeploymentError
 from mlem_lib.meta import ModelMeta
 
+if TYPE_CHECKING:
+    import httpx
+
 ACCEPT = "application/vnd.heroku+json; version=3"
 ACCEPT_DOCKER = "application/vnd.heroku+json; version=3.docker-releases"
 
@@ -38,21 +41,41 @@ ACCEPT_DOCKER = "application/vnd.heroku+json; version=3.docker-releases"
 class HerokuAPI:
     """A thin client of the Platform API calls the target needs.
 
+    Args:
+        base_url: the API's base URL (``https://api.heroku.com``).
+        api_key: the API key, sent as ``Authorization: Bearer``.
+        timeout: seconds per call (for the client this class makes).
+        client: an ``httpx.Client`` to send the calls with (the caller closes it);
+            requests go to absolute URLs, so it needs no ``base_url``.
+        transport: an httpx transport for the client this class makes, e.g.
+            ``httpx.MockTransport(handler)`` in tests.
+
     Example:
-        >>> api = HerokuAPI("https://api.heroku.com", key)  # doctest: +SKIP
-        >>> api.get_app("iris-staging") is None  # doctest: +SKIP
+        >>> import httpx
+        >>> def handler(request):
+        ...     return httpx.Response(404, json={"id": "not_found", "message": "nope"})
+        >>> api = HerokuAPI("https://api.heroku.com", "key",
+        ...                 transport=httpx.MockTransport(handler))
+        >>> api.get_app("iris-staging") is None
         True
+        >>> api.close()
     """
 
-    def __init__(self, base_url: str, api_key: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, api_key: str, timeout: float = 30.0, *,
+                 client: httpx.Client | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
         import httpx
 
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": ACCEPT})
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {api_key}", "Accept": ACCEPT}
+        self._owned = client is None
+        self.client = client if client is not None else httpx.Client(
+            timeout=timeout, transport=transport)
 
     def close(self) -> None:
-        self.client.close()
+        """Close the client this object made (a client passed in stays open)."""
+        if self._owned:
+            self.client.close()
 
     def request(self, method: str, path: str, *, accept: str = ACCEPT,
                 json: Any = None, allow_404: bool = False) -> Any:
@@ -60,7 +83,8 @@ class HerokuAPI:
         import httpx
 
         try:
-            r = self.client.request(method, path, json=json, headers={"Accept": accept})
+            r = self.client.request(method, self.base_url + path, json=json,
+                                    headers={**self.headers, "Accept": accept})
         except httpx.HTTPError as exc:
             raise DeploymentError(f"Heroku API {method} {path} failed: {exc!r}") from exc
         if r.status_code == 404 and allow_404:
