@@ -145,7 +145,11 @@ BUILTINS: tuple[Plugin, ...] = (
 _lock = threading.RLock()
 _runtime: dict[tuple[str, str], Plugin] = {}
 _entry_points: dict[str, dict[str, Plugin]] = {}
-_loaded: dict[int, Any] = {}
+# id(plugin) -> (plugin, loaded object); the plugin is kept so that its id is never reused
+# by a later registration while the entry exists
+_loaded: dict[int, tuple[Plugin, Any]] = {}
+# (group, class) -> candidates; cleared whenever registrations change
+_candidates: dict[tuple[str, type], list[Any]] = {}
 
 
 def _check_group(group: str) -> None:
@@ -177,6 +181,7 @@ def refresh() -> None:
     """
     with _lock:
         _entry_points.clear()
+        _candidates.clear()
 
 
 def register(group: Group, name: str, ref: Any, *, claims: Iterable[str] = ()) -> None:
@@ -197,6 +202,7 @@ def register(group: Group, name: str, ref: Any, *, claims: Iterable[str] = ()) -
     _check_group(group)
     with _lock:
         _runtime[(group, name)] = Plugin(group, name, ref, tuple(claims), "runtime")
+        _candidates.clear()
 
 
 def unregister(group: Group, name: str) -> None:
@@ -207,6 +213,7 @@ def unregister(group: Group, name: str) -> None:
     """
     with _lock:
         _runtime.pop((group, name), None)
+        _candidates.clear()
 
 
 def find(group: Group, name: str) -> Plugin | None:
@@ -230,11 +237,12 @@ def find(group: Group, name: str) -> Plugin | None:
 def _load(plugin: Plugin) -> Any:
     key = id(plugin)
     with _lock:
-        if key in _loaded:
-            return _loaded[key]
+        cached = _loaded.get(key)
+        if cached is not None and cached[0] is plugin:
+            return cached[1]
     obj = plugin.load()
     with _lock:
-        _loaded[key] = obj
+        _loaded[key] = (plugin, obj)
     return obj
 
 
@@ -303,6 +311,11 @@ def candidates(group: Group, obj: Any) -> list[Any]:
         >>> [type(h).__name__ for h in candidates("models", len)]
         ['CallableHandler']
     """
+    key = (group, type(obj))
+    with _lock:
+        cached = _candidates.get(key)
+    if cached is not None:
+        return list(cached)
     every = [p for p in plugins(group) if p.detect]
     modules = [cls.__module__.split(".")[0] for cls in type(obj).__mro__]
     ordered: list[Plugin] = []
@@ -315,4 +328,6 @@ def candidates(group: Group, obj: Any) -> list[Any]:
         loaded = _load(plugin)
         if not any(loaded is seen for seen in out):
             out.append(loaded)
-    return out
+    with _lock:
+        _candidates[key] = out
+    return list(out)

@@ -134,3 +134,72 @@ def test_examples_satisfy_their_own_schema(iris):
 def test_unknown_type_keeps_its_fields():
     dt = parse_data_type({"type": "torch_tensor", "shape": [None, 3], "dtype": "float32"})
     assert dt.model_dump()["shape"] == [None, 3]
+
+
+# --- data types come from the plugin seam ------------------------------------------------
+
+class Point:
+    """A value no builtin data type describes."""
+
+    def __init__(self, x: float, y: float) -> None:
+        self.x, self.y = x, y
+
+
+def _point_type():
+    from mlem_lib.data.base import DataType
+
+    class PointType(DataType):
+        type: str = "test_point"
+
+        @classmethod
+        def infer(cls, obj):
+            return cls() if isinstance(obj, Point) else None
+
+        def validate_value(self, obj, field=None):
+            return obj
+
+        def from_json(self, payload, field=None):
+            return Point(*payload)
+
+        def to_json(self, obj):
+            return [obj.x, obj.y]
+
+    return PointType
+
+
+def test_a_registered_data_type_is_parsed_and_inferred():
+    from mlem_lib import plugins
+    from mlem_lib.data.base import UnknownDataType
+    from mlem_lib.errors import UnsupportedObjectError
+
+    point_type = _point_type()
+    with pytest.raises(UnsupportedObjectError, match="Point"):
+        infer_data_type(Point(1, 2))
+    # defining a subclass registers nothing: only the seam does
+    assert type(parse_data_type({"type": "test_point"})) is UnknownDataType
+    plugins.register("data", "test_point", point_type, claims=[__name__.split(".")[0]])
+    try:
+        assert type(infer_data_type(Point(1, 2))) is point_type
+        assert infer_data_type([Point(1, 2), Point(3, 4)]).describe() == "list[test_point, 2]"
+        assert type(parse_data_type({"type": "test_point"})) is point_type
+    finally:
+        plugins.unregister("data", "test_point")
+    assert type(parse_data_type({"type": "test_point"})) is UnknownDataType
+
+
+def test_a_data_plugin_that_cannot_be_imported_is_a_plugin_error():
+    from mlem_lib import plugins
+    from mlem_lib.errors import PluginError
+
+    plugins.register("data", "test_broken", "no_such_module_here:BrokenType")
+    try:
+        with pytest.raises(PluginError, match="test_broken"):
+            parse_data_type({"type": "test_broken"})
+    finally:
+        plugins.unregister("data", "test_broken")
+
+
+def test_numpy_scalars_are_numbers_not_python_floats():
+    assert infer_data_type(np.float64(1.5)).type == "number"
+    assert infer_data_type(1.5).type == "primitive"
+    assert infer_data_type(np.bool_(True)).describe() == "bool"

@@ -1,38 +1,33 @@
-"""The base class of data schemas and the registry that finds the right one.
+"""The base class of data schemas, and finding the right one through the plugin seam.
 
 A *data type* describes the values a model method takes or returns. It is
 written into the ``.mlem`` file (in MLEM's layout, keyed by ``type``), can
 check a Python object against itself, turn JSON into the right object, turn an
 object into JSON and make an example value for smoke tests.
 
-Handlers live in one module per kind of data (``primitive``, ``builtin``,
-``numpy``, ``pandas``) and are imported only when needed, so reading a
-``.mlem`` file never imports pandas.
+Data types are plugins of the ``data`` group (:mod:`mlem_lib.plugins`): one
+module per kind of data (``primitive``, ``builtin``, ``numpy``, ``pandas``),
+registered by one line in :data:`mlem_lib.plugins.BUILTINS` (or an entry point
+in ``mlem_lib.data`` for a third-party package). A ``.mlem`` file is parsed by
+looking its ``type`` up there, and a Python object is described by asking each
+candidate class's :meth:`DataType.infer`; modules are imported only when
+needed, so reading a ``.mlem`` file never imports pandas.
+
+Example:
+    >>> infer_data_type({"a": 1.5}).describe()
+    'dict{a: float}'
+    >>> parse_data_type({"type": "someone_elses", "x": 1}).model_dump()
+    {'type': 'someone_elses', 'x': 1}
 """
 
 from __future__ import annotations
 
-import builtins
-import importlib
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SerializeAsAny
 
+from mlem_lib import plugins
 from mlem_lib.errors import MetadataError, UnsupportedObjectError
-
-# type name -> module that defines it; imported on first use.
-_MODULES: dict[str, str] = {
-    "primitive": "mlem_lib.data.primitive",
-    "array": "mlem_lib.data.builtin",
-    "list": "mlem_lib.data.builtin",
-    "tuple": "mlem_lib.data.builtin",
-    "dict": "mlem_lib.data.builtin",
-    "unspecified": "mlem_lib.data.base",
-    "ndarray": "mlem_lib.data.numpy",
-    "number": "mlem_lib.data.numpy",
-    "dataframe": "mlem_lib.data.pandas",
-    "series": "mlem_lib.data.pandas",
-}
 
 
 class DataType(BaseModel):
@@ -41,16 +36,17 @@ class DataType(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
-    _registry: ClassVar[dict[str, builtins.type[DataType]]] = {}
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        field = cls.model_fields.get("type")
-        default = field.default if field is not None else None
-        if isinstance(default, str):
-            DataType._registry[default] = cls
 
     # --- what every data type implements ------------------------------------
+    @classmethod
+    def infer(cls, obj: Any) -> DataType | None:
+        """The schema of ``obj`` when this class describes it, else ``None``.
+
+        :func:`infer_data_type` asks the candidates of :func:`mlem_lib.plugins.candidates`
+        in turn; the first that answers wins.
+        """
+        return None
+
     def validate_value(self, obj: Any, field: str | None = None) -> Any:
         """Check ``obj`` against the schema; return it, possibly converted.
 
@@ -114,14 +110,16 @@ class UnknownDataType(UnspecifiedType):
     type: str = "unknown"
 
 
-def _import_handlers(type_name: str) -> None:
-    module = _MODULES.get(type_name)
-    if module is not None:
-        importlib.import_module(module)
-
-
 def parse_data_type(value: Any) -> DataType:
     """Build the right :class:`DataType` subclass from its dict form.
+
+    The class is the ``data`` plugin registered under the ``type`` name; a name nobody
+    registered becomes an :class:`UnknownDataType` that keeps every field, so a file
+    written by a newer tool or another plugin set is read and written back unchanged.
+
+    Raises:
+        MetadataError: the value is not a mapping with a ``type`` key.
+        PluginError: the type's plugin is registered but cannot be imported.
 
     Example:
         >>> parse_data_type({"type": "primitive", "ptype": "int"}).describe()
@@ -133,11 +131,10 @@ def parse_data_type(value: Any) -> DataType:
         return UnspecifiedType()
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise MetadataError(f"a data type must be a mapping with a 'type' key, got {value!r}")
-    name = value["type"]
-    _import_handlers(name)
-    cls = DataType._registry.get(name)
-    if cls is None:
+    plugin = plugins.find("data", value["type"])
+    if plugin is None:
         return UnknownDataType.model_validate(value)
+    cls: type[DataType] = plugins.get("data", plugin.name)
     return cls.model_validate(value)
 
 
@@ -147,25 +144,21 @@ AnyDataType = Annotated[SerializeAsAny[DataType], BeforeValidator(parse_data_typ
 def infer_data_type(obj: Any) -> DataType:
     """Infer the schema of a Python object.
 
+    Each data plugin that may recognise ``obj`` (:func:`mlem_lib.plugins.candidates`:
+    those claiming a module of its class first) is asked through its ``infer``
+    classmethod; the first schema returned wins.
+
+    Raises:
+        UnsupportedObjectError: no data type describes ``obj``.
+
     Example:
         >>> infer_data_type([1, 2, 3]).describe()
-        'list[int]'
+        'list[int, 3]'
     """
-    module = type(obj).__module__.split(".")[0]
-    if module == "pandas":
-        from mlem_lib.data import pandas as pd_types
-
-        return pd_types.infer(obj)
-    if module == "numpy":
-        from mlem_lib.data import numpy as np_types
-
-        return np_types.infer(obj)
-    from mlem_lib.data import builtin, primitive
-
-    if primitive.is_primitive(obj):
-        return primitive.PrimitiveType.infer(obj)
-    if isinstance(obj, list | tuple | dict):
-        return builtin.infer(obj)
+    for candidate in plugins.candidates("data", obj):
+        found = candidate.infer(obj)
+        if found is not None:
+            return found
     raise UnsupportedObjectError(
         f"cannot infer a data schema for an object of type {type(obj).__module__}."
         f"{type(obj).__qualname__}"
@@ -173,7 +166,12 @@ def infer_data_type(obj: Any) -> DataType:
 
 
 def is_data(obj: Any) -> bool:
-    """True for values mlem_lib can describe as data (not models)."""
+    """True for values mlem_lib can describe as data (not models).
+
+    Example:
+        >>> is_data({"a": [1, 2]}), is_data(print)
+        (True, False)
+    """
     try:
         infer_data_type(obj)
     except UnsupportedObjectError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlem_lib.data.base import AnyDataType, DataType, infer_data_type
+from mlem_lib.data.base import AnyDataType, DataType, UnspecifiedType, infer_data_type
 from mlem_lib.errors import SchemaError
 
 
@@ -71,6 +71,29 @@ class ListType(DataType):
     type: str = "list"
     items: list[AnyDataType]
 
+    @classmethod
+    def infer(cls, obj: Any) -> DataType | None:
+        """A list: homogeneous ones become :class:`ArrayType`, mixed ones ``list``.
+
+        Example:
+            >>> ListType.infer([1, 2.5]).describe(), ListType.infer([1, "a"]).describe()
+            ('list[float, 2]', 'list[int, str]')
+        """
+        if not isinstance(obj, list):
+            return None
+        items = [infer_data_type(v) for v in obj]
+        if items and all(i == items[0] for i in items[1:]):
+            return ArrayType(dtype=items[0], size=len(obj))
+        if not items:
+            return ArrayType(dtype=UnspecifiedType(), size=0)
+        # mixed int/float lists are common for numeric batches: treat them as float arrays
+        from mlem_lib.data.primitive import PrimitiveType
+
+        ptypes = {getattr(i, "ptype", None) for i in items}
+        if ptypes <= {"int", "float"} and all(isinstance(i, PrimitiveType) for i in items):
+            return ArrayType(dtype=PrimitiveType(ptype="float"), size=len(obj))
+        return cls(items=items)
+
     def _check(self, obj: Any, field: str | None, decode: bool) -> list[Any]:
         _require(obj, (list, tuple), "a list", field)
         if len(obj) != len(self.items):
@@ -112,6 +135,18 @@ class TupleType(ListType):
 
     type: str = "tuple"
 
+    @classmethod
+    def infer(cls, obj: Any) -> DataType | None:
+        """A tuple, one schema per position.
+
+        Example:
+            >>> TupleType.infer((1, "a")).describe()
+            'tuple[int, str]'
+        """
+        if not isinstance(obj, tuple):
+            return None
+        return cls(items=[infer_data_type(v) for v in obj])
+
     def validate_value(self, obj: Any, field: str | None = None) -> Any:
         return tuple(super().validate_value(obj, field))
 
@@ -127,6 +162,18 @@ class DictType(DataType):
 
     type: str = "dict"
     item_types: dict[str, AnyDataType]
+
+    @classmethod
+    def infer(cls, obj: Any) -> DataType | None:
+        """A dict, one schema per key (keys are written as strings).
+
+        Example:
+            >>> DictType.infer({"a": 1}).describe()
+            'dict{a: int}'
+        """
+        if not isinstance(obj, dict):
+            return None
+        return cls(item_types={str(k): infer_data_type(v) for k, v in obj.items()})
 
     def _check(self, obj: Any, field: str | None, decode: bool) -> dict[str, Any]:
         _require(obj, dict, "an object (dict)", field)
@@ -174,25 +221,3 @@ class DictType(DataType):
 
     def requirement_modules(self) -> list[str]:
         return [m for t in self.item_types.values() for m in t.requirement_modules()]
-
-
-def infer(obj: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> DataType:
-    """Infer a container schema: homogeneous lists become ``array``."""
-    if isinstance(obj, dict):
-        return DictType(item_types={str(k): infer_data_type(v) for k, v in obj.items()})
-    items = [infer_data_type(v) for v in obj]
-    if isinstance(obj, tuple):
-        return TupleType(items=items)
-    if items and all(i == items[0] for i in items[1:]):
-        return ArrayType(dtype=items[0], size=len(obj))
-    if not items:
-        from mlem_lib.data.base import UnspecifiedType
-
-        return ArrayType(dtype=UnspecifiedType(), size=0)
-    # mixed int/float lists are common for numeric batches: treat them as float arrays
-    from mlem_lib.data.primitive import PrimitiveType
-
-    ptypes = {getattr(i, "ptype", None) for i in items}
-    if ptypes <= {"int", "float"} and all(isinstance(i, PrimitiveType) for i in items):
-        return ArrayType(dtype=PrimitiveType(ptype="float"), size=len(obj))
-    return ListType(items=items)

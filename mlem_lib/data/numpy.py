@@ -66,6 +66,18 @@ class NumpyNdarrayType(DataType):
     shape: list[int | None]
     dtype: str
 
+    @classmethod
+    def infer(cls, obj: Any) -> DataType | None:
+        """A numpy array: its shape and dtype.
+
+        Example:
+            >>> NumpyNdarrayType.infer(np.zeros((2, 3))).describe()
+            'ndarray[float64, (2, 3)]'
+        """
+        if not isinstance(obj, np.ndarray):
+            return None
+        return cls(shape=list(obj.shape), dtype=str(obj.dtype))
+
     def _check(self, arr: Any, field: str | None) -> Any:
         if arr.ndim != len(self.shape):
             raise SchemaError(
@@ -144,6 +156,18 @@ class NumpyNumberType(DataType):
     type: str = "number"
     dtype: str
 
+    @classmethod
+    def infer(cls, obj: Any) -> DataType | None:
+        """A numpy scalar: its dtype.
+
+        Example:
+            >>> NumpyNumberType.infer(np.float32(1)).describe()
+            'float32'
+        """
+        if not isinstance(obj, np.generic):
+            return None
+        return cls(dtype=str(obj.dtype))
+
     def validate_value(self, obj: Any, field: str | None = None) -> Any:
         return self.from_json(obj, field)
 
@@ -168,14 +192,3 @@ class NumpyNumberType(DataType):
 
     def requirement_modules(self) -> list[str]:
         return ["numpy"]
-
-
-def infer(obj: Any) -> DataType:
-    """Infer the schema of a numpy array or scalar."""
-    if isinstance(obj, np.ndarray):
-        return NumpyNdarrayType(shape=list(obj.shape), dtype=str(obj.dtype))
-    if isinstance(obj, np.generic):
-        return NumpyNumberType(dtype=str(obj.dtype))
-    from mlem_lib.errors import UnsupportedObjectError
-
-    raise UnsupportedObjectError(f"unsupported numpy object {type(obj).__name__}")

@@ -51,6 +51,23 @@ class DataFrameType(DataType):
     dtypes: list[str]
     index_cols: list[str] = []
 
+    @classmethod
+    def infer(cls, obj: Any) -> DataType | None:
+        """A DataFrame: column names and dtypes; a named index becomes ``index_cols``.
+
+        Example:
+            >>> DataFrameType.infer(pd.DataFrame({"a": [1.0]})).describe()
+            'dataframe[a: float64]'
+        """
+        if not isinstance(obj, pd.DataFrame):
+            return None
+        index_cols: list[str] = []
+        if any(n is not None for n in obj.index.names):
+            index_cols = [str(n) for n in obj.index.names]
+            obj = obj.reset_index()
+        return cls(columns=[str(c) for c in obj.columns],
+                   dtypes=[str(d) for d in obj.dtypes], index_cols=index_cols)
+
     def _frame(self, df: pd.DataFrame, field: str | None) -> pd.DataFrame:
         present = [str(c) for c in df.columns]
         missing = [c for c in self.columns if c not in present]
@@ -205,6 +222,18 @@ class SeriesType(DataType):
     name: str | None = None
     dtype: str = "object"
 
+    @classmethod
+    def infer(cls, obj: Any) -> DataType | None:
+        """A Series: its name and dtype.
+
+        Example:
+            >>> SeriesType.infer(pd.Series([1, 2], name="n")).describe()
+            'series[int64]'
+        """
+        if not isinstance(obj, pd.Series):
+            return None
+        return cls(name=None if obj.name is None else str(obj.name), dtype=str(obj.dtype))
+
     def validate_value(self, obj: Any, field: str | None = None) -> Any:
         if isinstance(obj, pd.Series):
             return _coerce_column(obj, self.dtype, field or self.name or "series")
@@ -234,19 +263,3 @@ class SeriesType(DataType):
 
     def requirement_modules(self) -> list[str]:
         return ["pandas"]
-
-
-def infer(obj: Any) -> DataType:
-    """Infer the schema of a DataFrame or Series."""
-    if isinstance(obj, pd.DataFrame):
-        index_cols: list[str] = []
-        if any(n is not None for n in obj.index.names):
-            index_cols = [str(n) for n in obj.index.names]
-            obj = obj.reset_index()
-        return DataFrameType(columns=[str(c) for c in obj.columns],
-                             dtypes=[str(d) for d in obj.dtypes], index_cols=index_cols)
-    if isinstance(obj, pd.Series):
-        return SeriesType(name=None if obj.name is None else str(obj.name), dtype=str(obj.dtype))
-    from mlem_lib.errors import UnsupportedObjectError
-
-    raise UnsupportedObjectError(f"unsupported pandas object {type(obj).__name__}")

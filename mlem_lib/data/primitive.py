@@ -37,7 +37,15 @@ class PrimitiveType(DataType):
     ptype: str
 
     @classmethod
-    def infer(cls, obj: Any) -> PrimitiveType:
+    def infer(cls, obj: Any) -> PrimitiveType | None:
+        """``int``, ``float``, ``str``, ``bool``, ``complex`` or ``None``.
+
+        Example:
+            >>> PrimitiveType.infer(2.5), PrimitiveType.infer([1])
+            (PrimitiveType(type='primitive', ptype='float'), None)
+        """
+        if not is_primitive(obj):
+            return None
         return cls(ptype=type(obj).__name__ if obj is not None else "NoneType")
 
     def _check(self, obj: Any, field: str | None) -> Any:
