@@ -42,7 +42,11 @@ def infer_signature(handler: ModelHandler, model: Any, method: str, sample: Any)
     arg_type = _batch_schema(sample)
     returns: DataType = UnspecifiedType()
     try:
-        result = handler.call(model, method, head(sample))
+        with warnings.catch_warnings():
+            # the model's own warnings on a few sample rows ("divide by zero in log" from
+            # predict_log_proba, "X does not have valid feature names") are not the user's
+            warnings.simplefilter("ignore")
+            result = handler.call(model, method, head(sample))
     except Exception as exc:  # a method that cannot run on the sample still gets recorded
         warnings.warn(f"could not call {method} on the sample to infer its output: "
                       f"{type(exc).__name__}: {exc}", stacklevel=3)

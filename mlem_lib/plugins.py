@@ -162,13 +162,12 @@ def _scan_entry_points(group: str) -> dict[str, Plugin]:
         found = _entry_points.get(group)
         if found is not None:
             return found
-        from importlib.metadata import entry_points
+        from mlem_lib import distributions
 
         found = {}
-        for ep in entry_points(group=ENTRY_POINT_PREFIX + group):
-            dist = getattr(ep, "dist", None)
-            source = f"entry point of {dist.name}" if dist is not None else "entry point"
-            found[ep.name] = Plugin(group, ep.name, ep.value, (), source)
+        # read through the distributions index: cached on disk until packages change
+        for name, value, dist in distributions.entry_points(ENTRY_POINT_PREFIX + group):
+            found[name] = Plugin(group, name, value, (), f"entry point of {dist}")
         _entry_points[group] = found
         return found
 
@@ -179,9 +178,12 @@ def refresh() -> None:
     Example:
         >>> refresh()
     """
+    from mlem_lib import distributions
+
     with _lock:
         _entry_points.clear()
         _candidates.clear()
+        distributions.refresh()
 
 
 def register(group: Group, name: str, ref: Any, *, claims: Iterable[str] = ()) -> None:

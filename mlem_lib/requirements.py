@@ -11,9 +11,7 @@ loaded where that module does not exist.
 from __future__ import annotations
 
 import base64
-import functools
 import importlib
-import importlib.metadata
 import importlib.util
 import io
 import os
@@ -26,6 +24,7 @@ import zlib
 from collections.abc import Iterable
 from typing import IO, Any
 
+from mlem_lib import distributions
 from mlem_lib.errors import RequirementsWarning
 from mlem_lib.meta import CustomRequirement, PythonRequirement, UnixRequirement
 
@@ -82,17 +81,9 @@ def pickled_modules(stream: IO[bytes]) -> set[str]:
     return {m for m in modules if m and m.split(".")[0] not in _IGNORED}
 
 
-@functools.lru_cache(maxsize=1)
-def _packages_distributions() -> dict[str, list[str]]:
-    return dict(importlib.metadata.packages_distributions())
-
-
-@functools.lru_cache(maxsize=256)
 def distribution_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    """The installed version of a distribution, or None when it is not installed."""
+    return distributions.version_of(name)
 
 
 def _stdlib_paths() -> tuple[str, ...]:
@@ -106,14 +97,7 @@ def is_stdlib(module: str) -> bool:
 
 def distribution_of(module: str) -> str | None:
     """The distribution that provides a top-level module, e.g. ``sklearn`` -> ``scikit-learn``."""
-    dists = _packages_distributions().get(module)
-    if not dists:
-        return None
-    # several distributions can ship the same top-level name; prefer the one named alike
-    for d in dists:
-        if d.lower().replace("_", "-") == module.lower().replace("_", "-"):
-            return d
-    return dists[0]
+    return distributions.distribution_of(module)
 
 
 def _compress(data: bytes) -> str:
@@ -223,7 +207,7 @@ def _custom_requirement(top: str, files: dict[str, bytes]) -> CustomRequirement:
 
 
 def _installable(module: str, dist: str) -> PythonRequirement:
-    return PythonRequirement(module=module, version=distribution_version(dist),
+    return PythonRequirement(module=module, version=distributions.installed_version(module),
                              package_name=dist if dist != module else None)
 
 
@@ -258,6 +242,7 @@ def resolve(modules: Iterable[str]) -> list[PythonRequirement | CustomRequiremen
             dist = distribution_of(top)
             if dist is not None:
                 out.append(_installable(top, dist))
+    distributions.save_cache()
     return out
 
 
