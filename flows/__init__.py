@@ -1,8 +1,7 @@
-"""Prefect flows that take a trained model to production.
+"""The demo project's flows: ``train_iris`` trains a model and hands it to mlem_lib's flows.
 
-``register_model`` / ``register_saved_model`` (save, register, model card),
-``package_model`` (pip / docker), ``rollout_model`` (deploy, smoke test, roll
-back, promote), ``redeploy_stage`` (scheduled: follow a stage) and
-``train_iris`` (the demo job: ``python -m flows.train_iris``). Deployments of
-them are declared in ``prefect.yaml``.
+The repository root is a Prefect project of its own, laid out the way users lay
+theirs out (``flows/``, ``tasks/``, ``prefect.yaml``). These folders are not
+installed: mlem_lib's flows and tasks live in :mod:`mlem_lib.prefect`, so a
+project's own ``flows`` and ``tasks`` packages never shadow them.
 """

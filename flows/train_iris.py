@@ -21,18 +21,47 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, Literal
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel
+from prefect import flow
+from pydantic import BaseModel, ConfigDict, Field
 
-from flows.package_model import package_model
-from flows.params import PackageRequest, RegisterOptions, RolloutRequest, TrainIrisOptions
-from flows.register_model import register_model
-from flows.rollout_model import rollout_model
-from flows.workspace import ensure_workspace, write_local_declaration
-from tasks.logs import run_logger
+from mlem_lib.prefect.flows import (
+    PackageRequest,
+    RegisterOptions,
+    RolloutRequest,
+    package_model,
+    register_model,
+    rollout_model,
+)
+from mlem_lib.prefect.logs import run_logger
+from mlem_lib.prefect.tasks import ensure_workspace
+from tasks.iris import call_model, docker_answers, train_model, write_local_declaration
+
+_NAME = r"^[A-Za-z0-9][\w.-]*$"
+_STAGE = r"^[a-z][a-z0-9-]*$"
+
+
+class TrainIrisOptions(BaseModel):
+    """``train_iris``: the demo job's knobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workspace: str = Field(
+        default="demo-workspace",
+        description="git+DVC workspace that is the registry (created if missing)")
+    name: str = Field(default="iris", pattern=_NAME, description="model name")
+    n_estimators: int = Field(default=50, ge=1, le=1000, description="trees in the forest")
+    seed: int = Field(default=0, ge=0, description="random seed for the split and the forest")
+    port: int = Field(default=8080, gt=0, lt=65536, description="port of the local deployment")
+    runtime: Literal["auto", "process", "container"] = Field(
+        default="auto", description="container if a Docker engine answers (auto), else process")
+    package: Literal["auto", "pip", "docker", "none"] = Field(
+        default="auto", description="docker image if a Docker engine answers (auto), else pip")
+    base_image: str | None = Field(
+        default=None, description="base image of docker builds (default: python:3.11-slim)")
+    stage: str | None = Field(default="prod", pattern=_STAGE,
+                              description="stage assigned after a successful rollout")
 
 
 class TrainIrisResult(BaseModel):
@@ -45,51 +74,6 @@ class TrainIrisResult(BaseModel):
     runtime: str
     package: str
     predictions: list[Any]
-
-
-@task(cache_policy=NO_CACHE)
-def train_model(n_estimators: int, seed: int) -> tuple[Any, Any, Any, dict[str, float]]:
-    """Fit a random forest on 80 % of iris; return (model, X_train, X_test, metrics)."""
-    from sklearn.datasets import load_iris
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.metrics import accuracy_score
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    X.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2,
-                                                        random_state=seed, stratify=y)
-    model = RandomForestClassifier(n_estimators=n_estimators, random_state=seed)
-    model.fit(X_train, y_train)
-    accuracy = float(accuracy_score(y_test, model.predict(X_test)))
-    run_logger().info("trained a %d-tree random forest: test accuracy %.3f",
-                          n_estimators, accuracy)
-    return model, X_train, X_test, {"accuracy": accuracy}
-
-
-def docker_answers() -> bool:
-    """True when a Docker engine answers at ``DOCKER_HOST`` (or the default socket)."""
-    from mlem_lib.errors import DockerUnavailableError
-
-    try:
-        from mlem_lib.build.docker import docker_client
-
-        docker_client().close()
-    except (DockerUnavailableError, ImportError):
-        return False
-    return True
-
-
-@task(cache_policy=NO_CACHE, task_run_name="call-{url}")
-def call_model(url: str, data: Any) -> list[Any]:
-    """Call ``predict`` at ``url`` through the HTTP client, as a user of the service would."""
-    from mlem_lib.client import HTTPClient
-
-    with HTTPClient(url) as client:
-        result = client.predict(data)
-    predictions = result.tolist() if hasattr(result, "tolist") else list(result)
-    run_logger().info("%s/predict answered %s", url, predictions)
-    return predictions
 
 
 @flow(name="train-iris", log_prints=True)

@@ -1,10 +1,4 @@
-"""Prefect tasks over mlem_lib: one module per verb group.
+"""The demo project's own tasks (training the iris model, calling it).
 
-``tasks.models`` (save, infer), ``tasks.registry`` (register, assign, find),
-``tasks.build`` (pip, docker, push), ``tasks.deploy`` (deploy, status, smoke
-test, remove), ``tasks.apply`` (batch prediction) and ``tasks.credentials``
-(the ``HerokuCredentials`` block).
-
-Example:
-    >>> from tasks.models import save_model  # doctest: +SKIP
+mlem_lib's tasks are :mod:`mlem_lib.prefect.tasks`; this folder is not installed.
 """

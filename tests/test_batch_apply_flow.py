@@ -42,7 +42,7 @@ def _entries(folder: Path) -> list[str]:
 
 def test_local_threads_match_a_direct_apply(prefect_harness, saved_lr, iris, iris_lr,
                                             iris_files, tmp_path):
-    from flows.batch_apply import batch_apply
+    from mlem_lib.prefect.flows.batch_apply import batch_apply
 
     out = tmp_path / "preds.parquet"
     summary = batch_apply(saved_lr, iris_files["parquet"], str(out), method="predict_proba",
@@ -55,7 +55,7 @@ def test_local_threads_match_a_direct_apply(prefect_harness, saved_lr, iris, iri
 
 def test_without_output_the_predictions_are_returned(prefect_harness, saved_lr, iris,
                                                      iris_lr, iris_files):
-    from flows.batch_apply import batch_apply
+    from mlem_lib.prefect.flows.batch_apply import batch_apply
 
     result = batch_apply(saved_lr, iris_files["jsonl"], partitions=4)
     np.testing.assert_array_equal(result, iris_lr.predict(iris[0]))
@@ -63,7 +63,7 @@ def test_without_output_the_predictions_are_returned(prefect_harness, saved_lr, 
 
 def test_dask_cluster_gives_the_same_output_as_the_local_run(prefect_harness, dask_address,
                                                              saved_lr, iris_csv_big, tmp_path):
-    from flows.batch_apply import batch_apply, on_dask
+    from mlem_lib.prefect.flows.batch_apply import batch_apply, on_dask
 
     local, remote = tmp_path / "local.csv", tmp_path / "dask.csv"
     batch_apply(saved_lr, iris_csv_big, str(local), method="predict_proba", partitions=5)
@@ -77,7 +77,7 @@ def test_dask_cluster_gives_the_same_output_as_the_local_run(prefect_harness, da
 
 def test_dask_partitions_run_in_the_worker_processes(prefect_harness, dask_address,
                                                      saved_pid_model, iris_csv_big, tmp_path):
-    from flows.batch_apply import on_dask
+    from mlem_lib.prefect.flows.batch_apply import on_dask
 
     out = tmp_path / "pids.npy"
     on_dask(dask_address)(saved_pid_model, iris_csv_big, str(out), partitions=6)
@@ -89,7 +89,7 @@ def test_dask_partitions_run_in_the_worker_processes(prefect_harness, dask_addre
 
 def test_schema_error_fails_the_flow_before_any_task(prefect_harness, iris, saved_lr,
                                                      tmp_path):
-    from flows.batch_apply import batch_apply
+    from mlem_lib.prefect.flows.batch_apply import batch_apply
 
     bad = tmp_path / "bad.csv"
     iris[0].drop(columns=["petal_length"]).to_csv(bad, index=False)
@@ -103,7 +103,7 @@ def test_apply_batch_task_records_a_table_artifact(prefect_harness, saved_lr, ir
     from prefect import flow
     from prefect.client.orchestration import get_client
 
-    from tasks.apply import apply_batch
+    from mlem_lib.prefect.tasks.apply import apply_batch
 
     out = str(tmp_path / "task.csv")
 
@@ -125,7 +125,7 @@ def test_apply_batch_does_not_retry_schema_errors(prefect_harness, iris, saved_l
     from prefect import flow
     from prefect.client.orchestration import get_client
 
-    from tasks.apply import apply_batch
+    from mlem_lib.prefect.tasks.apply import apply_batch
 
     bad = tmp_path / "bad.parquet"
     iris[0].astype({"sepal_width": str}).to_parquet(bad, index=False)
@@ -148,7 +148,7 @@ def test_network_errors_are_the_only_retryable_ones():
     import httpx
 
     from mlem_lib.errors import ApplyError, ServeError
-    from tasks.apply import is_network_error
+    from mlem_lib.prefect.tasks.apply import is_network_error
 
     assert is_network_error(ConnectionResetError("reset"))
     assert is_network_error(TimeoutError())

@@ -29,8 +29,8 @@ def _artifact(key: str) -> str:
 
 
 def test_register_model_publishes_a_card_and_is_idempotent(tmp_path, iris, iris_lr):
-    from flows.params import RegisterOptions
-    from flows.register_model import register_model
+    from mlem_lib.prefect.flows.params import RegisterOptions
+    from mlem_lib.prefect.flows.register_model import register_model
 
     root = make_workspace(str(tmp_path / "ws"))
     options = RegisterOptions(name="lr", repo=root, stage="staging", description="iris LR")
@@ -53,8 +53,8 @@ def test_register_model_publishes_a_card_and_is_idempotent(tmp_path, iris, iris_
 
 def test_register_saved_model(tmp_path, iris, iris_rf):
     import mlem_lib.api as mlem
-    from flows.params import RegisterSavedRequest
-    from flows.register_model import register_saved_model
+    from mlem_lib.prefect.flows.params import RegisterSavedRequest
+    from mlem_lib.prefect.flows.register_model import register_saved_model
 
     root = make_workspace(str(tmp_path / "ws"))
     mlem.save(iris_rf, os.path.join(root, "models", "forest"), sample_data=iris[0])
@@ -66,8 +66,8 @@ def test_register_saved_model(tmp_path, iris, iris_rf):
 
 def test_package_model_pins_the_stage_and_reuses_cached_builds(tmp_path, iris_registry):
     import mlem_lib.api as mlem
-    from flows.package_model import package_model
-    from flows.params import PackageRequest
+    from mlem_lib.prefect.flows.package_model import package_model
+    from mlem_lib.prefect.flows.params import PackageRequest
 
     repo = iris_registry["repo"]
     mlem.assign("iris", "pkg", version=iris_registry["v1"], repo=repo)
@@ -88,9 +88,9 @@ def test_package_model_pins_the_stage_and_reuses_cached_builds(tmp_path, iris_re
 
 
 def test_package_model_with_an_empty_stage_fails_clearly(iris_registry):
-    from flows.package_model import package_model
-    from flows.params import PackageRequest
     from mlem_lib.errors import VersionNotFoundError
+    from mlem_lib.prefect.flows.package_model import package_model
+    from mlem_lib.prefect.flows.params import PackageRequest
 
     with pytest.raises(VersionNotFoundError, match="stage 'nobody'"):
         package_model(PackageRequest(model="iris#nobody", repo=iris_registry["repo"]))
@@ -99,7 +99,7 @@ def test_package_model_with_an_empty_stage_fails_clearly(iris_registry):
 def test_flow_parameters_are_validated():
     from prefect.exceptions import ParameterTypeError
 
-    from flows.rollout_model import rollout_model
+    from mlem_lib.prefect.flows.rollout_model import rollout_model
 
     with pytest.raises(ParameterTypeError, match="smoke_timeout"):
         rollout_model({"model": "iris@v0.0.1", "smoke_timeout": -1})  # type: ignore[arg-type]
@@ -109,8 +109,8 @@ def test_credential_blocks_are_loaded_by_name():
     from prefect_aws import AwsCredentials
     from pydantic import SecretStr
 
-    from flows.rollout_model import load_credentials
-    from tasks.credentials import HerokuCredentials, deploy_options
+    from mlem_lib.prefect.blocks import HerokuCredentials, deploy_options
+    from mlem_lib.prefect.flows.rollout_model import load_credentials
 
     AwsCredentials(aws_access_key_id="AKIDFLOW", aws_secret_access_key=SecretStr("x"),
                    region_name="us-west-2").save("aws-flow-test", overwrite=True)
@@ -123,9 +123,9 @@ def test_credential_blocks_are_loaded_by_name():
 
 
 def test_rollout_of_a_path_cannot_promote(tmp_path, saved_lr):
-    from flows.params import RolloutRequest
-    from flows.rollout_model import rollout_model
     from mlem_lib.errors import RegistryError
+    from mlem_lib.prefect.flows.params import RolloutRequest
+    from mlem_lib.prefect.flows.rollout_model import rollout_model
 
     with pytest.raises(RegistryError, match="field 'stage'"):
         rollout_model(RolloutRequest(model=saved_lr, declaration=str(tmp_path / "d.yaml"),
@@ -134,10 +134,10 @@ def test_rollout_of_a_path_cannot_promote(tmp_path, saved_lr):
 
 def test_rollout_rollback_and_scheduled_redeploy(tmp_path, iris, iris_registry, deployments):
     import mlem_lib.api as mlem
-    from flows.params import RedeployRequest, RolloutRequest
-    from flows.redeploy_stage import redeploy_stage
-    from flows.rollout_model import rollout_model
     from mlem_lib.errors import SmokeTestError
+    from mlem_lib.prefect.flows.params import RedeployRequest, RolloutRequest
+    from mlem_lib.prefect.flows.redeploy_stage import redeploy_stage
+    from mlem_lib.prefect.flows.rollout_model import rollout_model
 
     repo, v1, v2 = iris_registry["repo"], iris_registry["v1"], iris_registry["v2"]
     decl = write_declaration(str(tmp_path / "deploy"), "flows-test", free_port())
@@ -177,8 +177,7 @@ def test_rollout_rollback_and_scheduled_redeploy(tmp_path, iris, iris_registry, 
 
 
 def test_train_iris_demo_runs_and_reruns(tmp_path, deployments):
-    from flows.params import TrainIrisOptions
-    from flows.train_iris import train_iris
+    from flows.train_iris import TrainIrisOptions, train_iris
 
     workspace = str(tmp_path / "demo-workspace")
     deployments.append(os.path.join(workspace, ".deploy", "iris-local.yaml"))

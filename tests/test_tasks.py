@@ -24,7 +24,7 @@ def test_validation_errors_are_not_retryable():
         RegistryError,
         SchemaError,
     )
-    from tasks.retry import is_retryable
+    from mlem_lib.prefect.retry import is_retryable
 
     class M(BaseModel):
         x: int
@@ -44,7 +44,7 @@ def test_retry_condition_skips_validation_errors_in_a_real_run(prefect_harness):
     from prefect import flow, task
 
     from mlem_lib.errors import SchemaError
-    from tasks.retry import retry_unless_invalid
+    from mlem_lib.prefect.retry import retry_unless_invalid
 
     attempts: list[str] = []
 
@@ -70,7 +70,7 @@ def test_retry_condition_skips_validation_errors_in_a_real_run(prefect_harness):
 def test_heroku_block_saves_masks_and_feeds_deploy_options(prefect_harness):
     from pydantic import SecretStr
 
-    from tasks.credentials import HerokuCredentials, deploy_options
+    from mlem_lib.prefect.blocks import HerokuCredentials, deploy_options
 
     HerokuCredentials(api_key=SecretStr("hrku-secret-1")).save("heroku-test", overwrite=True)
     loaded = HerokuCredentials.load("heroku-test")
@@ -81,7 +81,7 @@ def test_heroku_block_saves_masks_and_feeds_deploy_options(prefect_harness):
 def test_aws_block_becomes_a_boto_session():
     from prefect_aws import AwsCredentials
 
-    from tasks.credentials import deploy_options
+    from mlem_lib.prefect.blocks import deploy_options
 
     creds = AwsCredentials(aws_access_key_id="AKIDTEST", aws_secret_access_key="s3cret",
                            region_name="eu-west-1")
@@ -94,7 +94,7 @@ def test_aws_block_becomes_a_boto_session():
 
 def test_save_model_writes_metadata_inferred_from_the_sample(tmp_path, iris, iris_lr):
     import mlem_lib.api as mlem
-    from tasks.models import save_model
+    from mlem_lib.prefect.tasks.models import save_model
 
     meta = save_model.fn(iris_lr, str(tmp_path / "lr"), iris[0], description="d",
                          labels=["a"])
@@ -105,14 +105,14 @@ def test_save_model_writes_metadata_inferred_from_the_sample(tmp_path, iris, iri
 
 def test_save_model_refuses_data(tmp_path):
     from mlem_lib.errors import UnsupportedObjectError
-    from tasks.models import save_model
+    from mlem_lib.prefect.tasks.models import save_model
 
     with pytest.raises(UnsupportedObjectError, match="saved as data"):
         save_model.fn([1, 2, 3], str(tmp_path / "data"))
 
 
 def test_infer_metadata_writes_nothing(tmp_path, iris, iris_rf):
-    from tasks.models import infer_metadata
+    from mlem_lib.prefect.tasks.models import infer_metadata
 
     meta = infer_metadata.fn(iris_rf, iris[0])
     sig = meta.method("predict")
@@ -124,7 +124,7 @@ def test_infer_metadata_writes_nothing(tmp_path, iris, iris_rf):
 
 def test_register_assign_and_find(tmp_path, iris, iris_lr):
     import mlem_lib.api as mlem
-    from tasks.registry import assign_stage, find_stage_version, register_version
+    from mlem_lib.prefect.tasks.registry import assign_stage, find_stage_version, register_version
 
     root = make_workspace(str(tmp_path / "ws"))
     mlem.save(iris_lr, os.path.join(root, "models", "lr"), sample_data=iris[0])
@@ -141,7 +141,7 @@ def test_register_assign_and_find(tmp_path, iris, iris_lr):
 
 def test_assign_unknown_version_is_a_registry_error(iris_registry):
     from mlem_lib.errors import RegistryError
-    from tasks.registry import assign_stage
+    from mlem_lib.prefect.tasks.registry import assign_stage
 
     with pytest.raises(RegistryError, match=r"v9\.9\.9"):
         assign_stage.fn("iris", "prod", version="v9.9.9", repo=iris_registry["repo"])
@@ -165,7 +165,7 @@ def test_workspace_setup_is_idempotent(tmp_path):
 # --- build ----------------------------------------------------------------------------------
 
 def test_build_pip_package(tmp_path, saved_lr):
-    from tasks.build import build_pip_package
+    from mlem_lib.prefect.tasks.build import build_pip_package
 
     package = build_pip_package.fn(saved_lr, target=str(tmp_path / "dist"), version="v1.2.3")
     assert package.version == "1.2.3"
@@ -174,7 +174,7 @@ def test_build_pip_package(tmp_path, saved_lr):
 
 def test_build_cache_key_follows_model_content(tmp_path, iris, iris_lr, iris_rf):
     import mlem_lib.api as mlem
-    from tasks.build import model_build_key
+    from mlem_lib.prefect.tasks.build import model_build_key
 
     path = str(tmp_path / "m")
     mlem.save(iris_lr, path, sample_data=iris[0])
@@ -189,7 +189,7 @@ def test_build_cache_key_follows_model_content(tmp_path, iris, iris_lr, iris_rf)
 @pytest.mark.docker
 def test_build_and_push_docker_image(saved_lr, docker_base_image, docker_registry):
     registry, user, password = docker_registry
-    from tasks.build import build_docker_image, push_image
+    from mlem_lib.prefect.tasks.build import build_docker_image, push_image
 
     built = build_docker_image.fn(saved_lr, image="mlem-tasks-test:lr", base=docker_base_image)
     assert built.image_id.startswith("sha256:")
@@ -204,7 +204,12 @@ def test_build_and_push_docker_image(saved_lr, docker_base_image, docker_registr
 
 def test_deploy_status_smoke_and_remove(tmp_path, iris, saved_lr, deployments):
     from mlem_lib.errors import SmokeTestError
-    from tasks.deploy import deploy_model, deployment_status, remove_deployment, smoke_test
+    from mlem_lib.prefect.tasks.deploy import (
+        deploy_model,
+        deployment_status,
+        remove_deployment,
+        smoke_test,
+    )
 
     decl = write_declaration(str(tmp_path / "deploy"), "tasks-test", free_port())
     deployments.append(decl)

@@ -52,7 +52,7 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 def make_workspace(path: str) -> str:
     """A git + DVC repository with a local DVC remote (what ``train_iris`` creates)."""
-    from flows.workspace import ensure_workspace
+    from mlem_lib.prefect.tasks.workspace import ensure_workspace
 
     return str(ensure_workspace.fn(path))
 

@@ -106,22 +106,3 @@ class RedeployRequest(_Params):
     state_url: str | None = Field(default=None, description="override of the state file")
     smoke_timeout: float = Field(default=60.0, gt=0, le=3600)
 
-
-class TrainIrisOptions(_Params):
-    """``train_iris``: the demo job's knobs."""
-
-    workspace: str = Field(
-        default="demo-workspace",
-        description="git+DVC workspace that is the registry (created if missing)")
-    name: str = Field(default="iris", pattern=_NAME, description="model name")
-    n_estimators: int = Field(default=50, ge=1, le=1000, description="trees in the forest")
-    seed: int = Field(default=0, ge=0, description="random seed for the split and the forest")
-    port: int = Field(default=8080, gt=0, lt=65536, description="port of the local deployment")
-    runtime: Literal["auto", "process", "container"] = Field(
-        default="auto", description="container if a Docker engine answers (auto), else process")
-    package: Literal["auto", "pip", "docker", "none"] = Field(
-        default="auto", description="docker image if a Docker engine answers (auto), else pip")
-    base_image: str | None = Field(
-        default=None, description="base image of docker builds (default: python:3.11-slim)")
-    stage: str | None = Field(default="prod", pattern=_STAGE,
-                              description="stage assigned after a successful rollout")

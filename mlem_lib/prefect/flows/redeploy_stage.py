@@ -5,7 +5,7 @@ the deployment which model hash it runs, and rolls out only when they differ
 (or the deployment is down). An unchanged stage costs two look-ups.
 
 Example:
-    >>> from flows.params import RedeployRequest
+    >>> from mlem_lib.prefect.flows.params import RedeployRequest
     >>> redeploy_stage(RedeployRequest(name="iris", repo="ws")).action  # doctest: +SKIP
     'unchanged'
 """
@@ -17,11 +17,11 @@ from typing import Literal
 from prefect import flow
 from pydantic import BaseModel
 
-from flows.params import RedeployRequest, RolloutRequest
-from flows.rollout_model import RolloutResult, load_credentials, rollout_model
-from tasks.deploy import deployment_status
-from tasks.logs import run_logger
-from tasks.registry import find_stage_version
+from mlem_lib.prefect.flows.params import RedeployRequest, RolloutRequest
+from mlem_lib.prefect.flows.rollout_model import RolloutResult, load_credentials, rollout_model
+from mlem_lib.prefect.logs import run_logger
+from mlem_lib.prefect.tasks.deploy import deployment_status
+from mlem_lib.prefect.tasks.registry import find_stage_version
 
 
 class RedeployResult(BaseModel):

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Literal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.logs import run_logger
-from tasks.retry import retry_unless_invalid
+from mlem_lib.prefect.logs import run_logger
+from mlem_lib.prefect.retry import retry_unless_invalid
 
 if TYPE_CHECKING:
     from mlem_lib.registry.models import RegisteredVersion, StageAssignment

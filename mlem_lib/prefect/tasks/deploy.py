@@ -1,7 +1,7 @@
 """Tasks that roll a model out to a declared target, check it and tear it down.
 
 Credentials come as Prefect blocks: :class:`prefect_aws.AwsCredentials` for
-SageMaker and :class:`tasks.credentials.HerokuCredentials` for Heroku.
+SageMaker and :class:`mlem_lib.prefect.blocks.HerokuCredentials` for Heroku.
 
 Example:
     >>> from prefect import flow
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.credentials import HerokuCredentials, deploy_options
-from tasks.logs import run_logger
-from tasks.retry import retry_unless_invalid
+from mlem_lib.prefect.blocks import HerokuCredentials, deploy_options
+from mlem_lib.prefect.logs import run_logger
+from mlem_lib.prefect.retry import retry_unless_invalid
 
 if TYPE_CHECKING:
     from mlem_lib.deploy.state import DeploymentState, DeploymentStatus

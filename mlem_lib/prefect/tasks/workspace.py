@@ -27,7 +27,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.logs import run_logger
+from mlem_lib.prefect.logs import run_logger
 
 IGNORED = ["/.dvc-remote/", "/.deploy/", "/build/"]
 
@@ -106,26 +106,3 @@ def ensure_workspace(path: str) -> str:
         logger.info("committed the workspace set-up")
     return root
 
-
-def write_local_declaration(root: str, name: str, port: int, runtime: str,
-                            base: str | None = None) -> str:
-    """Write ``.deploy/<name>-local.yaml`` (a ``type: local`` declaration); return its path.
-
-    Example:
-        >>> write_local_declaration("/tmp/ws", "iris", 8080, "process")  # doctest: +SKIP
-        '/tmp/ws/.deploy/iris-local.yaml'
-    """
-    import yaml
-
-    folder = os.path.join(root, ".deploy")
-    os.makedirs(folder, exist_ok=True)
-    decl: dict[str, object] = {"type": "local", "name": f"{name.lower()}-local",
-                               "runtime": runtime, "host": "127.0.0.1", "port": port}
-    if base:
-        decl["base"] = base
-    path = os.path.join(folder, f"{name.lower()}-local.yaml")
-    body = yaml.safe_dump(decl, sort_keys=False)
-    if not os.path.exists(path) or Path(path).read_text() != body:
-        with open(path, "w") as f:
-            f.write(body)
-    return path

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.logs import run_logger
-from tasks.retry import failure_exception
+from mlem_lib.prefect.logs import run_logger
+from mlem_lib.prefect.retry import failure_exception
 
 if TYPE_CHECKING:
     from mlem_lib.batch import ApplySummary

@@ -20,8 +20,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
 from pydantic import SecretStr
 
-from tasks.logs import run_logger
-from tasks.retry import retry_unless_invalid
+from mlem_lib.prefect.logs import run_logger
+from mlem_lib.prefect.retry import retry_unless_invalid
 
 if TYPE_CHECKING:
     from prefect.context import TaskRunContext

@@ -27,8 +27,8 @@ from typing import Annotated, Any
 from prefect import Flow, flow
 from pydantic import Field
 
-from tasks.apply import apply_batch, merge_batch_outputs, plan_batch_partitions
-from tasks.logs import run_logger
+from mlem_lib.prefect.logs import run_logger
+from mlem_lib.prefect.tasks.apply import apply_batch, merge_batch_outputs, plan_batch_partitions
 
 
 def _staging(output: str | None) -> tuple[Any, str]:

@@ -2,7 +2,7 @@
 roll back if it does not answer, and promote the version to a stage when it does.
 
 Example:
-    >>> from flows.params import RolloutRequest
+    >>> from mlem_lib.prefect.flows.params import RolloutRequest
     >>> rollout_model(RolloutRequest(model="iris@v0.0.2", repo="ws",
     ...                              declaration="deployments/local.yaml",
     ...                              stage="prod")).url  # doctest: +SKIP
@@ -18,12 +18,12 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
-from flows.package_model import package_model, pin_reference
-from flows.params import RolloutRequest
-from flows.references import artifact_key, model_name, split_reference
-from tasks.deploy import deploy_model, remove_deployment, smoke_test
-from tasks.logs import run_logger
-from tasks.registry import assign_stage
+from mlem_lib.prefect.flows.package_model import package_model, pin_reference
+from mlem_lib.prefect.flows.params import RolloutRequest
+from mlem_lib.prefect.flows.references import artifact_key, model_name, split_reference
+from mlem_lib.prefect.logs import run_logger
+from mlem_lib.prefect.tasks.deploy import deploy_model, remove_deployment, smoke_test
+from mlem_lib.prefect.tasks.registry import assign_stage
 
 if TYPE_CHECKING:
     from mlem_lib.deploy.state import DeploymentState
@@ -49,7 +49,7 @@ def load_credentials(aws_block: str | None, heroku_block: str | None) -> dict[st
 
         creds["aws_credentials"] = AwsCredentials.load(aws_block)
     if heroku_block:
-        from tasks.credentials import HerokuCredentials
+        from mlem_lib.prefect.blocks import HerokuCredentials
 
         creds["heroku_credentials"] = HerokuCredentials.load(heroku_block)
     return creds

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.logs import run_logger
+from mlem_lib.prefect.logs import run_logger
 
 if TYPE_CHECKING:
     from mlem_lib.meta import ModelMeta

@@ -7,7 +7,7 @@ as Prefect artifacts. Rerunning with the same model returns the version that
 already holds it instead of failing.
 
 Example:
-    >>> from flows.params import RegisterOptions
+    >>> from mlem_lib.prefect.flows.params import RegisterOptions
     >>> register_model(model, RegisterOptions(name="iris", repo="ws"), sample_data=X,
     ...                metrics={"accuracy": 0.97}).tag  # doctest: +SKIP
     'iris@v0.0.1'
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.model_card import card_row, render_card
-from flows.params import Bump, RegisterOptions, RegisterSavedRequest
-from flows.references import artifact_key
-from tasks.logs import run_logger
-from tasks.models import save_model
-from tasks.registry import assign_stage, register_version
+from mlem_lib.prefect.flows.model_card import card_row, render_card
+from mlem_lib.prefect.flows.params import Bump, RegisterOptions, RegisterSavedRequest
+from mlem_lib.prefect.flows.references import artifact_key
+from mlem_lib.prefect.logs import run_logger
+from mlem_lib.prefect.tasks.models import save_model
+from mlem_lib.prefect.tasks.registry import assign_stage, register_version
 
 if TYPE_CHECKING:
     from mlem_lib.meta import ModelMeta
@@ -121,9 +121,9 @@ def register_saved_model(request: RegisterSavedRequest) -> RegisteredVersion:
     parameter; this flow takes the saved model's path instead.
     """
     import mlem_lib.api as mlem
-    from flows.references import model_name
     from mlem_lib.errors import MetadataError
     from mlem_lib.meta import ModelMeta
+    from mlem_lib.prefect.flows.references import model_name
 
     meta = mlem.load_meta(os.path.join(request.repo, request.model_path))
     if not isinstance(meta, ModelMeta):

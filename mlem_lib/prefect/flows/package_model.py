@@ -6,7 +6,7 @@ and options: rerunning for an unchanged model costs a cache look-up (the cached
 wheel or image is checked to still exist, and rebuilt when it does not).
 
 Example:
-    >>> from flows.params import PackageRequest
+    >>> from mlem_lib.prefect.flows.params import PackageRequest
     >>> package_model(PackageRequest(model="iris#prod", repo="ws", docker=True))  # doctest: +SKIP
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 from prefect import flow
 from pydantic import BaseModel
 
-from flows.params import PackageRequest
-from flows.references import image_tag, model_name, split_reference
-from tasks.build import build_docker_image, build_pip_package, push_image
-from tasks.logs import run_logger
+from mlem_lib.prefect.flows.params import PackageRequest
+from mlem_lib.prefect.flows.references import image_tag, model_name, split_reference
+from mlem_lib.prefect.logs import run_logger
+from mlem_lib.prefect.tasks.build import build_docker_image, build_pip_package, push_image
 
 
 class PackageResult(BaseModel):
