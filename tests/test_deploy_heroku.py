@@ -7,7 +7,7 @@ import pytest
 
 from mlem_lib.deploy import deploy, remove, status
 from mlem_lib.errors import AppNameTakenError, CredentialsError, SmokeTestError
-from tests._fixtures.deploy import HEROKU_TEST_KEY
+from tests._fixtures.deploy import HEROKU_TEST_KEY, OTHERS_APP
 
 
 def test_create_release_rollback_and_remove(heroku_decl, heroku_double, removed_after,
@@ -23,11 +23,10 @@ def test_create_release_rollback_and_remove(heroku_decl, heroku_double, removed_
     r = httpx.post(f"{state.url}/predict", json={"data": {"values": X.head(2).to_dict("records")}},
                    trust_env=False)
     assert r.status_code == 200 and len(r.json()) == 2
-    assert ("PATCH", "/apps/iris-staging/formation") in heroku_double.calls
+    assert heroku_double.called("PATCH", "/apps/iris-staging/formation") == 1
 
-    calls = len(heroku_double.calls)
     assert deploy(decl, saved_lr, api_key=HEROKU_TEST_KEY, progress=False) == state
-    assert ("PATCH", "/apps/iris-staging/formation") not in heroku_double.calls[calls:]
+    assert heroku_double.called("PATCH", "/apps/iris-staging/formation") == 1  # a no-op
 
     with pytest.raises(SmokeTestError, match="HTTP 500"):
         deploy(decl, broken_lr, api_key=HEROKU_TEST_KEY, progress=False)
@@ -51,8 +50,8 @@ def test_failed_first_rollout_deletes_the_new_app(heroku_decl, heroku_double, br
     assert status(decl, api_key=HEROKU_TEST_KEY).deployed is False
 
 
-def test_bad_credentials(heroku_decl, saved_lr, monkeypatch):
-    decl = heroku_decl("iris-creds")
+def test_bad_credentials(heroku_api_decl, saved_lr, monkeypatch):
+    decl = heroku_api_decl("iris-creds")
     with pytest.raises(CredentialsError, match="401 unauthorized"):
         deploy(decl, saved_lr, api_key="wrong-key", progress=False)
     monkeypatch.delenv("HEROKU_API_KEY", raising=False)
@@ -63,8 +62,10 @@ def test_bad_credentials(heroku_decl, saved_lr, monkeypatch):
         status(decl)
 
 
-def test_app_name_taken(heroku_decl, heroku_double, saved_lr):
-    decl = heroku_decl("someone-elses-app")
+def test_app_name_taken(heroku_api_decl, heroku_api, saved_lr):
+    """Heroku answers 403 ``forbidden`` (not 404) for an app another account owns."""
+    decl = heroku_api_decl(OTHERS_APP)
     with pytest.raises(AppNameTakenError, match="field 'app'"):
         deploy(decl, saved_lr, api_key=HEROKU_TEST_KEY, progress=False)
-    assert heroku_double.apps == {}
+    assert heroku_api.apps == {}
+    assert heroku_api.called("POST", "/apps") == 0

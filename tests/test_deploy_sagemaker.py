@@ -1,5 +1,6 @@
-"""The sagemaker target: moto (control plane, S3, ECR), a local registry standing in for
-ECR's, and the runtime double running the pushed image with the model from S3."""
+"""The sagemaker target against the SageMaker double (tests/doubles/sagemaker.py) in front
+of moto: endpoints with SageMaker's lifecycle, containers of the pushed image serving the
+model data from S3, ECR's token opening the local registry that stands in for ECR's."""
 
 from __future__ import annotations
 
@@ -16,19 +17,19 @@ def _endpoint(session, moto_url, name):
     return sm, sm.describe_endpoint(EndpointName=name)
 
 
-def test_create_update_rollback_remove(sagemaker_decl, sagemaker_options, sagemaker_runtime,
+def test_create_update_rollback_remove(sagemaker_decl, sagemaker_options, sagemaker_double,
                                        aws_session, moto_url, removed_after, saved_lr,
                                        saved_rf, broken_lr, iris):
     decl = removed_after(sagemaker_decl("iris-ep"), **sagemaker_options)
     first = deploy(decl, saved_lr, **sagemaker_options)
-    sm, ep = _endpoint(aws_session, moto_url, "iris-ep")
+    sm, ep = _endpoint(aws_session, sagemaker_double.url, "iris-ep")
     assert ep["EndpointStatus"] == "InService"
     assert ep["EndpointConfigName"] == first.target["config"]
     model = sm.describe_model(ModelName=first.target["model"])["PrimaryContainer"]
     assert model["Image"] == first.image and model["ModelDataUrl"].endswith("model.tar.gz")
-    assert sagemaker_runtime.invocations == ["iris-ep"]  # the smoke request went through it
+    assert sagemaker_double.invocations == ["iris-ep"]  # the smoke request went through it
 
-    runtime = aws_session.client("sagemaker-runtime", endpoint_url=sagemaker_runtime.url)
+    runtime = aws_session.client("sagemaker-runtime", endpoint_url=sagemaker_double.url)
     X, _ = iris
     answer = runtime.invoke_endpoint(
         EndpointName="iris-ep", ContentType="application/json",
@@ -36,17 +37,16 @@ def test_create_update_rollback_remove(sagemaker_decl, sagemaker_options, sagema
     assert len(json.loads(answer["Body"].read())) == 3
 
     assert deploy(decl, saved_lr, **sagemaker_options) == first  # no-op
-    steps: list[str] = []
-    second = deploy(decl, saved_rf, **{**sagemaker_options, "progress": steps.append})
-    # moto has no update_endpoint: the switch fell back to delete + create
-    assert any("update_endpoint is not available" in s for s in steps)
-    _, ep = _endpoint(aws_session, moto_url, "iris-ep")
+    second = deploy(decl, saved_rf, **sagemaker_options)
+    assert sagemaker_double.count("UpdateEndpoint") == 1
+    assert sagemaker_double.count("DeleteEndpoint") == 0  # updated in place, never deleted
+    _, ep = _endpoint(aws_session, sagemaker_double.url, "iris-ep")
     assert ep["EndpointConfigName"] == second.target["config"] != first.target["config"]
     assert second.previous is not None and second.previous.model_hash == first.model_hash
 
     with pytest.raises(SmokeTestError, match="ModelError"):
         deploy(decl, broken_lr, **sagemaker_options)
-    _, ep = _endpoint(aws_session, moto_url, "iris-ep")
+    _, ep = _endpoint(aws_session, sagemaker_double.url, "iris-ep")
     assert ep["EndpointConfigName"] == second.target["config"]  # switched back
     configs = {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]}
     assert configs >= {first.target["config"], second.target["config"]}
@@ -65,30 +65,14 @@ def test_create_update_rollback_remove(sagemaker_decl, sagemaker_options, sagema
     remove(decl, **sagemaker_options)  # already gone
 
 
-@pytest.fixture
-def endpoint_status(monkeypatch):
-    """Make moto's new endpoints report ``status`` (moto makes them InService at once)."""
-    from moto.sagemaker.models import FakeEndpoint
-
-    original = FakeEndpoint.__init__
-
-    def set_status(status: str) -> None:
-        def init(self, *args, **kwargs):
-            original(self, *args, **kwargs)
-            self.endpoint_status = status
-            self.failure_reason = "test: the container did not pass the ping check"
-        monkeypatch.setattr(FakeEndpoint, "__init__", init)
-
-    return set_status
-
-
-def test_endpoint_never_in_service(sagemaker_decl, sagemaker_options, aws_session, moto_url,
-                                   endpoint_status, saved_lr):
-    decl = sagemaker_decl("stuck-ep", wait_timeout=1.5)
-    endpoint_status("Creating")
-    with pytest.raises(DeploymentError, match=r"did not reach InService within 1\.5s"):
+def test_endpoint_never_passes_ping(sagemaker_decl, sagemaker_options, sagemaker_double,
+                                    aws_session, moto_url, saved_lr):
+    decl = sagemaker_decl("stuck-ep")
+    sagemaker_double.ping_timeout = 1.0  # the container cannot answer /ping that fast
+    with pytest.raises(DeploymentError, match="did not pass the ping health check"):
         deploy(decl, saved_lr, **sagemaker_options)
-    sm = aws_session.client("sagemaker", endpoint_url=moto_url)
+    sagemaker_double.wait_settled()
+    sm = aws_session.client("sagemaker", endpoint_url=sagemaker_double.url)
     assert not [e for e in sm.list_endpoints()["Endpoints"] if e["EndpointName"] == "stuck-ep"]
     assert status(decl, **sagemaker_options).deployed is False
 
@@ -96,10 +80,11 @@ def test_endpoint_never_in_service(sagemaker_decl, sagemaker_options, aws_sessio
 def test_registry_refuses_credentials(sagemaker_decl, sagemaker_options, saved_lr):
     decl = sagemaker_decl("creds-ep")
     with pytest.raises(CredentialsError):
-        deploy(decl, saved_lr, **{**sagemaker_options, "registry_password": "wrong"})
+        deploy(decl, saved_lr, **{**sagemaker_options, "registry_username": "mlem",
+                                  "registry_password": "wrong"})
 
 
-def test_no_aws_credentials(sagemaker_decl, monkeypatch, tmp_path, saved_lr):
+def test_no_aws_credentials(sagemaker_api_decl, monkeypatch, tmp_path, saved_lr):
     import boto3
 
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -108,42 +93,14 @@ def test_no_aws_credentials(sagemaker_decl, monkeypatch, tmp_path, saved_lr):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    decl = sagemaker_decl("nocreds-ep")
+    decl = sagemaker_api_decl("nocreds-ep")
     with pytest.raises(CredentialsError, match="no AWS credentials"):
         deploy(decl, saved_lr, boto_session=boto3.Session(region_name="us-east-1"),
                progress=False)
 
 
-def test_update_that_goes_failed_switches_back(sagemaker_decl, sagemaker_options, aws_session,
-                                               moto_url, removed_after, saved_lr, saved_rf,
-                                               monkeypatch):
-    from moto.sagemaker.models import FakeEndpoint
-
-    from mlem_lib.deploy.package import read_model_meta
-
-    decl = removed_after(sagemaker_decl("failing-ep"), **sagemaker_options)
-    first = deploy(decl, saved_lr, **sagemaker_options)
-    bad_config = f"failing-ep-{read_model_meta(saved_rf).model_hash[:12]}"
-    original = FakeEndpoint.__init__
-
-    def init(self, *args, **kwargs):  # the endpoint on the new config fails, as on AWS
-        original(self, *args, **kwargs)
-        if self.endpoint_config_name == bad_config:
-            self.endpoint_status, self.failure_reason = "Failed", "test: ping check failed"
-
-    monkeypatch.setattr(FakeEndpoint, "__init__", init)
-    with pytest.raises(DeploymentError, match="ping check failed"):
-        deploy(decl, saved_rf, **sagemaker_options)
-    sm, ep = _endpoint(aws_session, moto_url, "failing-ep")
-    assert ep["EndpointStatus"] == "InService"
-    assert ep["EndpointConfigName"] == first.target["config"]
-    assert bad_config not in {c["EndpointConfigName"]
-                              for c in sm.list_endpoint_configs()["EndpointConfigs"]}
-    assert status(decl, **sagemaker_options).model_hash == first.model_hash
-
-
 def test_interrupted_rollout_rerun(sagemaker_decl, sagemaker_options, aws_session, moto_url,
-                                   removed_after, saved_lr, docker_registry):
+                                   removed_after, saved_lr):
     import os
     import signal
     import subprocess
@@ -157,7 +114,6 @@ def test_interrupted_rollout_rerun(sagemaker_decl, sagemaker_options, aws_sessio
     code = (
         "import boto3\nfrom mlem_lib.deploy import deploy\n"
         f"deploy({decl!r}, {saved_lr!r}, boto_session=boto3.Session(**{AWS_TEST_KEYS!r}), "
-        f"registry_username={docker_registry[1]!r}, registry_password={docker_registry[2]!r}, "
         "progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     sm = aws_session.client("sagemaker", endpoint_url=moto_url)

@@ -99,6 +99,13 @@ class HerokuAPI:
             body = {"id": "unknown", "message": r.text[:200]}
         message = f"Heroku API {method} {path}: HTTP {r.status_code} {body.get('id')}: " \
                   f"{body.get('message')}"
+        if r.status_code == 403 and body.get("id") == "forbidden" and path.startswith("/apps/"):
+            # Heroku's answer for an app that exists but belongs to another account
+            app = path.split("/")[2]
+            raise AppNameTakenError(
+                f"Heroku app name '{app}' is taken: the app exists and belongs to an account "
+                "this API key has no access to; choose another name (field 'app' of the "
+                "declaration) or use a key with access to it")
         if r.status_code in (401, 403):
             raise CredentialsError(message + " (check HEROKU_API_KEY or the api_key option)")
         raise DeploymentError(message)

@@ -1,7 +1,7 @@
 """Fixtures for the build tests, reusable by any test that needs Docker (loaded by conftest.py).
 
 The engine, base image and registry come from ``scripts/docker-env.sh``
-(``eval "$(scripts/docker-env.sh all)"``). Where ``CI=true`` a missing piece
+(``eval "$(scripts/docker-env.sh all)"``). Where ``CI`` is set a missing piece
 fails the test; elsewhere it skips it.
 
 * ``docker_client``: a pinged ``docker.DockerClient`` for ``DOCKER_HOST``.
@@ -33,7 +33,7 @@ TEST_IMAGE_REPO = "mlem-test-iris"
 
 
 def missing(reason: str) -> None:
-    """Skip the test, or fail it where ``CI=true``."""
+    """Skip the test, or fail it where ``CI`` is set."""
     skip_or_fail(f"{reason} ({DOCKER_ENV_HINT})")
 
 

@@ -97,35 +97,67 @@ def lock_holder() -> Iterator[Callable[[str], subprocess.Popen[str]]]:
 
 
 HEROKU_TEST_KEY = "mlem-test-pass"  # the double's API key = the local registry's password
+OTHERS_APP = "someone-elses-app"  # an app name another Heroku account owns
 
 
 @pytest.fixture
 def heroku_double(docker_client: Any, docker_registry: tuple[str, str, str]) -> Iterator[Any]:
-    """The Heroku Platform API double (tests/doubles/heroku_api.py) on 127.0.0.1.
+    """The Heroku Platform API double (tests/doubles/heroku_api.py) with Docker dynos.
 
     Its API key is the local registry's password, so ``docker login`` with the
-    key works the way it does against registry.heroku.com. ``taken`` holds
-    ``someone-elses-app``.
+    key works the way it does against registry.heroku.com. Another account owns
+    :data:`OTHERS_APP`.
     """
-    from tests.doubles.heroku_api import HerokuDouble
+    from tests.doubles.heroku_api import DockerDynos, HerokuDouble
 
-    registry = docker_registry
-    double = HerokuDouble(registry[2], registry, docker_client, taken={"someone-elses-app"})
+    double = HerokuDouble(docker_registry[2], DockerDynos(docker_client, docker_registry),
+                          others={OTHERS_APP})
     double.start()
     yield double
     double.stop()
 
 
 @pytest.fixture
+def heroku_api() -> Iterator[Any]:
+    """The Heroku API double without Docker: dynos are local processes of the entrypoint
+    for the model paths registered in ``heroku_api.runner.images`` (image id -> model)."""
+    from tests.doubles.heroku_api import HerokuDouble, ProcessDynos
+
+    double = HerokuDouble(HEROKU_TEST_KEY, ProcessDynos(), others={OTHERS_APP})
+    double.start()
+    yield double
+    double.stop()
+
+
+def _heroku_declaration(declare: Callable[..., str], double: Any, app: str,
+                        registry: tuple[str, str, str] | None, base: str | None,
+                        fields: dict[str, Any]) -> str:
+    values: dict[str, Any] = {"type": "heroku", "app": app, "api_url": double.url,
+                              "wait_timeout": 120, "poll_interval": 0.3}
+    if registry is not None:
+        values.update(registry=registry[0], registry_user=registry[1])
+    if base is not None:
+        values["base"] = base
+    values.update(fields)
+    return declare(app, **values)
+
+
+@pytest.fixture
 def heroku_decl(declare: Callable[..., str], heroku_double: Any,
                 docker_registry: tuple[str, str, str],
                 docker_base_image: str) -> Callable[..., str]:
-    """``heroku_decl(app, **fields)``: a heroku declaration pointing at the double."""
+    """``heroku_decl(app, **fields)``: a heroku declaration pointing at the Docker double."""
     def write(app: str, **fields: Any) -> str:
-        return declare(app, type="heroku", app=app, api_url=heroku_double.url,
-                       registry=docker_registry[0], registry_user=docker_registry[1],
-                       base=docker_base_image, wait_timeout=120, poll_interval=0.3,
-                       **fields)
+        return _heroku_declaration(declare, heroku_double, app, docker_registry,
+                                   docker_base_image, fields)
+    return write
+
+
+@pytest.fixture
+def heroku_api_decl(declare: Callable[..., str], heroku_api: Any) -> Callable[..., str]:
+    """``heroku_api_decl(app, **fields)``: a heroku declaration for the double without Docker."""
+    def write(app: str, **fields: Any) -> str:
+        return _heroku_declaration(declare, heroku_api, app, None, None, fields)
     return write
 
 
@@ -154,48 +186,78 @@ def aws_session(moto_url: str) -> Any:
 
 
 @pytest.fixture
-def sagemaker_runtime(aws_session: Any, moto_url: str, docker_client: Any) -> Iterator[Any]:
-    """The SageMaker runtime double (tests/doubles/sagemaker_runtime.py) on 127.0.0.1."""
-    from tests.doubles.sagemaker_runtime import SageMakerRuntimeDouble
+def sagemaker_double(aws_session: Any, moto_url: str, docker_client: Any,
+                     docker_registry: tuple[str, str, str]) -> Iterator[Any]:
+    """The SageMaker double (tests/doubles/sagemaker.py) in front of moto, running the
+    pushed images; its ECR token opens the local registry."""
+    from tests.doubles.sagemaker import DockerInstances, SageMakerDouble
 
-    double = SageMakerRuntimeDouble(aws_session, moto_url, docker_client)
+    double = SageMakerDouble(moto_url, aws_session,
+                             DockerInstances(docker_client, docker_registry),
+                             registry=docker_registry)
     double.start()
     yield double
     double.stop()
 
 
 @pytest.fixture
-def sagemaker_decl(declare: Callable[..., str], aws_session: Any, moto_url: str,
-                   sagemaker_runtime: Any, docker_registry: tuple[str, str, str],
-                   docker_base_image: str) -> Callable[..., str]:
-    """``sagemaker_decl(endpoint, **fields)``: a declaration wired to moto + the doubles.
+def sagemaker_api(aws_session: Any, moto_url: str) -> Iterator[Any]:
+    """The SageMaker double without Docker: instances are local processes of the image's
+    entrypoint serving the model data from S3."""
+    from tests.doubles.sagemaker import ProcessInstances, SageMakerDouble
 
-    The image goes to the local registry standing in for ECR's (pass its
-    credentials as ``registry_username``/``registry_password``, see
-    :data:`SAGEMAKER_OPTIONS`).
-    """
-    role = aws_session.client("iam", endpoint_url=moto_url)
+    double = SageMakerDouble(moto_url, aws_session, ProcessInstances(), ping_timeout=60)
+    double.start()
+    yield double
+    double.stop()
+
+
+def _sagemaker_declaration(declare: Callable[..., str], aws_session: Any, moto_url: str,
+                           double: Any, endpoint: str, extra: dict[str, Any],
+                           fields: dict[str, Any]) -> str:
+    iam = aws_session.client("iam", endpoint_url=moto_url)
     try:
-        arn = role.create_role(RoleName="mlem-sagemaker", AssumeRolePolicyDocument="{}")
-    except role.exceptions.EntityAlreadyExistsException:
-        arn = role.get_role(RoleName="mlem-sagemaker")
-    urls = {s: moto_url for s in ("sagemaker", "s3", "ecr")}
-    urls["sagemaker-runtime"] = sagemaker_runtime.url
+        arn = iam.create_role(RoleName="mlem-sagemaker", AssumeRolePolicyDocument="{}")
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName="mlem-sagemaker")
+    urls = {"s3": moto_url, "sagemaker": double.url, "sagemaker-runtime": double.url,
+            "ecr": double.url}
+    values: dict[str, Any] = {
+        "type": "sagemaker", "endpoint_name": endpoint, "role_arn": arn["Role"]["Arn"],
+        "bucket": "mlem-models", "ecr_repository": "mlem-sm", "endpoint_urls": urls,
+        "wait_timeout": 120, "poll_interval": 0.2, **extra}
+    values.update(fields)
+    return declare(endpoint, **values)
 
+
+@pytest.fixture
+def sagemaker_decl(declare: Callable[..., str], aws_session: Any, moto_url: str,
+                   sagemaker_double: Any, docker_registry: tuple[str, str, str],
+                   docker_base_image: str) -> Callable[..., str]:
+    """``sagemaker_decl(endpoint, **fields)``: a declaration wired to moto + the double.
+
+    The image goes to the local registry standing in for ECR's; its credentials come
+    from ECR's ``get_authorization_token`` (the double's token opens that registry).
+    """
     def write(endpoint: str, **fields: Any) -> str:
-        values: dict[str, Any] = {
-            "type": "sagemaker", "endpoint_name": endpoint, "role_arn": arn["Role"]["Arn"],
-            "bucket": "mlem-models", "ecr_repository": "mlem-sm", "registry": docker_registry[0],
-            "base": docker_base_image, "endpoint_urls": urls, "wait_timeout": 60,
-            "poll_interval": 0.2}
-        values.update(fields)
-        return declare(endpoint, **values)
-
+        return _sagemaker_declaration(
+            declare, aws_session, moto_url, sagemaker_double, endpoint,
+            {"registry": docker_registry[0], "base": docker_base_image}, fields)
     return write
 
 
 @pytest.fixture
-def sagemaker_options(aws_session: Any, docker_registry: tuple[str, str, str]) -> dict[str, Any]:
+def sagemaker_api_decl(declare: Callable[..., str], aws_session: Any, moto_url: str,
+                       sagemaker_api: Any) -> Callable[..., str]:
+    """``sagemaker_api_decl(endpoint, **fields)``: a declaration for the double without
+    Docker (tests that never build an image)."""
+    def write(endpoint: str, **fields: Any) -> str:
+        return _sagemaker_declaration(declare, aws_session, moto_url, sagemaker_api,
+                                      endpoint, {}, fields)
+    return write
+
+
+@pytest.fixture
+def sagemaker_options(aws_session: Any) -> dict[str, Any]:
     """deploy()/status()/remove() options for the SageMaker tests."""
-    return {"boto_session": aws_session, "registry_username": docker_registry[1],
-            "registry_password": docker_registry[2], "progress": False}
+    return {"boto_session": aws_session, "progress": False}

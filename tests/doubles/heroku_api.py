@@ -1,249 +1,566 @@
-"""A TEST DOUBLE of Heroku's documented Platform API. It is not Heroku.
+"""A TEST DOUBLE of Heroku's documented Platform API and router. It is not Heroku.
 
-It implements the subset of https://devcenter.heroku.com/articles/platform-api-reference
-that ``mlem_lib.deploy.heroku`` calls, with the documented shapes:
+It answers the subset of https://devcenter.heroku.com/articles/platform-api-reference
+that ``mlem_lib.deploy.heroku`` calls, the way Heroku does, including the
+behaviour where rollouts break in production:
 
-* every call needs ``Authorization: Bearer <key>`` (else 401 ``unauthorized``) and
-  ``Accept: application/vnd.heroku+json; version=3`` (else 400 ``bad_request``);
-  ``PATCH /apps/{app}/formation`` with an image needs the
-  ``version=3.docker-releases`` variant;
-* ``POST /apps`` (``name``, ``region``, ``stack``) answers 201, or 422
-  ``invalid_params`` "Name is already taken" for names in use (``taken`` holds
-  names owned by "other accounts");
-* ``GET|DELETE /apps/{app}``: 404 ``{"id": "not_found", "message": "Couldn't find
-  that app.", "resource": "app"}`` for unknown apps;
-* ``PATCH /apps/{app}/formation`` ``{"updates": [{"type": "web", "docker_image": ID}]}``
-  checks that the manifest pushed to ``REGISTRY/APP/web:latest`` (a real local
-  docker-registry) has ``config.digest == ID`` (else 422), creates a release and
-  starts the web dyno: a container from that image with ``PORT`` set, on the host
-  network (plus ``MLEM_HOST=127.0.0.1`` so nothing listens beyond loopback);
-* ``POST /apps/{app}/releases`` ``{"release": ID}`` rolls back to that release;
-* ``GET /apps/{app}/dynos`` and ``GET /apps/{app}/releases`` reflect the containers.
+* **Auth and versions.** Every call needs ``Authorization: Bearer <key>`` (else 401
+  ``unauthorized``) and ``Accept: application/vnd.heroku+json; version=3`` (else 400
+  ``bad_request``); ``PATCH /apps/{app}/formation`` with an image needs the
+  ``version=3.docker-releases`` variant.
+* **Ownership.** An app another account owns (``others``) answers 403 ``forbidden``
+  ("You do not have access to the app ...") to every call, not 404; creating an
+  app with its name answers 422 ``invalid_params`` "Name ... is already taken".
+  Unknown apps answer 404 ``not_found``.
+* **Ranges.** List calls return at most 200 items (``max`` up to 1000) in the order
+  of the ``Range`` header's field (``id`` by default, which is *not* chronological:
+  ids are UUIDs), with ``206 Partial Content`` and ``Next-Range`` while more
+  remain; ``order=desc`` reverses. ``Accept-Ranges`` names the fields.
+* **Rate limit.** Every answer carries ``RateLimit-Remaining``; when the account's
+  budget is spent the answer is 429 ``rate_limit`` until the budget refills
+  (:meth:`HerokuDouble.rate_limit` sets the budget and refill rate; Heroku's is
+  4500 requests an hour).
+* **Releases.** ``PATCH /apps/{app}/formation`` ``{"updates": [{"type": "web",
+  "docker_image": ID}]}`` checks that ID is the image pushed to ``APP/web``
+  (422 otherwise) and creates a release with status ``pending``. After
+  :attr:`HerokuDouble.release_delay` seconds (the release phase) the release
+  becomes ``succeeded`` and the web dyno restarts on it, or, while
+  :attr:`HerokuDouble.fail_releases` is positive, ``failed``: the dynos keep the
+  previous release. ``POST /apps/{app}/releases`` ``{"release": ID}`` rolls back
+  the same way. ``GET /apps/{app}/releases[/{id_or_version}]`` and
+  ``GET /apps/{app}/dynos`` reflect all that.
+* **Dynos and router.** A dyno gets ``$PORT`` and a network of its own (see
+  :mod:`tests.doubles.isolated` for containers); it is ``starting`` until something
+  listens on ``$PORT``, ``up`` then, ``crashed`` when its process exits or misses
+  the 60 s boot timeout (R10). Each app has a router, a loopback server on a port
+  the OS picked, which is the app's ``web_url``: it forwards requests to the web
+  dyno, or answers 503 (H14 "No web processes running") without one.
 
-The app's ``web_url`` is ``http://127.0.0.1:<port>/`` with a port reserved per app.
+Two dyno runners: :class:`DockerDynos` runs the pushed image (the real path), and
+:class:`ProcessDynos` runs ``python -m mlem_lib.serve.container`` for a model
+path registered under an image id, for tests on machines without Docker.
+
+Example:
+    >>> double = HerokuDouble("key")
+    >>> api = httpx.Client(transport=double.transport(), base_url="https://api.heroku.com",
+    ...                    headers={"Authorization": "Bearer key", "Accept": ACCEPT})
+    >>> api.post("/apps", json={"name": "demo-app", "stack": "container"}).status_code
+    201
+    >>> r = api.get("/apps/demo-app/releases")
+    >>> r.status_code, r.json(), r.headers["RateLimit-Remaining"]
+    (200, [], '4499')
+    >>> double.stop()
 """
 
 from __future__ import annotations
 
 import contextlib
-import socket
+import json
+import os
+import random
+import re
+import tempfile
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+import httpx
 
-from tests.doubles.loopback import LoopbackServer, free_port
+from tests.doubles.isolated import (
+    Box,
+    ContainerTimeout,
+    ContainerUnreachable,
+    IsolatedContainer,
+    clean_env,
+    start_entrypoint,
+)
+from tests.doubles.loopback import HOP_HEADERS, LoopbackServer, json_response
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 ACCEPT_DOCKER = ACCEPT + ".docker-releases"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+PAGE_DEFAULT, PAGE_MAX = 200, 1000
+BOOT_TIMEOUT = 60.0
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class HerokuDouble(LoopbackServer):
-    """The double's state and its FastAPI app, served by uvicorn on 127.0.0.1.
+def _error(status: int, id_: str, message: str, **extra: Any) -> httpx.Response:
+    return json_response(status, {"id": id_, "message": message, **extra})
+
+
+# --- dynos ------------------------------------------------------------------------------
+
+class Dyno:
+    """A running web dyno (a container or a local process) and the release it runs."""
+
+    def __init__(self, release: dict[str, Any], box: Box) -> None:
+        self.id = str(uuid.uuid4())
+        self.release = release
+        self.box = box
+        self.created_at = _now()
+        self.started = time.monotonic()
+        self.booted = False
+        self.boot_timed_out = False
+
+    def request(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                timeout: float) -> httpx.Response:
+        return self.box.request(method, path, headers=headers, body=body, timeout=timeout)
+
+    def stop(self) -> None:
+        self.box.remove()
+
+    def state(self) -> str:
+        """``starting`` | ``up`` | ``crashed``, as ``GET /apps/{app}/dynos`` reports it."""
+        if self.boot_timed_out or not self.box.running():
+            return "crashed"
+        if not self.booted:
+            try:
+                self.request("GET", "/", {}, b"", timeout=5)
+                self.booted = True
+            except (ContainerUnreachable, ContainerTimeout):
+                if time.monotonic() - self.started > BOOT_TIMEOUT:  # R10 boot timeout
+                    self.boot_timed_out = True
+                    self.stop()
+                    return "crashed"
+                return "starting"
+        return "up"
+
+
+class DockerDynos:
+    """Dynos from images pushed to a real registry, each container on a network of its own.
 
     Args:
-        api_key: the only key it accepts.
-        registry: ``(host:port, user, password)`` of the registry images are pushed to.
         docker_client: the engine that runs the dynos.
-        taken: app names that "other accounts" own (creating them answers 422).
-        dyno_user: the user dynos run as (Heroku never runs them as root).
+        registry: ``(host:port, user, password)`` standing in for registry.heroku.com.
+        user: the user dynos run as (Heroku never runs them as root).
     """
 
-    label = "Heroku double"
-
-    def __init__(self, api_key: str, registry: tuple[str, str, str], docker_client: Any,
-                 taken: set[str] | None = None, dyno_user: str = "65534:65534") -> None:
-        self.api_key = api_key
-        self.registry = registry
+    def __init__(self, docker_client: Any, registry: tuple[str, str, str],
+                 user: str = "65534:65534") -> None:
         self.docker = docker_client
-        self.taken = set(taken or ())
-        self.dyno_user = dyno_user
-        self.apps: dict[str, dict[str, Any]] = {}
-        self.releases: dict[str, list[dict[str, Any]]] = {}
-        self.dynos: dict[str, dict[str, Any]] = {}
-        self.ports: dict[str, int] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-        self.app = self._build()
-        super().__init__()
+        self.registry = registry
+        self.user = user
 
-    # --- lifecycle -----------------------------------------------------------
-    def stop(self) -> None:
-        for name in list(self.dynos):
-            self._stop_dyno(name)
-        self.stop_server()
-
-    # --- dynos -----------------------------------------------------------------
-    def _stop_dyno(self, app: str) -> None:
-        dyno = self.dynos.pop(app, None)
-        if dyno is not None:
-            with contextlib.suppress(Exception):  # already gone
-                dyno["container"].remove(force=True)
-
-    def _start_dyno(self, app: str, release: dict[str, Any]) -> None:
-        self._stop_dyno(app)
-        container = self.docker.containers.run(
-            release["docker_image"], detach=True, network_mode="host", user=self.dyno_user,
-            environment={"PORT": str(self.ports[app]), "MLEM_HOST": "127.0.0.1"},
-            labels={"mlem.test": "heroku-double"})
-        self.dynos[app] = {"id": str(uuid.uuid4()), "container": container,
-                           "release": release, "created_at": _now()}
-
-    def _dyno_state(self, app: str) -> str:
-        dyno = self.dynos[app]
-        container = dyno["container"]
-        container.reload()
-        if container.status in ("exited", "dead"):
-            return "crashed"
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            if s.connect_ex(("127.0.0.1", self.ports[app])) == 0:
-                return "up"
-        return "starting"
-
-    # --- registry --------------------------------------------------------------
-    def _pushed_config_digest(self, app: str) -> str | None:
-        import httpx
-
+    def image_pushed(self, app: str, image_id: str) -> bool:
+        """True when ``APP/web:latest`` in the registry is the image ``image_id``."""
         address, user, password = self.registry
         r = httpx.get(f"http://{address}/v2/{app}/web/manifests/latest", auth=(user, password),
                       headers={"Accept": MANIFEST_V2}, timeout=10, trust_env=False)
         if r.status_code != 200 or r.headers.get("content-type", "").split(";")[0] \
                 != MANIFEST_V2:
+            return False
+        return bool(r.json()["config"]["digest"] == image_id)
+
+    def start(self, app: str, release: dict[str, Any]) -> Dyno:
+        address, user, password = self.registry
+        self.docker.images.pull(f"{address}/{app}/web", tag="latest",
+                                auth_config={"username": user, "password": password})
+        port = random.randint(3000, 60000)  # Heroku's $PORT is arbitrary: the app must read it
+        box = IsolatedContainer.run(self.docker, release["docker_image"], port=port,
+                                    user=self.user, environment={"PORT": str(port)},
+                                    labels={"mlem.test": "heroku-double"})
+        return Dyno(release, box)
+
+
+class ProcessDynos:
+    """Dynos as local processes of the image's entrypoint, for machines without Docker.
+
+    ``images`` maps an image id to the saved model the "image" serves;
+    ``python -m mlem_lib.serve.container`` runs with ``PORT`` and ``MLEM_MODEL``,
+    which is what the generated image's entrypoint does.
+    """
+
+    def __init__(self, images: dict[str, str] | None = None) -> None:
+        self.images = dict(images or {})
+        self.logs = tempfile.mkdtemp(prefix="heroku-dynos-")
+
+    def image_pushed(self, app: str, image_id: str) -> bool:
+        return image_id in self.images
+
+    def start(self, app: str, release: dict[str, Any]) -> Dyno:
+        from tests.conftest import free_port
+
+        port = free_port()  # Heroku, not the app, chooses $PORT
+        env = clean_env(PORT=str(port), MLEM_HOST="127.0.0.1",
+                        MLEM_MODEL=self.images[release["docker_image"]])
+        log = os.path.join(self.logs, f"{app}-v{release['version']}.log")
+        return Dyno(release, start_entrypoint(env, port, log))
+
+
+# --- the router -------------------------------------------------------------------------
+
+class AppRouter(LoopbackServer):
+    """An app's URL: forwards to its web dyno, as Heroku's router does."""
+
+    label = "Heroku router double"
+
+    def __init__(self, double: HerokuDouble, app: str) -> None:
+        super().__init__()
+        self.double = double
+        self.app = app
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        dyno = self.double.dynos.get(self.app)
+        if dyno is None or dyno.state() != "up":
+            return httpx.Response(503, text="Application error",
+                                  headers={"Content-Type": "text/html",
+                                           "X-Heroku-Error": "H14 No web processes running"})
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        path = request.url.raw_path.decode()
+        try:
+            r = dyno.request(request.method, path, headers, request.content, timeout=30)
+        except ContainerTimeout:  # H12: the router gives up after 30 s
+            return httpx.Response(503, text="Application error",
+                                  headers={"X-Heroku-Error": "H12 Request timeout"})
+        except ContainerUnreachable:
+            return httpx.Response(503, text="Application error",
+                                  headers={"X-Heroku-Error": "H13 Connection closed"})
+        return httpx.Response(r.status_code, headers=[(k, v) for k, v in r.headers.items()
+                                                      if k.lower() not in HOP_HEADERS],
+                              content=r.content)
+
+
+# --- ranges -----------------------------------------------------------------------------
+
+_RANGE = re.compile(r"^\s*(?P<field>[a-z_]+)\s+(?P<excl>\])?(?P<start>[^.;]*)\.\."
+                    r"(?P<end>[^;]*)(?:;(?P<params>.*))?$")
+
+
+def parse_range(header: str | None, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    """``id ]abc..; max=10, order=desc`` -> its parts, or None when malformed."""
+    if not header:
+        return {"field": fields[0], "start": None, "exclusive": False, "max": PAGE_DEFAULT,
+                "desc": False}
+    m = _RANGE.match(header)
+    if not m or m["field"] not in fields:
+        return None
+    params = dict(p.strip().split("=", 1) for p in re.split(r"[;,]", m["params"] or "")
+                  if "=" in p)
+    try:
+        size = int(params.get("max", PAGE_DEFAULT))
+    except ValueError:
+        return None
+    if not 0 < size <= PAGE_MAX:
+        return None
+    return {"field": m["field"], "start": m["start"].strip() or None,
+            "exclusive": bool(m["excl"]), "max": size,
+            "desc": params.get("order", "asc").strip() == "desc"}
+
+
+def paged(items: list[dict[str, Any]], header: str | None,
+          fields: tuple[str, ...] = ("id",)) -> httpx.Response:
+    """One page of ``items`` in the order and from the point the ``Range`` header asks."""
+    rng = parse_range(header, fields)
+    if rng is None:
+        return _error(416, "requested_range_not_satisfiable",
+                      f"Requested Range {header!r} is not satisfiable: fields are "
+                      f"{', '.join(fields)}, max is 1..{PAGE_MAX}")
+    field = rng["field"]
+
+    def key(item: dict[str, Any]) -> Any:
+        return item[field]
+
+    ordered = sorted(items, key=key, reverse=rng["desc"])
+    if rng["start"] is not None:
+        start: Any = int(rng["start"]) if isinstance(ordered[0][field] if ordered else "",
+                                                     int) else rng["start"]
+
+        def after(item: dict[str, Any]) -> bool:
+            value = item[field]
+            if rng["desc"]:
+                return bool(value < start if rng["exclusive"] else value <= start)
+            return bool(value > start if rng["exclusive"] else value >= start)
+
+        ordered = [i for i in ordered if after(i)]
+    page = ordered[:rng["max"]]
+    headers = {"Accept-Ranges": ", ".join(fields)}
+    if len(ordered) > len(page):
+        order = ", order=desc" if rng["desc"] else ""
+        headers["Next-Range"] = f"{field} ]{page[-1][field]}..; max={rng['max']}{order}"
+        return json_response(206, page, headers)
+    return json_response(200, page, headers)
+
+
+# --- the API ----------------------------------------------------------------------------
+
+class HerokuDouble(LoopbackServer):
+    """The double's state and its request handler (served by :meth:`start`).
+
+    Args:
+        api_key: the only key it accepts (the test account's).
+        dynos: a :class:`DockerDynos` or :class:`ProcessDynos` runner, or None for an
+            API without dynos (every release succeeds, nothing runs).
+        others: app names that other accounts own.
+        release_delay: seconds a new release stays ``pending`` (its release phase).
+    """
+
+    label = "Heroku double"
+
+    def __init__(self, api_key: str, dynos: DockerDynos | ProcessDynos | None = None,
+                 others: set[str] | None = None, release_delay: float = 0.3) -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.runner = dynos
+        self.others = set(others or ())
+        self.release_delay = release_delay
+        self.fail_releases = 0
+        self.apps: dict[str, dict[str, Any]] = {}
+        self.releases: dict[str, list[dict[str, Any]]] = {}
+        self.dynos: dict[str, Dyno] = {}
+        self.routers: dict[str, AppRouter] = {}
+        self.calls: list[tuple[float, str, str, int]] = []  # (time, method, path, status)
+        self.lock = threading.RLock()
+        self.timers: list[threading.Timer] = []
+        self.budget: float | None = None
+        self.refill_per_second = 0.0
+        self._refilled_at = time.monotonic()
+
+    # --- knobs ---------------------------------------------------------------------
+    def rate_limit(self, remaining: int, refill_per_second: float) -> None:
+        """Give the account ``remaining`` requests, refilled at ``refill_per_second``."""
+        with self.lock:
+            self.budget = float(remaining)
+            self.refill_per_second = refill_per_second
+            self._refilled_at = time.monotonic()
+
+    def seed_app(self, name: str, releases: int = 0) -> dict[str, Any]:
+        """An app of the test account that exists already, with ``releases`` old releases."""
+        with self.lock:
+            app = self._create(name, "us", "container")
+            for i in range(releases):
+                self._release(name, f"sha256:{i:064x}", f"Deploy {i + 1}", status="succeeded")
+            return app
+
+    def called(self, method: str, path: str) -> int:
+        """How often ``method path`` was called."""
+        return sum(1 for _, m, p, _ in self.calls if (m, p) == (method, path))
+
+    def served_hash(self, app: str) -> str | None:
+        """The ``model_hash`` the app's web dyno reports on ``/health`` right now."""
+        dyno = self.dynos.get(app)
+        if dyno is None:
             return None
-        return str(r.json()["config"]["digest"])
+        r = dyno.request("GET", "/health", {}, b"", timeout=10)
+        return str(r.json()["model_hash"]) if r.status_code == 200 else None
 
-    # --- the API ---------------------------------------------------------------
-    def _app_json(self, app: str) -> dict[str, Any]:
-        return self.apps[app]
+    # --- lifecycle -------------------------------------------------------------------
+    def stop(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        with self.lock:
+            for app in list(self.apps):
+                self._drop(app)
+        self.stop_server()
 
-    def _new_release(self, app: str, image: str, description: str) -> dict[str, Any]:
+    def _drop(self, app: str) -> None:
+        dyno = self.dynos.pop(app, None)
+        if dyno is not None:
+            dyno.stop()
+        router = self.routers.pop(app, None)
+        if router is not None:
+            router.stop_server()
+        self.releases.pop(app, None)
+        self.apps.pop(app, None)
+
+    # --- state changes -----------------------------------------------------------------
+    def _create(self, name: str, region: str, stack: str) -> dict[str, Any]:
+        router = AppRouter(self, name)
+        url = router.start()
+        self.routers[name] = router
+        self.apps[name] = {
+            "id": str(uuid.uuid4()), "name": name, "created_at": _now(), "updated_at": _now(),
+            "region": {"name": region}, "stack": {"name": stack},
+            "build_stack": {"name": stack}, "web_url": url + "/",
+            "owner": {"email": "test@example.com"}}
+        self.releases[name] = []
+        return self.apps[name]
+
+    def _release(self, app: str, image: str, description: str, status: str = "pending"
+                 ) -> dict[str, Any]:
         rels = self.releases[app]
-        release = {"id": str(uuid.uuid4()), "version": len(rels) + 1, "status": "succeeded",
-                   "description": description, "current": True, "created_at": _now(),
-                   "docker_image": image}
-        for r in rels:
-            r["current"] = False
+        release = {"id": str(uuid.uuid4()), "version": len(rels) + 1, "status": status,
+                   "description": description, "current": status == "succeeded",
+                   "created_at": _now(), "updated_at": _now(), "docker_image": image,
+                   "user": {"email": "test@example.com"}}
+        if status == "succeeded":
+            for r in rels:
+                r["current"] = False
         rels.append(release)
+        if status == "pending":
+            timer = threading.Timer(self.release_delay, self._finish_release, (app, release))
+            timer.daemon = True
+            self.timers.append(timer)
+            timer.start()
         return release
 
-    def _build(self) -> Any:
-        api = FastAPI(title="Heroku Platform API test double")
-
-        def err(status: int, id_: str, message: str, **extra: Any) -> JSONResponse:
-            return JSONResponse({"id": id_, "message": message, **extra}, status_code=status)
-
-        def not_found() -> JSONResponse:
-            return err(404, "not_found", "Couldn't find that app.", resource="app")
-
-        @api.middleware("http")
-        async def auth_and_version(request: Request, call_next: Any) -> Any:
-            self.calls.append((request.method, request.url.path))
-            if request.headers.get("authorization") != f"Bearer {self.api_key}":
-                return err(401, "unauthorized", "Invalid credentials provided.")
-            accept = request.headers.get("accept", "")
-            if accept not in (ACCEPT, ACCEPT_DOCKER):
-                return err(400, "bad_request", "Please specify a version along with "
-                                               "Heroku's API MIME type.")
-            request.state.accept = accept
-            return await call_next(request)
-
-        @api.post("/apps", status_code=201)
-        async def create_app(request: Request) -> Any:
-            body = await request.json()
-            name = body.get("name") or f"app-{uuid.uuid4().hex[:8]}"
-            with self.lock:
-                if name in self.apps or name in self.taken:
-                    return err(422, "invalid_params", "Name is already taken")
-                self.ports[name] = free_port()
-                stack = body.get("stack", "heroku-24")
-                self.apps[name] = {
-                    "id": str(uuid.uuid4()), "name": name, "created_at": _now(),
-                    "region": {"name": body.get("region", "us")},
-                    "stack": {"name": stack}, "build_stack": {"name": stack},
-                    "web_url": f"http://127.0.0.1:{self.ports[name]}/"}
-                self.releases[name] = []
-            return JSONResponse(self.apps[name], status_code=201)
-
-        @api.get("/apps/{app}")
-        def get_app(app: str) -> Any:
-            return self.apps[app] if app in self.apps else not_found()
-
-        @api.delete("/apps/{app}")
-        def delete_app(app: str) -> Any:
-            with self.lock:
-                if app not in self.apps:
-                    return not_found()
-                self._stop_dyno(app)
-                self.releases.pop(app, None)
-                return self.apps.pop(app)
-
-        @api.patch("/apps/{app}/formation")
-        async def formation(app: str, request: Request) -> Any:
+    def _finish_release(self, app: str, release: dict[str, Any]) -> None:
+        """The release phase is over: succeed (restart the web dyno on it) or fail."""
+        with self.lock:
             if app not in self.apps:
-                return not_found()
-            body = await request.json()
-            updates = body.get("updates") or []
-            web = [u for u in updates if u.get("type") == "web"]
-            if not web or not web[0].get("docker_image"):
-                return err(422, "invalid_params", "updates need type web and docker_image")
-            if request.state.accept != ACCEPT_DOCKER:
-                return err(422, "invalid_params", "docker_image needs the Accept header "
-                                                  f"{ACCEPT_DOCKER}")
-            if self.apps[app]["build_stack"]["name"] != "container":
-                return err(422, "invalid_params", "the app's stack is not container")
-            image = str(web[0]["docker_image"])
-            if self._pushed_config_digest(app) != image:
-                return err(422, "invalid_params",
-                           f"Invalid docker image: {image} is not the image pushed to "
-                           f"registry.heroku.com/{app}/web")
+                return
+            release["updated_at"] = _now()
+            if self.fail_releases > 0:
+                self.fail_releases -= 1
+                release["status"] = "failed"
+                return
+            release["status"] = "succeeded"
+            for r in self.releases[app]:
+                r["current"] = r is release
+            old = self.dynos.pop(app, None)
+        if old is not None:
+            old.stop()
+        if self.runner is not None:
+            dyno = self.runner.start(app, release)
             with self.lock:
-                release = self._new_release(app, image, "Deployed web")
-                self._start_dyno(app, release)
-            return [{"id": str(uuid.uuid4()), "type": "web", "quantity": 1, "size": "basic",
-                     "command": "", "docker_image": {"id": image},
+                self.dynos[app] = dyno
+
+    # --- the handler ---------------------------------------------------------------------
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        response = self._handle(request)
+        with self.lock:
+            if self.budget is not None:
+                response.headers["RateLimit-Remaining"] = str(int(self.budget))
+            else:
+                response.headers["RateLimit-Remaining"] = "4499"
+            self.calls.append((time.monotonic(), request.method, request.url.path,
+                               response.status_code))
+        return response
+
+    def _spend(self) -> bool:
+        """Take one request from the budget; False when it is spent."""
+        with self.lock:
+            if self.budget is None:
+                return True
+            now = time.monotonic()
+            self.budget = min(4500.0, self.budget + (now - self._refilled_at)
+                              * self.refill_per_second)
+            self._refilled_at = now
+            if self.budget < 1:
+                return False
+            self.budget -= 1
+            return True
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _error(401, "unauthorized", "Invalid credentials provided.")
+        accept = request.headers.get("accept", "")
+        if accept not in (ACCEPT, ACCEPT_DOCKER):
+            return _error(400, "bad_request",
+                          "Please specify a version along with Heroku's API MIME type.")
+        if not self._spend():
+            return _error(429, "rate_limit", "Your account reached the API rate limit\n"
+                                             "Please wait a few minutes before making new "
+                                             "requests")
+        parts = [p for p in request.url.path.split("/") if p]
+        method = request.method
+        body: Any = None
+        if request.content:
+            try:
+                body = json.loads(request.content)
+            except ValueError:
+                return _error(400, "bad_request", "Invalid JSON.")
+        if parts == ["apps"] and method == "POST":
+            return self._create_app(body or {})
+        if parts == ["apps"] and method == "GET":
+            return paged(list(self.apps.values()), request.headers.get("range"),
+                         ("id", "name"))
+        if len(parts) < 2 or parts[0] != "apps":
+            return _error(404, "not_found", "The requested API endpoint was not found.")
+        app, rest = parts[1], parts[2:]
+        if app in self.others:
+            return _error(403, "forbidden", f"You do not have access to the app {app}.")
+        if app not in self.apps:
+            return _error(404, "not_found", "Couldn't find that app.", resource="app")
+        routes: dict[tuple[str, tuple[str, ...]], Callable[[], httpx.Response]] = {
+            ("GET", ()): lambda: json_response(200, self.apps[app]),
+            ("DELETE", ()): lambda: self._delete_app(app),
+            ("PATCH", ("formation",)): lambda: self._formation(app, body or {}, accept),
+            ("POST", ("releases",)): lambda: self._rollback(app, body or {}),
+            ("GET", ("releases",)): lambda: paged(
+                [self._public(r) for r in self.releases[app]], request.headers.get("range"),
+                ("id", "version")),
+            ("GET", ("dynos",)): lambda: paged(self._dynos(app), request.headers.get("range"),
+                                               ("id", "name")),
+        }
+        if method == "GET" and len(rest) == 2 and rest[0] == "releases":
+            return self._one_release(app, rest[1])
+        route = routes.get((method, tuple(rest)))
+        if route is None:
+            return _error(404, "not_found", "The requested API endpoint was not found.")
+        return route()
+
+    @staticmethod
+    def _public(release: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in release.items() if k != "docker_image"}
+
+    def _create_app(self, body: dict[str, Any]) -> httpx.Response:
+        name = str(body.get("name") or f"app-{uuid.uuid4().hex[:8]}")
+        with self.lock:
+            if name in self.apps or name in self.others:
+                return _error(422, "invalid_params", f"Name {name} is already taken")
+            app = self._create(name, str(body.get("region", "us")),
+                               str(body.get("stack", "heroku-24")))
+        return json_response(201, app)
+
+    def _delete_app(self, app: str) -> httpx.Response:
+        with self.lock:
+            info = self.apps[app]
+            self._drop(app)
+        return json_response(200, info)
+
+    def _formation(self, app: str, body: dict[str, Any], accept: str) -> httpx.Response:
+        web = [u for u in body.get("updates") or [] if u.get("type") == "web"]
+        if not web or not web[0].get("docker_image"):
+            return _error(422, "invalid_params", "updates need type web and docker_image")
+        if accept != ACCEPT_DOCKER:
+            return _error(422, "invalid_params",
+                          f"docker_image needs the Accept header {ACCEPT_DOCKER}")
+        if self.apps[app]["build_stack"]["name"] != "container":
+            return _error(422, "invalid_params", "the app's stack is not container")
+        image = str(web[0]["docker_image"])
+        if self.runner is not None and not self.runner.image_pushed(app, image):
+            return _error(422, "invalid_params", f"Invalid docker image: {image} is not the "
+                                                 f"image pushed to registry.heroku.com/{app}/web")
+        with self.lock:
+            self._release(app, image, "Deployed web")
+        return json_response(200, [{
+            "id": str(uuid.uuid4()), "type": "web", "quantity": 1, "size": "basic",
+            "command": "", "docker_image": {"id": image},
+            "app": {"name": app, "id": self.apps[app]["id"]}}])
+
+    def _rollback(self, app: str, body: dict[str, Any]) -> httpx.Response:
+        target = str(body.get("release"))
+        old = [r for r in self.releases[app] if target in (r["id"], str(r["version"]))]
+        if not old:
+            return _error(404, "not_found", "Couldn't find that release.", resource="release")
+        if old[0]["status"] != "succeeded":
+            return _error(422, "invalid_params",
+                          f"Release v{old[0]['version']} did not succeed: cannot roll back to it")
+        with self.lock:
+            release = self._release(app, old[0]["docker_image"],
+                                    f"Rollback to v{old[0]['version']}")
+        return json_response(201, self._public(release))
+
+    def _one_release(self, app: str, key: str) -> httpx.Response:
+        found = [r for r in self.releases[app] if key in (r["id"], str(r["version"]))]
+        if not found:
+            return _error(404, "not_found", "Couldn't find that release.", resource="release")
+        return json_response(200, self._public(found[0]))
+
+    def _dynos(self, app: str) -> list[dict[str, Any]]:
+        dyno = self.dynos.get(app)
+        if dyno is None:
+            return []
+        with contextlib.suppress(KeyError):
+            return [{"id": dyno.id, "name": "web.1", "type": "web", "size": "basic",
+                     "state": dyno.state(), "created_at": dyno.created_at,
+                     "release": {"id": dyno.release["id"],
+                                 "version": dyno.release["version"]},
                      "app": {"name": app, "id": self.apps[app]["id"]}}]
-
-        @api.post("/apps/{app}/releases", status_code=201)
-        async def rollback(app: str, request: Request) -> Any:
-            if app not in self.apps:
-                return not_found()
-            target = (await request.json()).get("release")
-            old = [r for r in self.releases[app] if r["id"] == target or
-                   str(r["version"]) == str(target)]
-            if not old:
-                return err(404, "not_found", "Couldn't find that release.", resource="release")
-            with self.lock:
-                release = self._new_release(app, old[0]["docker_image"],
-                                            f"Rollback to v{old[0]['version']}")
-                self._start_dyno(app, release)
-            return JSONResponse(release, status_code=201)
-
-        @api.get("/apps/{app}/dynos")
-        def dynos(app: str) -> Any:
-            if app not in self.apps:
-                return not_found()
-            if app not in self.dynos:
-                return []
-            d = self.dynos[app]
-            return [{"id": d["id"], "name": "web.1", "type": "web", "size": "basic",
-                     "state": self._dyno_state(app), "created_at": d["created_at"],
-                     "release": {"id": d["release"]["id"], "version": d["release"]["version"]},
-                     "app": {"name": app, "id": self.apps[app]["id"]}}]
-
-        @api.get("/apps/{app}/releases")
-        def releases(app: str) -> Any:
-            if app not in self.apps:
-                return not_found()
-            return [{k: v for k, v in r.items() if k != "docker_image"}
-                    for r in self.releases[app]]
-
-        return api
+        return []
