@@ -50,6 +50,7 @@ def save_model(model: Any, path: str, sample_data: Any = None, description: str 
         if model_type.io.type == "pickle":
             with fs.open(_tmp_of(art_path, digests), "rb") as f:
                 modules |= requirements.pickled_modules(f)
+            modules |= requirements.code_imports(model, modules)
         for sig in model_type.methods.values():
             for arg in sig.args:
                 modules.update(arg.type_.requirement_modules())
