@@ -221,6 +221,31 @@ def test_sagemaker_style_start(iris_image, run_container, iris):
 
 
 @pytest.mark.docker
+def test_sagemaker_start_without_port_variable_listens_on_8080(iris_image, docker_client):
+    """Single-container endpoints get no ``SAGEMAKER_BIND_TO_PORT`` (nor ``PORT``): the
+    server must listen on 8080. The container has a network of its own, so 8080 inside
+    it collides with nothing on this machine."""
+    import time
+
+    from tests.doubles.isolated import ContainerUnreachable, IsolatedContainer
+
+    box = IsolatedContainer.run(docker_client, iris_image.image_id, port=8080,
+                                command=["serve"], labels={"mlem.test": "port-fallback"})
+    try:
+        deadline = time.monotonic() + 120
+        answer = None
+        while answer is None and box.running() and time.monotonic() < deadline:
+            try:
+                answer = box.request("GET", "/ping", timeout=5)
+            except ContainerUnreachable:
+                time.sleep(0.3)
+        assert answer is not None and answer.status_code == 200, \
+            f"nothing answered on 8080 inside the container:\n{box.logs()}"
+    finally:
+        box.remove()
+
+
+@pytest.mark.docker
 def test_new_model_version_rebuilds_only_model_layers(iris_image, docker_client,
                                                       docker_base_image, iris, tmp_path):
     from sklearn.ensemble import RandomForestClassifier

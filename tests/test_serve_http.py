@@ -118,11 +118,37 @@ def test_sigterm_lets_inflight_request_finish(start_server, saved_kinds):
         httpx.get(f"{server.url}/health", timeout=2)
 
 
-def test_multiple_workers(start_server, saved_lr, iris, iris_lr):
-    server = start_server(saved_lr, "--workers", "2")
-    answers = [httpx.post(f"{server.url}/predict", json=rows(iris, 2)).json()
-               for _ in range(10)]
-    assert all(a == iris_lr.predict(iris[0].head(2)).tolist() for a in answers)
+def worker_pid(xs: list[float]) -> list[float]:
+    """A model that answers with the PID of the process serving it, after ``xs[0]`` s."""
+    import os as _os
+    import time as _time
+
+    _time.sleep(xs[0])
+    return [float(_os.getpid())]
+
+
+def test_multiple_workers(start_server, tmp_path):
+    """``--workers 2`` means two processes answer: concurrent requests see two PIDs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import mlem_lib.api as mlem
+
+    mlem.save(worker_pid, str(tmp_path / "pid"), sample_data=[0.0])
+    server = start_server(str(tmp_path / "pid"), "--workers", "2")
+
+    def ask(_: int) -> int:  # a new connection per request, so any worker may accept it
+        r = httpx.post(f"{server.url}/predict", json={"data": [0.2]}, timeout=30)
+        assert r.status_code == 200, r.text
+        return int(r.json()[0])
+
+    pids: set[int] = set()
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(10):  # until both workers answered; one batch almost always does
+            pids.update(pool.map(ask, range(8)))
+            if len(pids) >= 2:
+                break
+    assert len(pids) == 2, f"only the worker(s) {pids} answered 80 concurrent requests"
+    assert server.pid not in pids  # the parent supervises; workers serve
     os.kill(server.pid, signal.SIGTERM)
     assert server.proc.wait(timeout=30) == 0
 
