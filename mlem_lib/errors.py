@@ -35,10 +35,13 @@ The tree (a second parent in brackets)::
     │   ├── DeclarationError [ValueError]
     │   ├── DeploymentLockedError
     │   ├── SmokeTestError
+    │   ├── TargetFailedError                         (the platform says the new version failed)
+    │   │   └── UpdateRevertedError                   (... and it put the old version back)
     │   ├── RolledBackError                           (carries restored_state)
     │   ├── CredentialsError [PermissionError]
     │   ├── AppNameTakenError [ValueError]
-    │   └── TargetNotReadyError [TransientError]
+    │   ├── TargetNotReadyError [TransientError]
+    │   └── TargetUnreachableError [NetworkError]     (a cloud API could not be reached)
     ├── RegistryError [ValueError]
     │   ├── VersionNotFoundError [LookupError]
     │   │   └── UnknownModelError
@@ -229,6 +232,32 @@ class SmokeTestError(DeploymentError):
     """The request sent right after a rollout did not succeed."""
 
 
+class TargetFailedError(DeploymentError):
+    """The platform reports that the new version failed (a SageMaker endpoint ``Failed``,
+    a Heroku release ``failed``).
+
+    Attributes:
+        reason: the platform's own words (``FailureReason``, the release's status).
+    """
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class UpdateRevertedError(TargetFailedError):
+    """An update failed and the platform itself put the previous version back (a SageMaker
+    endpoint back ``InService`` on its old config).
+
+    Attributes:
+        restored: the platform's id of what runs again (the old endpoint config).
+    """
+
+    def __init__(self, message: str, *, reason: str = "", restored: str = "") -> None:
+        super().__init__(message, reason=reason)
+        self.restored = restored
+
+
 class RolledBackError(DeploymentError):
     """A rollout failed and the previous version runs again.
 
@@ -256,6 +285,10 @@ class AppNameTakenError(DeploymentError, ValueError):
 
 class TargetNotReadyError(DeploymentError, TransientError):
     """The target is busy (an update in progress, throttling): try again later."""
+
+
+class TargetUnreachableError(DeploymentError, NetworkError):
+    """A deployment target's API could not be reached (connection refused, timed out)."""
 
 
 class RegistryError(MlemError, ValueError):

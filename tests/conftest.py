@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests._fixtures.apply",
     "tests._fixtures.build",
     "tests._fixtures.deploy",
+    "tests._fixtures.cloud",
     "tests._fixtures.registry",
     "tests._fixtures.prefect",
 ]
