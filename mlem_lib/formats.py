@@ -407,7 +407,7 @@ def _data_object_source(url: str) -> Source:
     art = main_artifact(meta.artifacts)
     if cls is None or art is None:
         return MemorySource(load_object(meta, fs, meta_path))
-    path = resolve_artifact(meta_path, art.uri)
+    path = resolve_artifact(meta_path, art.uri, fs)
     try:
         matches = file_matches(fs, path, size=art.size, digest=art.hash,
                                algorithm=art.hash_algorithm)

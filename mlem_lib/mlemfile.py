@@ -1,4 +1,4 @@
-"""Reading and writing ``.mlem`` YAML: safe parsing, MLEM layouts, interrupted saves."""
+"""Reading and writing ``.mlem`` YAML: safe and bounded parsing, MLEM layouts, pending saves."""
 
 from __future__ import annotations
 
@@ -6,16 +6,61 @@ import copy
 import functools
 from typing import Any
 
-from mlem_lib.errors import MetadataError, ObjectNotFoundError
+from mlem_lib.errors import (
+    ArtifactIntegrityError,
+    MetadataError,
+    MetadataTooLargeError,
+    ObjectNotFoundError,
+    UnsafePathError,
+)
 from mlem_lib.meta import DataMeta, ModelMeta
 from mlem_lib.storage import (
     PENDING_SUFFIX,
     file_matches,
-    finish_interrupted_save,
     get_fs,
+    read_pending,
     resolve_artifact,
     split_meta_path,
 )
+
+MAX_METADATA_BYTES = 32 * 1024 * 1024
+"""A ``.mlem`` file larger than this is refused before it is read."""
+MAX_METADATA_NODES = 1_000_000
+"""Values a ``.mlem`` document may hold once YAML aliases are expanded."""
+MAX_METADATA_DEPTH = 100
+"""How deeply lists and mappings may nest."""
+
+
+def _check_expansion(doc: Any, source: str) -> None:
+    """Refuse documents that expand to too many values, nest too deeply or refer to
+    themselves (YAML aliases make a 1 KB file worth billions of values)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any, depth: int) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise MetadataError(f"{source} refers to itself (a recursive YAML alias)")
+        if depth > MAX_METADATA_DEPTH:
+            raise MetadataTooLargeError(
+                f"{source} is nested deeper than {MAX_METADATA_DEPTH} levels")
+        active.add(key)
+        total = 1
+        for child in node.values() if isinstance(node, dict) else node:
+            total += size(child, depth + 1)
+            if total > MAX_METADATA_NODES:
+                raise MetadataTooLargeError(
+                    f"{source} expands to more than {MAX_METADATA_NODES:,} values "
+                    "(YAML aliases repeating the same data); refusing to read it")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(doc, 0)
 
 
 @functools.lru_cache(maxsize=128)
@@ -23,7 +68,9 @@ def _yaml_load_cached(text: bytes | str) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)
+    doc = yaml.load(text, Loader=loader)
+    _check_expansion(doc, "the metadata")
+    return doc
 
 
 def _yaml_load(text: bytes | str) -> Any:
@@ -55,10 +102,15 @@ def parse(text: bytes | str, source: str = "<string>") -> ModelMeta | DataMeta:
 
     from mlem_lib.compat.mlem import normalize
 
+    if len(text) > MAX_METADATA_BYTES:
+        raise MetadataTooLargeError(f"{source} is larger than {MAX_METADATA_BYTES:,} bytes, "
+                                    "the limit for a metadata file")
     try:
         raw = _yaml_load(text)
     except yaml.YAMLError as exc:
-        raise MetadataError(f"{source} is not valid YAML: {exc}".splitlines()[0]) from exc
+        raise MetadataError(f"{source} is not valid YAML: {exc}".splitlines()[0]) from None
+    except MetadataError as exc:
+        raise type(exc)(str(exc).replace("the metadata", source, 1)) from None
     if not isinstance(raw, dict):
         raise MetadataError(f"{source} does not contain a mapping")
     data = normalize(raw)
@@ -72,24 +124,44 @@ def parse(text: bytes | str, source: str = "<string>") -> ModelMeta | DataMeta:
         raise MetadataError(f"{source}: invalid metadata at '{where}': {first['msg']}") from exc
 
 
-def _artifacts_match(fs: Any, meta_path: str, body: bytes) -> bool:
+def artifacts_match(fs: Any, meta_path: str, body: bytes) -> bool:
+    """Whether the ``.mlem`` text ``body`` describes the artifacts on disk (size, then hash)."""
     try:
-        meta = parse(body, meta_path + PENDING_SUFFIX)
-    except MetadataError:
-        return False
-    for art in meta.artifacts.values():
-        path = resolve_artifact(meta_path, art.uri)
-        try:
+        meta = parse(body, meta_path)
+        for art in meta.artifacts.values():
+            path = resolve_artifact(meta_path, art.uri, fs)
             if not file_matches(fs, path, size=art.size, digest=art.hash,
                                 algorithm=art.hash_algorithm):
                 return False
-        except FileNotFoundError:
-            return False
+    except (MetadataError, UnsafePathError, ArtifactIntegrityError, FileNotFoundError):
+        return False
     return True
 
 
+def _cat_meta(fs: Any, meta_path: str, url: str) -> bytes | None:
+    try:
+        size = fs.size(meta_path)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ObjectNotFoundError(f"{url} is a directory, not a .mlem file") from None
+    if size is not None and size > MAX_METADATA_BYTES:
+        raise MetadataTooLargeError(f"{url} is larger than {MAX_METADATA_BYTES:,} bytes, "
+                                    "the limit for a metadata file")
+    try:
+        return bytes(fs.cat_file(meta_path))
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ObjectNotFoundError(f"{url} is a directory, not a .mlem file") from None
+
+
 def read(url: str) -> tuple[ModelMeta | DataMeta, Any, str]:
-    """Read the metadata of the object at ``url``.
+    """Read the metadata of the object at ``url``; never writes anything.
+
+    When a save was killed between moving its artifact and its metadata, the artifact
+    on disk belongs to the pending metadata: that pair is returned (the next save
+    finishes the job).
 
     Returns:
         (metadata, filesystem, path of the ``.mlem`` file inside it)
@@ -97,16 +169,17 @@ def read(url: str) -> tuple[ModelMeta | DataMeta, Any, str]:
     Raises:
         ObjectNotFoundError: there is no ``.mlem`` file there.
         MetadataError: the file cannot be read as metadata.
+        MetadataTooLargeError: the file is larger than ``MAX_METADATA_BYTES`` or expands
+            to more than ``MAX_METADATA_NODES`` values.
     """
     _, meta_url = split_meta_path(url)
     fs, meta_path = get_fs(meta_url)
-    if fs.exists(meta_path + PENDING_SUFFIX):
-        finish_interrupted_save(fs, meta_path, lambda body: _artifacts_match(fs, meta_path, body))
-    try:
-        text = fs.cat_file(meta_path)
-    except FileNotFoundError:
-        raise ObjectNotFoundError(f"no model or data at {url} ({meta_url} does not exist)") \
-            from None
-    except IsADirectoryError:
-        raise ObjectNotFoundError(f"{meta_url} is a directory, not a .mlem file") from None
+    text = _cat_meta(fs, meta_path, meta_url)
+    pending = read_pending(fs, meta_path) if fs.exists(meta_path + PENDING_SUFFIX) else None
+    if (pending is not None and pending != text and len(pending) <= MAX_METADATA_BYTES
+            and (text is None or not artifacts_match(fs, meta_path, text))
+            and artifacts_match(fs, meta_path, pending)):
+        text = pending
+    if text is None:
+        raise ObjectNotFoundError(f"no model or data at {url} ({meta_url} does not exist)")
     return parse(text, meta_url), fs, meta_path

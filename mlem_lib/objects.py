@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import posixpath
-import tempfile
 from typing import IO, Any
 
 from mlem_lib import __version__
@@ -71,7 +69,8 @@ def save_model(model: Any, path: str, sample_data: Any = None, description: str 
         return tmp_names[final]
 
     write_object(fs, meta_path, {art_path: write_artifact}, render, HASH_ALGORITHM,
-                 on_temp=tmp_names.__setitem__)
+                 on_temp=tmp_names.__setitem__,
+                 describes_artifacts=lambda body: mlemfile.artifacts_match(fs, meta_path, body))
     meta: ModelMeta = holder["meta"]
     return meta
 
@@ -104,14 +103,15 @@ def save_data(obj: Any, path: str, description: str | None = None,
         return mlemfile.render(meta)
 
     write_object(fs, meta_path, {art_path: lambda f: files.write(obj, data_type, fmt, f)},
-                 render, HASH_ALGORITHM)
+                 render, HASH_ALGORITHM,
+                 describes_artifacts=lambda body: mlemfile.artifacts_match(fs, meta_path, body))
     meta: DataMeta = holder["meta"]
     return meta
 
 
 def read_artifact_file(fs: Any, meta_path: str, art: Artifact) -> bytes:
     """The bytes of one artifact, after checking its path, size and hash."""
-    return read_verified(fs, resolve_artifact(meta_path, art.uri), size=art.size,
+    return read_verified(fs, resolve_artifact(meta_path, art.uri, fs), size=art.size,
                          digest=art.hash, algorithm=art.hash_algorithm)
 
 
@@ -139,11 +139,6 @@ def _load_data(meta: DataMeta, fs: Any, meta_path: str) -> Any:
     return files.read(read_artifact(meta, fs, meta_path), meta.data_type, meta.format)
 
 
-def _custom_dir(meta: ModelMeta) -> str:
-    key = meta.model_hash[:16] or "nohash"
-    return os.path.join(tempfile.gettempdir(), "mlem_lib_custom", key)
-
-
 def load_object(meta: ModelMeta | DataMeta, fs: Any, meta_path: str,
                 check_requirements: bool = True) -> Any:
     """Verify the artifact and rebuild the object it holds."""
@@ -155,7 +150,7 @@ def load_object(meta: ModelMeta | DataMeta, fs: Any, meta_path: str,
     from mlem_lib.models.base import handler_for_type
 
     if meta.custom_requirements():
-        requirements.install_custom(meta.custom_requirements(), _custom_dir(meta))
+        requirements.install_custom(meta.custom_requirements())
     if check_requirements:
         requirements.check_installed(meta.python_requirements())
     handler = handler_for_type(meta.model_type.type)

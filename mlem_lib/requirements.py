@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import importlib.abc
 import importlib.util
 import io
 import os
@@ -323,31 +324,113 @@ def unix_requirements(modules: Iterable[str]) -> list[UnixRequirement]:
     return [UnixRequirement(package_name="libgomp1")] if needs_gomp else []
 
 
-def install_custom(reqs: Iterable[CustomRequirement], target: str) -> None:
-    """Unpack shipped local modules into ``target`` and put it on ``sys.path``.
+class ShippedCodeFinder(importlib.abc.MetaPathFinder, importlib.abc.InspectLoader):
+    """Imports the local code shipped inside ``.mlem`` files straight from memory.
 
-    Only modules that cannot be imported already are unpacked.
+    Nothing is unpacked to disk, so no other user can plant or redirect files, and no
+    folder goes on ``sys.path``. The finder sits first on ``sys.meta_path`` and answers
+    only for the top-level names it ships, so the code a model was saved with wins over
+    a same-named module elsewhere on ``sys.path``; a module already imported is kept.
     """
-    added = False
+
+    ORIGIN = "<mlem_lib shipped code>"
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.tops: set[str] = set()
+
+    def add(self, top: str, files: dict[str, bytes]) -> None:
+        """Serve ``files`` (relative path -> source) for the top-level name ``top``."""
+        for key in [k for k in self.files if k.split("/")[0] in (top, f"{top}.py")]:
+            del self.files[key]
+        self.files.update(files)
+        self.tops.add(top)
+
+    def _locate(self, fullname: str) -> tuple[str, bool] | None:
+        """(key of its source in ``files``, is a package) or None."""
+        base = fullname.replace(".", "/")
+        if f"{base}/__init__.py" in self.files:
+            return f"{base}/__init__.py", True
+        if f"{base}.py" in self.files:
+            return f"{base}.py", False
+        if any(k.startswith(base + "/") for k in self.files):
+            return f"{base}/__init__.py", True  # a folder without __init__.py
+        return None
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        top = fullname.partition(".")[0]
+        if top not in self.tops:
+            return None
+        if "." in fullname and getattr(sys.modules.get(top), "__loader__", None) is not self:
+            return None  # the package was imported from elsewhere first: keep it whole
+        found = self._locate(fullname)
+        if found is None:
+            return None
+        key, is_package = found
+        spec = importlib.util.spec_from_loader(fullname, self, origin=f"{self.ORIGIN}/{key}",
+                                               is_package=is_package)
+        return spec
+
+    def get_source(self, fullname: str) -> str:
+        found = self._locate(fullname)
+        if found is None:
+            raise ImportError(f"no shipped source for {fullname}", name=fullname)
+        return self.files.get(found[0], b"").decode("utf-8")
+
+    def get_code(self, fullname: str) -> Any:
+        found = self._locate(fullname)
+        if found is None:
+            raise ImportError(f"no shipped source for {fullname}", name=fullname)
+        return compile(self.files.get(found[0], b""), f"{self.ORIGIN}/{found[0]}", "exec",
+                       dont_inherit=True)
+
+    def is_package(self, fullname: str) -> bool:
+        found = self._locate(fullname)
+        return bool(found and found[1])
+
+
+_SHIPPED = ShippedCodeFinder()
+
+
+def _valid_member(member: str) -> bool:
+    parts = member.split("/")
+    return (member.endswith(".py") and all(p.isidentifier() for p in parts[:-1])
+            and parts[-1][:-3].isidentifier())
+
+
+def install_custom(reqs: Iterable[CustomRequirement]) -> list[str]:
+    """Make shipped local modules importable from memory (see :class:`ShippedCodeFinder`).
+
+    A module that is already imported is kept as it is. Returns the top-level names
+    served from the shipped code.
+
+    Raises:
+        MetadataError: a shipped module would shadow the standard library or mlem_lib.
+
+    Example:
+        >>> req = CustomRequirement(name="shipped_demo_mod", source64zip=_compress(b"X = 41"))
+        >>> install_custom([req])
+        ['shipped_demo_mod']
+        >>> import shipped_demo_mod
+        >>> shipped_demo_mod.X + 1
+        42
+    """
+    from mlem_lib.errors import MetadataError
+
+    served = []
     for req in reqs:
-        if req.name in sys.modules:
+        top = req.name.split(".")[0]
+        if is_stdlib(top) or top in _IGNORED:
+            raise MetadataError(f"shipped module {req.name!r} would shadow the module of the "
+                                "same name in the standard library or mlem_lib")
+        if top in sys.modules:
             continue
-        try:
-            spec = importlib.util.find_spec(req.name)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is not None:
-            continue
-        for member, body in custom_sources(req).items():
-            if member.startswith(("/", "\\")) or ".." in member.split("/"):
-                continue
-            dest = os.path.join(target, *member.split("/"))
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            with open(dest, "wb") as f:
-                f.write(body)
-        added = True
-    if added and target not in sys.path:
-        sys.path.append(target)
+        files = {m.replace("\\", "/"): body for m, body in custom_sources(req).items()}
+        _SHIPPED.add(top, {m: body for m, body in files.items() if _valid_member(m)})
+        served.append(top)
+    if served and _SHIPPED not in sys.meta_path:
+        sys.meta_path.insert(0, _SHIPPED)
+    return served
 
 
 def check_installed(reqs: Iterable[PythonRequirement]) -> list[str]:

@@ -3,9 +3,14 @@
 A save writes two files, the artifact and the ``.mlem`` metadata. To make the
 pair atomic without a directory rename, the new metadata is first written
 completely to ``<name>.mlem.pending`` (the intent record), then the artifact is
-moved into place, then the pending file replaces ``<name>.mlem``. A reader that
-finds a pending file whose artifact hash matches the artifact on disk finishes
-the interrupted save; otherwise the pending file is stale and is ignored.
+moved into place, then the pending file replaces ``<name>.mlem``. Saves to one
+path hold a writer lock (:mod:`mlem_lib.savelock`), so only one of them uses the
+pending file at a time.
+
+Readers never write: a reader that finds a pending file whose artifacts are the ones
+on disk (a save killed between the two moves) reads that pair instead of the
+``.mlem`` file, and the next writer, under the lock, finishes or discards it and
+deletes the temporary files of writers that are gone.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import IO, Any
 
 from mlem_lib.errors import (
     ArtifactIntegrityError,
+    ConcurrentWriteError,
     ObjectNotFoundError,
     StorageError,
     UnsafePathError,
@@ -60,19 +66,38 @@ def split_meta_path(url: str) -> tuple[str, str]:
     return url, url + META_SUFFIX
 
 
-def resolve_artifact(meta_path: str, uri: str) -> str:
+def resolve_artifact(meta_path: str, uri: str, fs: Any = None) -> str:
     """The path of an artifact, refusing URIs that leave the ``.mlem`` file's folder.
 
+    With a local ``fs`` the real path is checked too: an artifact that is, or is reached
+    through, a symlink pointing outside the folder is refused, and the resolved real
+    path is returned so that nothing follows the link again later.
+
     Raises:
-        UnsafePathError: for absolute paths, URLs and ``..`` components.
+        UnsafePathError: for absolute paths, URLs, ``..`` components and symlinks that
+            lead out of the folder.
+
+    Example:
+        >>> resolve_artifact("/models/rf.mlem", "rf")
+        '/models/rf'
     """
     if not uri or "://" in uri or uri.startswith(("/", "\\")) or (len(uri) > 1 and uri[1] == ":"):
         raise UnsafePathError(f"artifact uri {uri!r} must be a relative path inside the "
                               "model's folder")
+    if "\0" in uri:
+        raise UnsafePathError(f"artifact uri {uri!r} contains a NUL character")
     parts = uri.replace("\\", "/").split("/")
     if any(p == ".." for p in parts):
         raise UnsafePathError(f"artifact uri {uri!r} escapes the model's folder")
-    return posixpath.join(posixpath.dirname(meta_path), *[p for p in parts if p not in ("", ".")])
+    path = posixpath.join(posixpath.dirname(meta_path), *[p for p in parts if p not in ("", ".")])
+    if fs is None or not is_local(fs):
+        return path
+    folder = os.path.realpath(os.path.dirname(meta_path) or ".")
+    real = os.path.realpath(path)
+    if os.path.commonpath([folder, real]) != folder:
+        raise UnsafePathError(f"artifact uri {uri!r} leads through a symlink to {real}, "
+                              f"outside the model's folder {folder}")
+    return real
 
 
 def hasher(algorithm: str) -> Any:
@@ -150,8 +175,10 @@ def read_verified(fs: Any, path: str, *, size: int, digest: str, algorithm: str)
 
 
 def _tmp_name(path: str) -> str:
+    from mlem_lib.savelock import owner_tag
+
     head, tail = posixpath.split(path)
-    return posixpath.join(head, f".{tail}.tmp-{uuid.uuid4().hex[:12]}")
+    return posixpath.join(head, f".{tail}.tmp-{owner_tag()}-{uuid.uuid4().hex[:8]}")
 
 
 @contextmanager
@@ -185,8 +212,9 @@ def atomic_open(fs: Any, path: str) -> Iterator[IO[bytes]]:
 def write_object(fs: Any, meta_path: str, artifacts: dict[str, Callable[[IO[bytes]], Any]],
                  render_meta: Callable[[dict[str, tuple[str, int]]], bytes],
                  algorithm: str = "sha256",
-                 on_temp: Callable[[str, str], Any] | None = None) -> None:
-    """Write artifacts and the ``.mlem`` file as one atomic unit.
+                 on_temp: Callable[[str, str], Any] | None = None,
+                 describes_artifacts: Callable[[bytes], bool] | None = None) -> None:
+    """Write artifacts and the ``.mlem`` file as one atomic unit, one writer at a time.
 
     Args:
         fs: the filesystem.
@@ -196,10 +224,27 @@ def write_object(fs: Any, meta_path: str, artifacts: dict[str, Callable[[IO[byte
             artifacts are still at their temporary paths then (see ``on_temp``).
         algorithm: hash algorithm.
         on_temp: called with (final path, temporary path) for each artifact.
+        describes_artifacts: says whether ``.mlem`` bytes describe the artifacts on disk;
+            used to finish a save that was killed between its two moves.
+
+    Raises:
+        ConcurrentWriteError: another save of the same path did not finish in time, or
+            (object stores without exclusive create) replaced this one's metadata.
     """
+    from mlem_lib.savelock import writer_lock
+
     parent = posixpath.dirname(meta_path)
     if parent:
         fs.makedirs(parent, exist_ok=True)
+    with writer_lock(fs, meta_path):
+        recover_interrupted_save(fs, meta_path, list(artifacts), describes_artifacts)
+        _write_pair(fs, meta_path, artifacts, render_meta, algorithm, on_temp)
+
+
+def _write_pair(fs: Any, meta_path: str, artifacts: dict[str, Callable[[IO[bytes]], Any]],
+                render_meta: Callable[[dict[str, tuple[str, int]]], bytes], algorithm: str,
+                on_temp: Callable[[str, str], Any] | None) -> None:
+    parent = posixpath.dirname(meta_path)
     temps: dict[str, str] = {}
     pending = meta_path + PENDING_SUFFIX
     try:
@@ -225,10 +270,12 @@ def write_object(fs: Any, meta_path: str, artifacts: dict[str, Callable[[IO[byte
             fs.mv(tmp, final)
         temps.clear()
         fs.mv(pending, meta_path)
-        if is_local(fs) and parent:
-            _fsync_dir(parent)
-            for final in artifacts:
-                sweep_stale_temps(final)
+        if is_local(fs):
+            if parent:
+                _fsync_dir(parent)
+        elif fs.cat_file(meta_path) != body:
+            raise ConcurrentWriteError(f"another writer replaced {meta_path} while this save "
+                                       "finished; the path holds the other save")
     finally:
         for tmp in temps.values():
             if fs.exists(tmp):
@@ -237,30 +284,82 @@ def write_object(fs: Any, meta_path: str, artifacts: dict[str, Callable[[IO[byte
             fs.rm(pending)
 
 
+def recover_interrupted_save(fs: Any, meta_path: str, artifact_paths: list[str],
+                             describes_artifacts: Callable[[bytes], bool] | None) -> None:
+    """Finish or discard a save killed between its moves, and delete dead writers' temp files.
+
+    Only a writer holding the lock calls this: the pending file becomes the ``.mlem``
+    file when it describes the artifacts on disk and the ``.mlem`` file does not.
+    """
+    pending = meta_path + PENDING_SUFFIX
+    try:
+        body = fs.cat_file(pending)
+    except FileNotFoundError:
+        body = None
+    if body is not None:
+        try:
+            current: bytes | None = fs.cat_file(meta_path)
+        except FileNotFoundError:
+            current = None
+        if (describes_artifacts is not None and describes_artifacts(body)
+                and not (current is not None and describes_artifacts(current))):
+            fs.mv(pending, meta_path)
+        else:
+            fs.rm(pending)
+    for path in artifact_paths:
+        sweep_stale_temps(path, fs=fs)
+
+
 STALE_TEMP_SECONDS = 3600.0
 
 
-def sweep_stale_temps(path: str, older_than: float = STALE_TEMP_SECONDS) -> list[str]:
-    """Delete temporary files that killed saves of ``path`` left behind (local files only).
+def sweep_stale_temps(path: str, older_than: float = STALE_TEMP_SECONDS, *,
+                      fs: Any = None) -> list[str]:
+    """Delete temporary files that killed saves of ``path`` left behind.
 
-    Only files older than ``older_than`` seconds go, so a save running right now in
-    another process keeps its temporary file.
+    A temporary file goes when its writer is gone (it ran on this host and its PID is
+    not alive), whatever its age, or when it is older than ``older_than`` seconds
+    (writers on other hosts, files named by older versions). A save running right now
+    in another process keeps its temporary file.
 
     Returns:
         The paths removed.
     """
-    import glob
     import time
 
-    head, tail = os.path.split(path)
-    cutoff = time.time() - older_than
+    from mlem_lib.savelock import owner_gone, parse_owner
+
+    if fs is None:
+        fs, path = get_fs(path)
+    head, tail = posixpath.split(path)
+    prefix = f".{tail}.tmp-"
+    try:
+        names = [posixpath.basename(p.rstrip("/")) for p in fs.ls(head or ".", detail=False)]
+    except FileNotFoundError:
+        return []
     removed = []
-    for tmp in glob.glob(os.path.join(head, f".{glob.escape(tail)}.tmp-*")):
+    cutoff = time.time() - older_than
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        tmp = posixpath.join(head, name)
+        owner = parse_owner(name[len(prefix):])
         with contextlib.suppress(OSError):
-            if os.path.getmtime(tmp) < cutoff:
-                os.remove(tmp)
-                removed.append(tmp)
+            if not (owner is not None and owner_gone(*owner)) and _mtime(fs, tmp) >= cutoff:
+                continue
+            fs.rm(tmp)
+            removed.append(tmp)
     return removed
+
+
+def _mtime(fs: Any, path: str) -> float:
+    if is_local(fs):
+        return os.path.getmtime(path)
+    info = fs.info(path)
+    stamp = info.get("mtime") or info.get("LastModified") or info.get("created")
+    if hasattr(stamp, "timestamp"):
+        return float(stamp.timestamp())
+    return float(stamp) if stamp is not None else float("inf")
 
 
 def _fsync_dir(path: str) -> None:
@@ -274,23 +373,9 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def finish_interrupted_save(fs: Any, meta_path: str,
-                            artifact_matches: Callable[[bytes], bool]) -> None:
-    """Complete or discard a save that stopped between moving the artifact and the metadata.
-
-    Args:
-        fs: the filesystem.
-        meta_path: the ``.mlem`` path.
-        artifact_matches: gets the pending ``.mlem`` bytes, says whether the artifacts on
-            disk are the ones it describes.
-    """
-    pending = meta_path + PENDING_SUFFIX
+def read_pending(fs: Any, meta_path: str) -> bytes | None:
+    """The intent record of a save in progress or killed part-way, if there is one."""
     try:
-        body = fs.cat_file(pending)
+        return bytes(fs.cat_file(meta_path + PENDING_SUFFIX))
     except FileNotFoundError:
-        return
-    # A stale pending file is left alone: a save may be writing it right now.
-    if artifact_matches(body):
-        # FileNotFoundError: another reader or the writer finished it first
-        with contextlib.suppress(FileNotFoundError):
-            fs.mv(pending, meta_path)
+        return None

@@ -23,7 +23,7 @@ from mlem_lib.errors import (
     UnsafePathError,
     UnsupportedObjectError,
 )
-from tests.helpers.localmodels import Scaler, add_one
+from tests.helpers.localmodels import Scaler, Unpicklable, add_one
 
 
 def read_yaml(path: str) -> dict:
@@ -253,25 +253,78 @@ def test_resave_replaces_previous_version(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m", "m.mlem"]
 
 
-def _copy_pair(src: str, dst: Path) -> None:
-    shutil.copy(src, dst)
-    shutil.copy(src + ".mlem", str(dst) + ".mlem")
-
-
-def test_interrupted_save_between_renames_rolls_forward(tmp_path):
-    """The crash window of a save: new artifact in place, new metadata still pending."""
+def _interrupted_save(tmp_path: Path) -> Path:
+    """The crash window of a save: the old pair of ``m`` (add_one) plus the new metadata
+    (times ten) still pending; the new artifact is not moved yet."""
     mlem.save(add_one, str(tmp_path / "old"), sample_data=[1])
     mlem.save(lambda xs: [x * 10 for x in xs], str(tmp_path / "new"), sample_data=[1])
     target = tmp_path / "m"
-    _copy_pair(str(tmp_path / "old"), target)
+    shutil.copy(tmp_path / "old", target)
+    (tmp_path / "m.mlem").write_text((tmp_path / "old.mlem").read_text()
+                                     .replace("uri: old", "uri: m"))
+    for name in ("old", "old.mlem"):
+        os.remove(tmp_path / name)
     new_meta = (tmp_path / "new.mlem").read_text().replace("uri: new", "uri: m")
     (tmp_path / "m.mlem.pending").write_text(new_meta)
+    return target
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def test_interrupted_save_is_read_without_writing(tmp_path):
+    """Issue 12 item 6: readers read the last complete pair and never write."""
+    target = _interrupted_save(tmp_path)
     # crash before the artifact moved: the pending file is stale, the old model loads
+    before = _snapshot(tmp_path)
     assert mlem.apply(str(target), [1]) == [2]
-    # crash after the artifact moved: the save is completed by the reader
+    assert _snapshot(tmp_path) == before
+    # crash after the artifact moved: readers see the new pair, and leave the files alone
     shutil.copy(tmp_path / "new", target)
+    before = _snapshot(tmp_path)
     assert mlem.apply(str(target), [1]) == [10]
+    assert mlem.load_meta(str(target)).model_hash == mlem.load_meta(
+        str(tmp_path / "new")).model_hash
+    assert _snapshot(tmp_path) == before
+
+
+def test_interrupted_save_reads_from_a_read_only_store(tmp_path):
+    """The same interrupted save, read over plain HTTP (fsspec's read-only filesystem,
+    served by a real http.server on 127.0.0.1)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    target = _interrupted_save(tmp_path)
+    shutil.copy(tmp_path / "new", target)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/m"
+        assert mlem.load(url)([1]) == [10]
+        assert mlem.load_meta(url).model_type.type == "callable"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_next_save_finishes_an_interrupted_save(tmp_path):
+    """The next writer completes the interrupted pair, so even a failed save after it
+    leaves a plain, complete pair behind."""
+    target = _interrupted_save(tmp_path)
+    shutil.copy(tmp_path / "new", target)
+
+    with pytest.raises(TypeError):
+        mlem.save(Unpicklable(), str(target), sample_data=[1])
     assert not (tmp_path / "m.mlem.pending").exists()
+    assert mlem.apply(str(target), [1]) == [10]
+    mlem.save(add_one, str(target), sample_data=[1])
+    assert mlem.apply(str(target), [1]) == [2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "m.mlem", "new", "new.mlem"]
 
 
 SAVER = """
@@ -307,5 +360,49 @@ def test_killed_save_leaves_a_loadable_model(tmp_path):
         factor = mlem.load(path).factor
         seen.add(factor)
         leftovers = [n for n in os.listdir(tmp_path) if n not in ("big", "big.mlem")]
-        assert all(n.startswith(".big.tmp-") or n == "big.mlem.pending" for n in leftovers)
+        assert all(n.startswith(".big.tmp-") or n in ("big.mlem.pending", ".big.mlem.lock")
+                   for n in leftovers)
     assert seen, "the model must load after every kill"
+
+
+def test_killed_saves_leave_no_temp_files_after_the_next_save(tmp_path):
+    """Issue 12 item 7: temp files of killed writers (same host, PID gone) are deleted by
+    the next save, however young they are; a live writer's file is kept."""
+    import time
+
+    from tests.conftest import REPO_ROOT
+
+    path = str(tmp_path / "big")
+    script = SAVER.format(root=str(REPO_ROOT), path=path)
+    for i in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", script, str(i + 1)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "start"
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".big.tmp-*")) and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    leaked = list(tmp_path.glob(".big.tmp-*"))
+    assert leaked, "the kills should have left temp files behind"
+    mlem.save(add_one, path, sample_data=[1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big", "big.mlem"]
+
+
+def test_next_save_keeps_the_temp_file_of_a_live_writer(tmp_path):
+    from mlem_lib.savelock import owner_tag
+
+    path = str(tmp_path / "m")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = owner_tag().rsplit("-", 1)[0]
+    live = tmp_path / f".m.tmp-{host}-{sleeper.pid}-0a0b0c0d"
+    try:
+        live.write_bytes(b"a save running right now")
+        mlem.save(add_one, path, sample_data=[1])
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m", "m.mlem", live.name])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    mlem.save(add_one, path, sample_data=[1])  # now that writer is gone too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "m.mlem"]

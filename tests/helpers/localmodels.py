@@ -17,3 +17,13 @@ class Scaler:
 
 def add_one(values):
     return [v + 1 for v in values]
+
+
+class Unpicklable:
+    """A model whose pickling fails: a save of it must leave the previous version."""
+
+    def predict(self, xs):
+        return xs
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle this")
