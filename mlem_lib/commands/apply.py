@@ -31,7 +31,8 @@ server) and collect the predictions. {FORMATS_HELP}"""
 REMOTE_EXAMPLES = """\
 examples:
   mlem apply-remote http://127.0.0.1:8080 data/test.csv -o preds.csv
-  mlem apply-remote https://models.example.com data.parquet -m predict_proba --auth-token T
+  mlem apply-remote https://models.example.com data.parquet -m predict_proba \\
+       --auth-token-file ~/.config/mlem/token
 """
 
 
@@ -67,8 +68,12 @@ def register(sub: Any) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("url", help="base URL of the model server, e.g. http://127.0.0.1:8080")
     _common(r, DEFAULT_REMOTE_BATCH_SIZE)
-    r.add_argument("--auth-token", default=None,
-                   help="bearer token for the server (default: $MLEM_AUTH_TOKEN)")
+    r.add_argument("--auth-token-file", default=None, metavar="PATH",
+                   help="file holding the server's bearer token (default: "
+                        "$MLEM_AUTH_TOKEN_FILE, else $MLEM_AUTH_TOKEN)")
+    r.add_argument("--auth-token", default=None, metavar="TOKEN",
+                   help="the token itself; other users see it in `ps`: prefer "
+                        "--auth-token-file or $MLEM_AUTH_TOKEN")
     r.set_defaults(func=_apply_remote)
 
 
@@ -99,8 +104,18 @@ def _apply_remote(args: argparse.Namespace) -> int:
     import os
 
     import mlem_lib.api as mlem
+    from mlem_lib.commands.serve import TOKEN_IN_ARGV_WARNING
+    from mlem_lib.serve.settings import read_token_file
 
-    token = args.auth_token or os.environ.get("MLEM_AUTH_TOKEN") or None
+    token = args.auth_token
+    if token:
+        print(TOKEN_IN_ARGV_WARNING, file=sys.stderr, flush=True)
+    elif args.auth_token_file:
+        token = read_token_file(args.auth_token_file)
+    else:
+        token = os.environ.get("MLEM_AUTH_TOKEN") or None
+        if token is None and os.environ.get("MLEM_AUTH_TOKEN_FILE"):
+            token = read_token_file(os.environ["MLEM_AUTH_TOKEN_FILE"])
     return _report(mlem.apply_remote(args.url, args.data, method=args.method,
                                      output=args.output, batch_size=args.batch_size,
                                      auth_token=token, quiet=args.quiet))

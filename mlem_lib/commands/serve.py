@@ -15,7 +15,7 @@ EXAMPLES = """\
 examples:
   mlem serve models/rf
   mlem serve models/rf --host 0.0.0.0 --port 9000 --workers 2
-  MLEM_AUTH_TOKEN=s3cret mlem serve rf#prod
+  mlem serve rf#prod --auth-token-file /run/secrets/mlem-token --auth-docs
   curl -X POST localhost:8080/predict -H 'Content-Type: application/json' \\
        -d '{"data": {"values": [{"sepal_length": 5.1, ...}]}}'
 """
@@ -33,9 +33,16 @@ def register(sub: Any) -> None:
                    help="TCP port (default: $PORT, else 8080)")
     p.add_argument("--workers", type=int, default=1,
                    help="uvicorn worker processes (default 1)")
-    p.add_argument("--auth-token", default=None,
-                   help="require 'Authorization: Bearer TOKEN' on model endpoints "
-                        "(default: $MLEM_AUTH_TOKEN; /health and /ping stay open)")
+    p.add_argument("--auth-token-file", default=None, metavar="PATH",
+                   help="require 'Authorization: Bearer TOKEN' on model endpoints, with "
+                        "TOKEN read from this file (default: $MLEM_AUTH_TOKEN_FILE, else "
+                        "$MLEM_AUTH_TOKEN; /health and /ping stay open)")
+    p.add_argument("--auth-token", default=None, metavar="TOKEN",
+                   help="the token itself; other users see it in `ps`: prefer "
+                        "--auth-token-file or $MLEM_AUTH_TOKEN")
+    p.add_argument("--auth-docs", action="store_true", default=None,
+                   help="require the token on /docs, /openapi.json and /interface.json "
+                        "too (default: $MLEM_AUTH_DOCS)")
     p.add_argument("--max-body-mb", type=float, default=None,
                    help="reject request bodies larger than this with 413 "
                         "(default: $MLEM_MAX_BODY_MB, else 100)")
@@ -43,12 +50,22 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_serve)
 
 
+TOKEN_IN_ARGV_WARNING = ("warning: --auth-token puts the token on the command line, where "
+                         "every user of this machine can read it (ps); use --auth-token-file "
+                         "or MLEM_AUTH_TOKEN")
+
+
 def _serve(args: argparse.Namespace) -> int:
+    import sys
+
     from mlem_lib.errors import ServeError
     from mlem_lib.serve.runner import run
 
     if args.max_body_mb is not None and args.max_body_mb <= 0:
         raise ServeError(f"--max-body-mb must be positive, got {args.max_body_mb}")
+    if args.auth_token:
+        print(TOKEN_IN_ARGV_WARNING, file=sys.stderr, flush=True)
     run(args.path, host=args.host, port=args.port, workers=args.workers,
-        auth_token=args.auth_token, repo=args.repo, max_body_mb=args.max_body_mb)
+        auth_token=args.auth_token, repo=args.repo, max_body_mb=args.max_body_mb,
+        auth_token_file=args.auth_token_file, auth_docs=args.auth_docs)
     return 0

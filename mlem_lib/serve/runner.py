@@ -18,6 +18,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from mlem_lib.serve.settings import (
+    ENV_AUTH_DOCS,
     ENV_AUTH_TOKEN,
     ENV_MAX_BODY_MB,
     ENV_MODEL,
@@ -42,12 +43,14 @@ def app_from_env() -> FastAPI:
     from mlem_lib.errors import ServeError
     from mlem_lib.runner import LoadedModel
     from mlem_lib.serve.app import create_app
+    from mlem_lib.serve.docs_auth import protect_docs
 
     path = os.environ.get(ENV_MODEL)
     if not path:
         raise ServeError(f"set {ENV_MODEL} to the path of the model to serve")
+    settings = ServerSettings.from_env()
     loaded = LoadedModel.load(path, repo=os.environ.get(ENV_REPO) or None)
-    return create_app(loaded, ServerSettings.from_env())
+    return protect_docs(create_app(loaded, settings), settings)
 
 
 def _exit_cleanly_on_sigterm() -> None:
@@ -66,7 +69,8 @@ def _exit_cleanly_on_sigterm() -> None:
 
 def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: int = 1,
         auth_token: str | None = None, repo: str | None = None, *,
-        max_body_mb: float | None = None, log_level: str = "info") -> None:
+        max_body_mb: float | None = None, log_level: str = "info",
+        auth_token_file: str | None = None, auth_docs: bool | None = None) -> None:
     """Serve the model at ``path`` until SIGTERM/SIGINT (blocks).
 
     Args:
@@ -76,6 +80,10 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
         workers: uvicorn worker processes.
         auth_token: require ``Authorization: Bearer <token>`` on model endpoints
             (default: env ``MLEM_AUTH_TOKEN``).
+        auth_token_file: read the token from this file instead (default: env
+            ``MLEM_AUTH_TOKEN_FILE``); unlike a command-line argument it is not in ``ps``.
+        auth_docs: require the token on ``/docs``, ``/openapi.json`` and
+            ``/interface.json`` too (default: env ``MLEM_AUTH_DOCS``).
         repo: git repository for registry references.
         max_body_mb: body size limit (default: env ``MLEM_MAX_BODY_MB`` or 100).
         log_level: uvicorn's log level.
@@ -92,33 +100,38 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
     from mlem_lib.errors import ServeError
     from mlem_lib.runner import LoadedModel
     from mlem_lib.serve.app import create_app
+    from mlem_lib.serve.docs_auth import protect_docs
 
     if workers < 1:
         raise ServeError(f"--workers must be at least 1, got {workers}")
     port = default_port() if port is None else port
     if not 0 <= port < 65536:
         raise ServeError(f"port must be between 0 and 65535, got {port}")
-    settings = ServerSettings.from_env(auth_token=auth_token, max_body_mb=max_body_mb)
+    settings = ServerSettings.from_env(auth_token=auth_token, max_body_mb=max_body_mb,
+                                       auth_token_file=auth_token_file, auth_docs=auth_docs)
     # load in this process first: a missing or broken model fails here with one clear line
     loaded = LoadedModel.load(path, repo=repo)
     methods = ", ".join(sorted({m if m != "__call__" else "predict"
                                 for m in loaded.meta.model_type.methods}))
     print(f"serving {path} ({loaded.meta.model_type.type}: {methods}) on "
           f"http://{host}:{port} with {workers} worker(s)"
-          f"{', bearer auth on' if settings.auth_token else ''}; docs at /docs",
+          f"{', bearer auth on' if settings.auth_token else ''}"
+          f"{' (docs too)' if settings.auth_docs else ''}; docs at /docs",
           file=sys.stderr, flush=True)
     options = {"host": host, "port": port, "log_level": log_level,
                "timeout_graceful_shutdown": GRACEFUL_SECONDS, "access_log": False,
                "proxy_headers": True, "server_header": False}
     _exit_cleanly_on_sigterm()
     if workers == 1:
-        uvicorn.run(create_app(loaded, settings), **options)  # type: ignore[arg-type]
+        uvicorn.run(protect_docs(create_app(loaded, settings), settings),
+                    **options)  # type: ignore[arg-type]
         return
     os.environ[ENV_MODEL] = path
     if repo:
         os.environ[ENV_REPO] = repo
     if settings.auth_token:
         os.environ[ENV_AUTH_TOKEN] = settings.auth_token
+    os.environ[ENV_AUTH_DOCS] = "1" if settings.auth_docs else "0"
     os.environ[ENV_MAX_BODY_MB] = str(settings.max_body_mb)
     uvicorn.run("mlem_lib.serve.runner:app_from_env", factory=True, workers=workers,
                 **options)  # type: ignore[arg-type]

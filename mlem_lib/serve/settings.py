@@ -1,5 +1,9 @@
 """Settings of the model server, from arguments or the environment.
 
+The bearer token is a secret: pass it in a file (``--auth-token-file``,
+``MLEM_AUTH_TOKEN_FILE``) or in ``MLEM_AUTH_TOKEN``; ``--auth-token T`` works but
+anyone on the machine sees it in ``ps``.
+
 Example:
     >>> ServerSettings(auth_token="s3cret").max_body_bytes
     104857600
@@ -16,6 +20,8 @@ from pydantic import BaseModel, Field
 ENV_MODEL = "MLEM_MODEL"
 ENV_REPO = "MLEM_REPO"
 ENV_AUTH_TOKEN = "MLEM_AUTH_TOKEN"
+ENV_AUTH_TOKEN_FILE = "MLEM_AUTH_TOKEN_FILE"
+ENV_AUTH_DOCS = "MLEM_AUTH_DOCS"
 ENV_MAX_BODY_MB = "MLEM_MAX_BODY_MB"
 ENV_SAGEMAKER_METHOD = "MLEM_SAGEMAKER_METHOD"
 
@@ -28,11 +34,14 @@ class ServerSettings(BaseModel):
 
     Attributes:
         auth_token: when set, model endpoints need ``Authorization: Bearer <token>``.
+        auth_docs: the token is also needed on ``/docs``, ``/redoc``, ``/openapi.json`` and
+            ``/interface.json`` (``/health`` and ``/ping`` stay open).
         max_body_mb: bodies larger than this get 413.
         sagemaker_method: the method ``POST /invocations`` calls unless a header says otherwise.
     """
 
-    auth_token: str | None = None
+    auth_token: str | None = Field(default=None, repr=False)
+    auth_docs: bool = False
     max_body_mb: float = Field(default=DEFAULT_MAX_BODY_MB, gt=0)
     sagemaker_method: str = "predict"
 
@@ -41,26 +50,73 @@ class ServerSettings(BaseModel):
         return int(self.max_body_mb * 1024 * 1024)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object
-                 ) -> ServerSettings:
-        """Settings from ``MLEM_AUTH_TOKEN``, ``MLEM_MAX_BODY_MB`` and ``MLEM_SAGEMAKER_METHOD``.
+    def from_env(cls, env: Mapping[str, str] | None = None, *,
+                 auth_token_file: str | None = None, **overrides: object) -> ServerSettings:
+        """Settings from ``MLEM_AUTH_TOKEN`` (or ``MLEM_AUTH_TOKEN_FILE``),
+        ``MLEM_AUTH_DOCS``, ``MLEM_MAX_BODY_MB`` and ``MLEM_SAGEMAKER_METHOD``.
 
-        Keyword overrides that are not ``None`` win over the environment.
+        Keyword overrides that are not ``None`` win over the environment; a token given
+        directly wins over a token file.
+
+        Raises:
+            ServeError: the token file cannot be read or is empty, or ``auth_docs`` is on
+                without a token.
 
         Example:
             >>> ServerSettings.from_env({"MLEM_MAX_BODY_MB": "2"}).max_body_mb
             2.0
         """
+        from mlem_lib.errors import ServeError
+
         env = os.environ if env is None else env
         values: dict[str, object] = {}
+        if env.get(ENV_AUTH_TOKEN_FILE):
+            values["auth_token"] = read_token_file(env[ENV_AUTH_TOKEN_FILE])
         if env.get(ENV_AUTH_TOKEN):
             values["auth_token"] = env[ENV_AUTH_TOKEN]
+        if env.get(ENV_AUTH_DOCS):
+            values["auth_docs"] = env[ENV_AUTH_DOCS].strip().lower() not in ("", "0", "false",
+                                                                             "no", "off")
         if env.get(ENV_MAX_BODY_MB):
             values["max_body_mb"] = env[ENV_MAX_BODY_MB]
         if env.get(ENV_SAGEMAKER_METHOD):
             values["sagemaker_method"] = env[ENV_SAGEMAKER_METHOD]
+        if auth_token_file is not None:
+            values["auth_token"] = read_token_file(auth_token_file)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(values)
+        settings = cls.model_validate(values)
+        if settings.auth_docs and not settings.auth_token:
+            raise ServeError("protecting the docs (--auth-docs, MLEM_AUTH_DOCS) needs a token: "
+                             "give --auth-token-file, MLEM_AUTH_TOKEN_FILE or MLEM_AUTH_TOKEN")
+        return settings
+
+
+def read_token_file(path: str) -> str:
+    """The token in a file (surrounding whitespace and the final newline stripped).
+
+    Raises:
+        ServeError: the file cannot be read or holds no token.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".token") as f:
+        ...     _ = f.write("s3cret\\n"); f.flush()
+        ...     read_token_file(f.name)
+        's3cret'
+    """
+    from mlem_lib.errors import ServeError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ServeError(f"cannot read the token file {path}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    if not token:
+        raise ServeError(f"the token file {path} is empty")
+    if any(c.isspace() for c in token):
+        raise ServeError(f"the token file {path} must hold one token without spaces")
+    return token
 
 
 def default_port(env: Mapping[str, str] | None = None) -> int:
