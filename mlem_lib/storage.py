@@ -36,6 +36,17 @@ META_SUFFIX = ".mlem"
 PENDING_SUFFIX = ".pending"
 CHUNK = 4 * 1024 * 1024
 
+#: Test hook (a failpoint): when set, called with the name of each step of a save right
+#: after it is done: ``"artifacts-written"`` (at temporary paths), ``"pending-written"``,
+#: ``"artifact-moved"`` (once per artifact), ``"metadata-moved"``. A test stops a save
+#: exactly between two steps with it (tests/test_save_failpoints.py); never set otherwise.
+save_step: Callable[[str], None] | None = None
+
+
+def _step(name: str) -> None:
+    if save_step is not None:
+        save_step(name)
+
 
 def get_fs(url: str) -> tuple[Any, str]:
     """Return the fsspec filesystem and the path inside it for ``url``.
@@ -260,16 +271,20 @@ def _write_pair(fs: Any, meta_path: str, artifacts: dict[str, Callable[[IO[bytes
                     raw.flush()
                     os.fsync(raw.fileno())
             digests[final] = (out.hexdigest(), out.size)
+        _step("artifacts-written")
         body = render_meta(digests)
         with fs.open(pending, "wb") as f:
             f.write(body)
             if is_local(fs):
                 f.flush()
                 os.fsync(f.fileno())
+        _step("pending-written")
         for final, tmp in temps.items():
             fs.mv(tmp, final)
+            _step("artifact-moved")
         temps.clear()
         fs.mv(pending, meta_path)
+        _step("metadata-moved")
         if is_local(fs):
             if parent:
                 _fsync_dir(parent)
