@@ -1,22 +1,38 @@
-"""Benchmark ``mlem serve`` against the raw in-process ``predict`` (and real MLEM 0.4.14).
+"""Benchmark ``mlem serve`` against its peers and the raw in-process ``predict``, in one run.
 
-For an iris LogisticRegression and RandomForest: requests/s and p50/p99 latency of a
-one-row and a 1000-row ``POST /predict`` with 1 client and 8 concurrent clients, all on
-127.0.0.1, next to the in-process ``model.predict`` time measured in the same run. When
-the MLEM side venv exists (``scripts/mlem-side-venv.sh``; env ``MLEM_SIDE_VENV``), MLEM's
-own server is measured the same way with the same request bodies.
+Servers, each a child process with one worker on 127.0.0.1, measured one after the other
+with the same models (iris LogisticRegression and RandomForest(100), trained the same way
+in each venv) and the same rows:
 
-    .venv/bin/python bench/serve.py            # prints a markdown table
-    .venv/bin/python bench/serve.py --quick    # fewer requests
+- **mlem_lib** with default flags (``mlem serve``);
+- **plain FastAPI**: a hand-written app with a sync handler that turns the body into a
+  numpy array (``/predict``) or a DataFrame of row objects (``/predict_records``);
+- **BentoML 1.4.40**: a numpy service and a DataFrame service (``bentoml serve``), side
+  venv from ``scripts/peer-venv.sh bentoml`` (env ``BENCH_BENTOML_VENV``);
+- **MLflow 3.17**: ``mlflow models serve --env-manager local``, side venv from
+  ``scripts/peer-venv.sh mlflow`` (env ``BENCH_MLFLOW_VENV``);
+- **MLEM 0.4.14**: ``mlem serve fastapi``, side venv from ``scripts/mlem-side-venv.sh``
+  (env ``MLEM_SIDE_VENV``).
+
+A peer whose venv is missing is left out, and the summary says so. Each server gets its
+own natural body for the same rows; the first answer of each cell is checked against the
+raw ``predict`` of those rows, so a fast wrong answer cannot count.
+
+    .venv/bin/python bench/serve.py              # prints the tables (about 10 minutes)
+    .venv/bin/python bench/serve.py --quick      # fewer requests per cell
+    .venv/bin/python bench/serve.py --peers plain,bentoml
 
 Every loop is bounded by a request count and a time budget; every server is a child
-process stopped by its PID.
+process in a session of its own, stopped through that session's process group id. This
+is a benchmark, not a test: CI never runs it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -26,8 +42,10 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -35,19 +53,105 @@ import orjson
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CELL_BUDGET_S = 20.0
+QUIET_ENV = {"MLEM_NO_ANALYTICS": "true", "BENTOML_DO_NOT_TRACK": "true",
+             "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
 
-MLEM_TRAIN = f"""
+TRAIN = f"""
 import sys
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-import mlem.api
 X, y = load_iris(return_X_y=True, as_frame=True)
 X.columns = {COLUMNS!r}
-mlem.api.save(LogisticRegression(max_iter=500).fit(X, y), sys.argv[1] + "/lr", sample_data=X)
-mlem.api.save(RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y),
-              sys.argv[1] + "/rf", sample_data=X)
+MODELS = {{"lr": LogisticRegression(max_iter=500).fit(X, y),
+          "rf": RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)}}
 """
+SAVE_MLEM = TRAIN + """
+import mlem.api
+for key, model in MODELS.items():
+    mlem.api.save(model, sys.argv[1] + "/" + key, sample_data=X)
+"""
+SAVE_BENTOML = TRAIN + """
+import bentoml
+for key, model in MODELS.items():
+    bentoml.sklearn.save_model("iris_" + key, model)
+"""
+SAVE_MLFLOW = TRAIN + """
+import warnings
+warnings.filterwarnings("ignore")
+import mlflow.sklearn
+# MLflow 3.17 writes skops; a forest's Tree type has to be trusted explicitly
+TRUSTED = {"rf": ["sklearn.tree._tree.Tree"]}
+for key, model in MODELS.items():
+    mlflow.sklearn.save_model(model, sys.argv[1] + "/" + key, input_example=X.head(2),
+                              skops_trusted_types=TRUSTED.get(key))
+"""
+BENTO_SERVICE = '''
+import os
+
+import bentoml
+import numpy as np
+import pandas as pd
+
+TAG = os.environ["BENCH_BENTO_TAG"]
+
+
+@bentoml.service(workers=1)
+class NumpyService:
+    def __init__(self) -> None:
+        self.model = bentoml.sklearn.load_model(TAG)
+
+    @bentoml.api
+    def predict(self, input: np.ndarray) -> np.ndarray:
+        return self.model.predict(input)
+
+
+@bentoml.service(workers=1)
+class FrameService:
+    def __init__(self) -> None:
+        self.model = bentoml.sklearn.load_model(TAG)
+
+    @bentoml.api
+    def predict(self, input: pd.DataFrame) -> np.ndarray:
+        return self.model.predict(input)
+'''
+PLAIN_APP = '''
+"""What a careful engineer writes by hand: a sync handler, numpy in."""
+import os
+import pickle
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+with open(os.environ["BENCH_MODEL_PKL"], "rb") as f:
+    model = pickle.load(f)
+app = FastAPI()
+
+
+class Rows(BaseModel):
+    data: list[list[float]]
+
+
+class Records(BaseModel):
+    data: list[dict[str, float]]
+
+
+@app.get("/health")
+def health() -> dict:
+    return {"ok": True}
+
+
+@app.post("/predict")
+def predict(body: Rows) -> dict:
+    return {"predictions": model.predict(np.asarray(body.data)).tolist()}
+
+
+@app.post("/predict_records")
+def predict_records(body: Records) -> dict:
+    return {"predictions": model.predict(pd.DataFrame(body.data)).tolist()}
+'''
 
 
 def free_port() -> int:
@@ -57,17 +161,19 @@ def free_port() -> int:
 
 
 class Server:
-    """A server child process; ready when ``ready_path`` answers 200."""
+    """A server child process in its own session; ready when ``ready_path`` answers 200."""
 
     def __init__(self, argv: list[str], port: int, ready_path: str, log: Path,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, cwd: Path = REPO_ROOT) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=REPO_ROOT, env={**os.environ, **(env or {})})
+                                     cwd=cwd, env={**os.environ, **QUIET_ENV, **(env or {})},
+                                     start_new_session=True)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
                 raise RuntimeError(f"{argv[:3]} exited: {log.read_text()[-2000:]}")
             try:
                 if httpx.get(self.url + ready_path, timeout=2).status_code == 200:
@@ -79,13 +185,17 @@ class Server:
         raise RuntimeError(f"{argv[:3]} did not come up")
 
     def stop(self) -> None:
+        """Stop the server and whatever it started (MLflow and BentoML start workers)."""
         if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
+            pgid = self.proc.pid  # start_new_session: the session's group id is its pid
+            os.killpg(pgid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
+                os.killpg(pgid, signal.SIGKILL)
                 self.proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # workers left behind by the parent
         self._log.close()
 
 
@@ -107,7 +217,7 @@ def load(url: str, body: bytes, headers: dict[str, str], clients: int, per_clien
 
     def worker() -> None:
         mine: list[float] = []
-        with httpx.Client(timeout=60) as http:
+        with httpx.Client(timeout=120) as http:
             http.post(url, content=body, headers=headers)  # warm the connection
             for _ in range(per_client):
                 if time.monotonic() > deadline:
@@ -136,27 +246,197 @@ def load(url: str, body: bytes, headers: dict[str, str], clients: int, per_clien
                   1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))])
 
 
-def raw_ms(model: object, X: object, repeats: int) -> float:
+def raw_ms(model: Any, X: Any, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        model.predict(X)  # type: ignore[attr-defined]
+        model.predict(X)
         times.append(time.perf_counter() - t)
     return 1000 * statistics.median(times)
 
 
-def side_venv() -> Path | None:
-    root = Path(os.environ.get("MLEM_SIDE_VENV") or REPO_ROOT / ".venv-mlem")
-    return root if (root / "bin" / "mlem").exists() else None
+# -- the rows and each server's body for them ------------------------------------------
+@dataclass
+class Payload:
+    """One set of rows, sent in a given layout."""
+
+    name: str
+    frame: Any  # the rows, as a DataFrame with COLUMNS
+    layout: str  # "rows" (row objects), "split", "parquet", "numpy" (nested lists)
+
+
+def _rows(frame: Any) -> list[dict[str, float]]:
+    return list(frame.to_dict("records"))
+
+
+def _labels(value: Any) -> list[int]:
+    """Predicted labels from any server's answer (a list, or a dict holding one)."""
+    if isinstance(value, dict):
+        for key in ("predictions", "data", "values"):
+            if key in value:
+                return _labels(value[key])
+        if len(value) == 1:
+            return _labels(next(iter(value.values())))
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [int(next(iter(v.values()))) for v in value]
+    return [int(v) for v in value]
+
+
+@dataclass
+class Peer:
+    """How to start one server for one model, and what it accepts."""
+
+    label: str
+    start: Callable[[str, Path], Server]  # (model key, tmp dir) -> running server
+    bodies: dict[str, Callable[[Any], tuple[str, bytes, dict[str, str]]]] = field(
+        default_factory=dict)  # layout -> frame -> (path, body, headers)
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _mlem_lib_bodies() -> dict[str, Callable[[Any], tuple[str, bytes, dict[str, str]]]]:
+    def parquet(frame: Any) -> tuple[str, bytes, dict[str, str]]:
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        return "/predict", buf.getvalue(), {"Content-Type": "application/x-parquet"}
+
+    return {
+        "rows": lambda f: ("/predict", orjson.dumps({"data": {"values": _rows(f)}}), JSON),
+        "split": lambda f: ("/predict", orjson.dumps(
+            {"data": {"columns": list(f.columns), "data": f.to_numpy().tolist()}}), JSON),
+        "parquet": parquet,
+    }
+
+
+def mlem_lib_peer(models_dir: Path, extra_args: list[str] | None = None,
+                  label: str = "mlem_lib") -> Peer:
+    def start(key: str, tmp: Path) -> Server:
+        port = free_port()
+        argv = [sys.executable, "-m", "mlem_lib.cli", "serve", str(models_dir / key),
+                "--port", str(port), *(extra_args or [])]
+        return Server(argv, port, "/health", tmp / f"{label}-{key}.log")
+
+    return Peer(label, start, _mlem_lib_bodies())
+
+
+def plain_peer(models_dir: Path) -> Peer:
+    def start(key: str, tmp: Path) -> Server:
+        app_dir = tmp / "plain_app"
+        app_dir.mkdir(exist_ok=True)
+        (app_dir / "plain_app.py").write_text(PLAIN_APP)
+        port = free_port()
+        argv = [sys.executable, "-m", "uvicorn", "plain_app:app", "--host", "127.0.0.1",
+                "--port", str(port), "--no-access-log"]
+        return Server(argv, port, "/health", tmp / f"plain-{key}.log",
+                      env={"BENCH_MODEL_PKL": str(models_dir / f"{key}.pkl")}, cwd=app_dir)
+
+    return Peer("plain FastAPI", start, {
+        "numpy": lambda f: ("/predict", orjson.dumps({"data": f.to_numpy().tolist()}), JSON),
+        "rows": lambda f: ("/predict_records", orjson.dumps({"data": _rows(f)}), JSON),
+    })
+
+
+def _train(venv: Path, script: str, target: Path, env: dict[str, str]) -> None:
+    """Train and save the models with a peer's own library, in its venv."""
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", script, str(target)],
+                          capture_output=True, text=True, env={**os.environ, **QUIET_ENV, **env})
+    if done.returncode != 0:
+        raise RuntimeError(f"training in {venv} failed:\n{done.stderr[-3000:]}")
+
+
+def bentoml_peers(venv: Path, tmp: Path) -> list[Peer]:
+    home = tmp / "bentoml-home"
+    env = {"BENTOML_HOME": str(home)}
+    _train(venv, SAVE_BENTOML, tmp, env)
+    service_dir = tmp / "bento_service"
+    service_dir.mkdir()
+    (service_dir / "service.py").write_text(BENTO_SERVICE)
+    path_env = {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def starter(service: str) -> Callable[[str, Path], Server]:
+        def start(key: str, tmp_: Path) -> Server:
+            port = free_port()
+            argv = [str(venv / "bin" / "bentoml"), "serve", f"service:{service}",
+                    "--host", "127.0.0.1", "--port", str(port)]
+            return Server(argv, port, "/readyz", tmp_ / f"bentoml-{service}-{key}.log",
+                          env={**path_env, "BENCH_BENTO_TAG": f"iris_{key}:latest"},
+                          cwd=service_dir)
+        return start
+
+    return [
+        Peer("BentoML numpy", starter("NumpyService"), {
+            "numpy": lambda f: ("/predict", orjson.dumps({"input": f.to_numpy().tolist()}),
+                                JSON)}),
+        Peer("BentoML DataFrame", starter("FrameService"), {
+            "rows": lambda f: ("/predict", orjson.dumps({"input": _rows(f)}), JSON)}),
+    ]
+
+
+def mlflow_peer(venv: Path, tmp: Path) -> Peer:
+    models = tmp / "mlflow-models"
+    _train(venv, SAVE_MLFLOW, models, {})
+    # mlflow starts `uvicorn` by name: the venv's bin must come first on PATH
+    env = {"PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def start(key: str, tmp_: Path) -> Server:
+        port = free_port()
+        argv = [str(venv / "bin" / "mlflow"), "models", "serve", "-m", str(models / key),
+                "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+        return Server(argv, port, "/ping", tmp_ / f"mlflow-{key}.log", env=env)
+
+    return Peer("MLflow", start, {
+        "rows": lambda f: ("/invocations", orjson.dumps({"dataframe_records": _rows(f)}),
+                           JSON),
+        "split": lambda f: ("/invocations", orjson.dumps(
+            {"dataframe_split": {"columns": list(f.columns),
+                                 "data": f.to_numpy().tolist()}}), JSON),
+    })
+
+
+def mlem_peer(venv: Path, tmp: Path) -> Peer:
+    models = tmp / "mlem-models"
+    _train(venv, SAVE_MLEM, models, {})
+
+    def start(key: str, tmp_: Path) -> Server:
+        port = free_port()
+        argv = [str(venv / "bin" / "mlem"), "serve", "fastapi", "--model", str(models / key),
+                "--host", "127.0.0.1", "--port", str(port)]
+        return Server(argv, port, "/interface.json", tmp_ / f"mlem-{key}.log")
+
+    return Peer("MLEM 0.4.14", start, {
+        "rows": lambda f: ("/predict", orjson.dumps({"data": {"values": _rows(f)}}), JSON)})
+
+
+def side_venv(env_name: str, default: str, exe: str) -> Path | None:
+    root = Path(os.environ.get(env_name) or REPO_ROOT / default)
+    return root if (root / "bin" / exe).exists() else None
+
+
+# -- the run -------------------------------------------------------------------------
+@dataclass
+class Case:
+    """One row of the detailed table: a model, rows, a layout and a number of clients."""
+
+    model: str  # "lr" or "rf"
+    rows: str  # key of the frames dict
+    layouts: tuple[str, ...]  # layouts tried, first one a server accepts wins
+    clients: int
+    requests: int
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
-    parser.add_argument("--no-mlem", action="store_true", help="skip real MLEM's server")
+    parser.add_argument("--peers", default="plain,bentoml,mlflow,mlem",
+                        help="comma-separated peers to run next to mlem_lib (default: all)")
+    parser.add_argument("--json", metavar="FILE", help="also write every cell as JSON")
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
+    wanted = {p.strip() for p in args.peers.split(",") if p.strip()}
+
+    import pickle
 
     import pandas as pd
     from sklearn.datasets import load_iris
@@ -167,74 +447,173 @@ def main() -> int:
 
     X, y = load_iris(return_X_y=True, as_frame=True)
     X.columns = COLUMNS
-    models = {"LogisticRegression": LogisticRegression(max_iter=500).fit(X, y),
-              "RandomForest(100)": RandomForestClassifier(n_estimators=100,
-                                                          random_state=0).fit(X, y)}
-    one = X.head(1)
-    big = pd.concat([X] * 7, ignore_index=True).head(1000)
-    bodies = {
-        "1 row": orjson.dumps({"data": {"values": one.to_dict("records")}}),
-        "1000 rows": orjson.dumps({"data": {"values": big.to_dict("records")}}),
-    }
-    buf = io.BytesIO()
-    big.to_parquet(buf, index=False)
-    parquet = buf.getvalue()
-    json_headers = {"Content-Type": "application/json"}
-    # (requests for 1 client, requests shared by 8 clients)
-    counts = {"1 row": (int(2000 * scale), int(800 * scale)),
-              "1000 rows": (int(300 * scale), int(160 * scale))}
+    models = {"lr": LogisticRegression(max_iter=500).fit(X, y),
+              "rf": RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)}
+    names = {"lr": "LogisticRegression", "rf": "RandomForest(100)"}
+    frames = {"1 row": X.head(1),
+              "1000 rows": pd.concat([X] * 7, ignore_index=True).head(1000),
+              "100k rows": pd.concat([X] * 667, ignore_index=True).head(100_000)}
+    n = lambda count: max(3, int(count * scale))  # noqa: E731
+    cases = [
+        Case("lr", "1 row", ("numpy", "rows"), 1, n(2000)),
+        Case("lr", "1 row", ("numpy", "rows"), 8, n(800)),
+        Case("lr", "1000 rows", ("rows",), 1, n(300)),
+        Case("lr", "1000 rows", ("split",), 1, n(300)),
+        Case("lr", "1000 rows", ("parquet",), 1, n(300)),
+        Case("lr", "100k rows", ("rows",), 1, n(12)),
+        Case("lr", "100k rows", ("split",), 1, n(12)),
+        Case("lr", "100k rows", ("parquet",), 1, n(12)),
+        Case("rf", "1 row", ("numpy", "rows"), 1, n(600)),
+        Case("rf", "1 row", ("numpy", "rows"), 8, n(600)),
+    ]
 
     tmp = Path(tempfile.mkdtemp(prefix="mlem-bench-"))
-    venv = None if args.no_mlem else side_venv()
-    if venv is not None:
-        subprocess.run([str(venv / "bin" / "python"), "-c", MLEM_TRAIN, str(tmp / "mlem")],
-                       check=True, env={**os.environ, "MLEM_NO_ANALYTICS": "true"},
-                       capture_output=True)
+    models_dir = tmp / "mlem_lib"
+    for key, model in models.items():
+        mlem.save(model, str(models_dir / key), sample_data=X)
+        with open(models_dir / f"{key}.pkl", "wb") as f:
+            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
 
-    rows: list[str] = []
-    for key, (name, model) in zip(("lr", "rf"), models.items(), strict=True):
-        path = str(tmp / key)
-        mlem.save(model, path, sample_data=X)
-        raw = {"1 row": raw_ms(model, one, 300), "1000 rows": raw_ms(model, big, 50)}
-        servers: list[tuple[str, list[str], str, dict[str, str]]] = []
-        port = free_port()
-        servers.append(("mlem_lib", [sys.executable, "-m", "mlem_lib.cli", "serve", path,
-                                     "--port", str(port)], "/health", {}))
-        if venv is not None:
-            mport = free_port()
-            servers.append(("MLEM 0.4.14", [str(venv / "bin" / "mlem"), "serve", "fastapi",
-                                            "--model", str(tmp / "mlem" / key), "--host",
-                                            "127.0.0.1", "--port", str(mport)],
-                            "/interface.json", {"MLEM_NO_ANALYTICS": "true"}))
-        for label, argv, ready, env in servers:
-            port_ = int(argv[argv.index("--port") + 1])
-            server = Server(argv, port_, ready, tmp / f"{key}-{port_}.log", env)
+    peers = [mlem_lib_peer(models_dir)]
+    missing: list[str] = []
+    if "plain" in wanted:
+        peers.append(plain_peer(models_dir))
+    for key, env_name, default, exe, make, script in (
+            ("bentoml", "BENCH_BENTOML_VENV", ".venv-bentoml", "bentoml", bentoml_peers,
+             "scripts/peer-venv.sh bentoml"),
+            ("mlflow", "BENCH_MLFLOW_VENV", ".venv-mlflow", "mlflow", mlflow_peer,
+             "scripts/peer-venv.sh mlflow"),
+            ("mlem", "MLEM_SIDE_VENV", ".venv-mlem", "mlem", mlem_peer,
+             "scripts/mlem-side-venv.sh")):
+        if key not in wanted:
+            continue
+        venv = side_venv(env_name, default, exe)
+        if venv is None:
+            missing.append(f"{key} (no venv: run {script})")
+            continue
+        made = make(venv, tmp)
+        peers.extend(made if isinstance(made, list) else [made])
+
+    raw = {(key, rows): raw_ms(models[key], frames[rows], 200 if rows == "1 row" else 20)
+           for key in models for rows in frames}
+    cells: list[dict[str, Any]] = []
+    for key in models:
+        model_cases = [c for c in cases if c.model == key]
+        for peer in peers:
+            runnable = [(c, next(lay for lay in c.layouts if lay in peer.bodies))
+                        for c in model_cases if any(lay in peer.bodies for lay in c.layouts)]
+            if not runnable:
+                continue
+            server = peer.start(key, tmp)
             try:
-                cases = [(payload, bodies[payload], json_headers) for payload in bodies]
-                if label == "mlem_lib":
-                    cases.append(("1000 rows parquet->npy", parquet,
-                                  {"Content-Type": "application/x-parquet",
-                                   "Accept": "application/x-npy"}))
-                for payload, body, headers in cases:
-                    single, multi = counts["1 row" if payload == "1 row" else "1000 rows"]
-                    for clients, per_client in ((1, single), (8, max(1, multi // 8))):
-                        res = load(server.url + "/predict", body, headers, clients,
-                                   per_client)
-                        base = raw["1 row" if payload == "1 row" else "1000 rows"]
-                        rows.append(f"| {label} | {name} | {payload} | {clients} | "
-                                    f"{res.requests} | {res.rps:.0f} | {res.p50:.2f} | "
-                                    f"{res.p99:.2f} | {base:.2f} | {res.p50 - base:+.2f} |")
-                        print(rows[-1], file=sys.stderr, flush=True)
+                for case, layout in runnable:
+                    frame = frames[case.rows]
+                    path, body, headers = peer.bodies[layout](frame)
+                    answer = httpx.post(server.url + path, content=body, headers=headers,
+                                        timeout=300)
+                    if answer.status_code != 200:
+                        raise RuntimeError(f"{peer.label} {case.rows} {layout}: "
+                                           f"{answer.status_code} {answer.text[:300]}")
+                    if not answer.headers.get("content-type", "").startswith(
+                            "application/json"):
+                        got = None  # a binary answer: checked by our own tests
+                    else:
+                        got = _labels(answer.json())
+                    if got is not None and got != [int(v) for v in models[key].predict(frame)]:
+                        raise RuntimeError(f"{peer.label} answered wrong labels for "
+                                           f"{case.rows} ({layout})")
+                    res = load(server.url + path, body, headers, case.clients,
+                               max(1, case.requests // case.clients))
+                    cell = {"server": peer.label, "model": names[key], "rows": case.rows,
+                            "layout": layout, "clients": case.clients,
+                            "requests": res.requests, "rps": res.rps, "p50": res.p50,
+                            "p99": res.p99, "raw_ms": raw[(key, case.rows)]}
+                    cells.append(cell)
+                    print(_detail_row(cell), file=sys.stderr, flush=True)
             finally:
                 server.stop()
 
-    print("| server | model | payload | clients | requests | req/s | p50 ms | p99 ms | "
-          "raw predict ms | p50 - raw ms |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print("\n".join(rows))
+    print("| server | model | rows | body | clients | requests | req/s | p50 ms | p99 ms | "
+          "raw predict ms |")
+    print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for cell in cells:
+        print(_detail_row(cell))
+    print()
+    print_summary(cells, missing)
     print(f"\n{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
-          "client threads and server share the machine.")
+          "client threads and servers share the machine.")
+    if args.json:
+        Path(args.json).write_text(json.dumps(cells, indent=1))
     return 0
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def _detail_row(c: dict[str, Any]) -> str:
+    return (f"| {c['server']} | {c['model']} | {c['rows']} | {c['layout']} | {c['clients']} | "
+            f"{c['requests']} | {_num(c['rps'])} | {c['p50']:.2f} | {c['p99']:.2f} | "
+            f"{c['raw_ms']:.2f} |")
+
+
+PEER_LABELS = ("BentoML numpy", "BentoML DataFrame", "MLflow")
+
+
+def print_summary(cells: list[dict[str, Any]], missing: list[str]) -> None:
+    """The ratios of issue #15, each next to its target."""
+
+    def rps(server: str, model: str, rows: str, clients: int = 1,
+            layouts: tuple[str, ...] = ("numpy", "rows")) -> float | None:
+        for c in cells:
+            if (c["server"], c["model"], c["rows"], c["clients"]) == (
+                    server, model, rows, clients) and c["layout"] in layouts:
+                return float(c["rps"])
+        return None
+
+    def best_peer(model: str, rows: str, clients: int) -> tuple[str, float] | None:
+        found = [(p, rps(p, model, rows, clients)) for p in PEER_LABELS]
+        have = [(p, v) for p, v in found if v is not None]
+        return max(have, key=lambda pv: pv[1]) if have else None
+
+    lines = []
+
+    def ratio_line(what: str, num: float | None, den: float | None, den_name: str,
+                   target: float) -> None:
+        if num is None or den is None:
+            lines.append(f"| {what} | - | {den_name}: not measured | >= {target:g}x | - |")
+            return
+        value = num / den
+        lines.append(f"| {what} | {_num(num)} | {den_name}: {_num(den)} | >= {target:g}x | "
+                     f"{value:.2f}x {'met' if value >= target else 'NOT met'} |")
+
+    lr, rf = "LogisticRegression", "RandomForest(100)"
+    for clients in (1, 8):
+        ours = rps("mlem_lib", lr, "1 row", clients)
+        ratio_line(f"LR 1 row, {clients} client(s) vs plain FastAPI", ours,
+                   rps("plain FastAPI", lr, "1 row", clients), "plain FastAPI", 1.2)
+        best = best_peer(lr, "1 row", clients)
+        ratio_line(f"LR 1 row, {clients} client(s) vs best of BentoML/MLflow", ours,
+                   best[1] if best else None, best[0] if best else "best peer", 2.0)
+    best = best_peer(lr, "1000 rows", 1)
+    ratio_line("LR 1000 rows as row objects vs best peer", rps("mlem_lib", lr, "1000 rows"),
+               best[1] if best else None, best[0] if best else "best peer", 2.0)
+    for rows, target in (("1000 rows", 1.0), ("100k rows", 3.0)):
+        objects = rps("mlem_lib", lr, rows, layouts=("rows",))
+        for layout in ("split", "parquet"):
+            ratio_line(f"LR {rows}: {layout} vs row objects (mlem_lib)",
+                       rps("mlem_lib", lr, rows, layouts=(layout,)), objects,
+                       "row objects", target)
+    for clients in (1, 8):
+        best = best_peer(rf, "1 row", clients)
+        ratio_line(f"RF 1 row, {clients} client(s) vs best of BentoML/MLflow",
+                   rps("mlem_lib", rf, "1 row", clients), best[1] if best else None,
+                   best[0] if best else "best peer", 1.0)
+    print("| target (issue #15) | mlem_lib req/s | against req/s | target | ratio |")
+    print("| --- | ---: | --- | --- | --- |")
+    print("\n".join(lines))
+    if missing:
+        print("\nnot measured: " + "; ".join(missing))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import inspect
+import importlib.machinery
 import json
 import os
 import re
@@ -111,10 +111,18 @@ def _read(path: str) -> str | None:
         return None
 
 
+def _module_name(filename: str) -> str | None:
+    """``six.py`` -> ``six``, ``_cffi.cpython-311-x86_64-linux-gnu.so`` -> ``_cffi``."""
+    for suffix in sorted(importlib.machinery.all_suffixes(), key=len, reverse=True):
+        if filename.endswith(suffix):
+            return filename[: -len(suffix)]
+    return None
+
+
 def _top_level_of(record_path: str) -> str | None:
     """The importable top-level name of one installed file, as importlib.metadata infers it."""
     parts = record_path.split("/")
-    top = parts[0] if len(parts) > 1 else (inspect.getmodulename(parts[0]) or parts[0])
+    top = parts[0] if len(parts) > 1 else (_module_name(parts[0]) or parts[0])
     return None if "." in top or not top else top
 
 
