@@ -27,8 +27,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import importlib.machinery
+import importlib.util
 import json
 import os
 import re

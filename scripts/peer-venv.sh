@@ -4,9 +4,10 @@
 #
 #   scripts/peer-venv.sh bentoml     # ${BENCH_BENTOML_VENV:-<repo>/.venv-bentoml}
 #   scripts/peer-venv.sh mlflow      # ${BENCH_MLFLOW_VENV:-<repo>/.venv-mlflow}
+#   scripts/peer-venv.sh mlem        # ${MLEM_SIDE_VENV:-<repo>/.venv-mlem}
 #
-# Prints the venv path on stdout. The bench only, never CI. MLEM 0.4.14 has its own
-# script (scripts/mlem-side-venv.sh), shared with the compatibility tests.
+# Prints the venv path on stdout. BentoML and MLflow are for the bench only, never CI;
+# MLEM 0.4.14 is also used by the compatibility tests (scripts/mlem-side-venv.sh).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,12 +23,20 @@ case "$PEER" in
         PINS=(mlflow==3.17.2 scikit-learn==1.9.1 pandas numpy)
         CHECK='import mlflow, mlflow.sklearn, mlflow.pyfunc.scoring_server, sklearn; assert mlflow.__version__ == "3.17.2"'
         ;;
+    mlem)  # MLEM 0.4.14 only imports with exactly these pins
+        VENV="${MLEM_SIDE_VENV:-$ROOT/.venv-mlem}"
+        PINS=(mlem==0.4.14 isort==5.12.0 pydantic==1.10.12 numpy==1.26.4 pandas==2.0.3
+              scikit-learn==1.3.2 fastapi==0.99.1 uvicorn==0.23.2 typer==0.9.0 click==8.1.7
+              httpx)
+        CHECK='import mlem, mlem.api, mlem.runtime.client, sklearn, httpx; assert mlem.__version__.startswith("0.4.14")'
+        ;;
     *)
-        echo "usage: $0 bentoml|mlflow" >&2
+        echo "usage: $0 bentoml|mlflow|mlem" >&2
         exit 2
         ;;
 esac
 export BENTOML_DO_NOT_TRACK=true MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
+export MLEM_NO_ANALYTICS=true
 
 ok() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "$CHECK" >/dev/null 2>&1; }
 
@@ -36,7 +45,7 @@ if ok; then
     exit 0
 fi
 echo "creating the $PEER side venv at $VENV ..." >&2
-PY="${PEER_SIDE_PYTHON:-$(command -v python3.11 || command -v python3)}"
+PY="${PEER_SIDE_PYTHON:-${MLEM_SIDE_PYTHON:-$(command -v python3.11 || command -v python3)}}"
 if command -v uv >/dev/null 2>&1; then
     uv venv --quiet --python "$PY" "$VENV" >&2
     uv pip install --quiet --python "$VENV/bin/python" "${PINS[@]}" >&2
