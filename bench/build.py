@@ -95,18 +95,23 @@ def main() -> int:
         _, t = timed(build_docker_dir, f"{tmp}/rf", f"{tmp}/ctx")
         rows.append(("`build docker-dir` (context only)", f"{t:.2f} s"))
 
-        options = {"base": args.base, "progress": lambda line: None}
+        def quiet(line: str) -> None:
+            pass
+
         try:
             if not args.no_cold:
-                _, t = timed(mlem.build, f"{tmp}/rf", "docker", image=f"{IMAGE}:cold",
-                             nocache=True, **options)
+                _, t = timed(mlem.build, f"{tmp}/rf", "docker",
+                             {"image": f"{IMAGE}:cold", "base": args.base, "nocache": True},
+                             progress=quiet)
                 rows.append(("cold image build (no cache: pip downloads and installs)",
                              f"{t:.1f} s"))
-            _, t = timed(mlem.build, f"{tmp}/rf", "docker", image=f"{IMAGE}:1", **options)
+            _, t = timed(mlem.build, f"{tmp}/rf", "docker",
+                         {"image": f"{IMAGE}:1", "base": args.base}, progress=quiet)
             rows.append(("warm rebuild, same model (all layers cached)", f"{t:.1f} s"))
             other = RandomForestClassifier(n_estimators=100, random_state=1).fit(X, y)
             mlem.save(other, f"{tmp}/rf", sample_data=X)
-            img2, t = timed(mlem.build, f"{tmp}/rf", "docker", image=f"{IMAGE}:2", **options)
+            img2, t = timed(mlem.build, f"{tmp}/rf", "docker",
+                            {"image": f"{IMAGE}:2", "base": args.base}, progress=quiet)
             rows.append(("rebuild after a model change (model layers only)", f"{t:.1f} s"))
             base_size = client.images.get(args.base).attrs["Size"]
             rows.append((f"image size (base `{args.base}`: {mb(base_size)})",

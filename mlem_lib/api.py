@@ -13,10 +13,24 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from mlem_lib.build.base import BuildOptions, BuildProgress
+    from mlem_lib.build.docker import DockerImage, DockerOptions
+    from mlem_lib.build.dockerfile import DockerContext, DockerDirOptions
+    from mlem_lib.build.pip import PipOptions, PipPackage
+    from mlem_lib.deploy.base import Progress
+    from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
     from mlem_lib.meta import DataMeta, ModelMeta
+
+__all__ = ["apply", "apply_remote", "assign", "build", "deploy", "find_latest_version",
+           "find_stage_version", "history", "list_models", "load", "load_meta", "register",
+           "remove", "rollback", "save", "serve", "show", "status"]
 
 
 def save(obj: Any, path: str, sample_data: Any = None, *, description: str | None = None,
@@ -59,13 +73,9 @@ def load_meta(path: str, *, repo: str | None = None) -> ModelMeta | DataMeta:
         >>> load_meta("models/rf").model_type.type  # doctest: +SKIP
         'sklearn'
     """
-    from mlem_lib.locate import resolve_reference
+    from mlem_lib.locate import read_meta
 
-    with resolve_reference(path, repo) as local:
-        from mlem_lib import mlemfile
-
-        meta, _, _ = mlemfile.read(local)
-        return meta
+    return read_meta(path, repo)
 
 
 def load(path: str, *, repo: str | None = None, check_requirements: bool = True) -> Any:
@@ -80,14 +90,11 @@ def load(path: str, *, repo: str | None = None, check_requirements: bool = True)
         >>> model = load("models/rf")  # doctest: +SKIP
         >>> model.predict(X)  # doctest: +SKIP
     """
-    from mlem_lib.locate import resolve_reference
+    from mlem_lib.locate import open_object
+    from mlem_lib.objects import load_object
 
-    with resolve_reference(path, repo) as local:
-        from mlem_lib import mlemfile
-        from mlem_lib.objects import load_object
-
-        meta, fs, meta_path = mlemfile.read(local)
-        return load_object(meta, fs, meta_path, check_requirements)
+    with open_object(path, repo) as found:
+        return load_object(found.meta, found.fs, found.meta_path, check_requirements)
 
 
 def apply(model: str | Any, data: Any, method: str = "predict", *, output: str | None = None,
@@ -153,55 +160,134 @@ def apply_remote(url: str, data: Any, method: str = "predict", *, output: str | 
                          auth_token=auth_token, quiet=quiet)
 
 
-def build(model: str, kind: str, **options: Any) -> Any:
-    """Package a saved model: ``kind`` is ``pip``, ``docker`` or ``docker-dir``.
+@overload
+def build(model: str, kind: Literal["pip"],
+          options: PipOptions | Mapping[str, object] | None = None, *,
+          repo: str | None = None, progress: BuildProgress = None) -> PipPackage: ...
+@overload
+def build(model: str, kind: Literal["docker"],
+          options: DockerOptions | Mapping[str, object] | None = None, *,
+          repo: str | None = None, progress: BuildProgress = None) -> DockerImage: ...
+@overload
+def build(model: str, kind: Literal["docker-dir"],
+          options: DockerDirOptions | Mapping[str, object] | None = None, *,
+          repo: str | None = None, progress: BuildProgress = None) -> DockerContext: ...
+@overload
+def build(model: str, kind: str, options: BuildOptions | Mapping[str, object] | None = None,
+          *, repo: str | None = None, progress: BuildProgress = None) -> BaseModel: ...
+def build(model: str, kind: str, options: BuildOptions | Mapping[str, object] | None = None,
+          *, repo: str | None = None, progress: BuildProgress = None) -> BaseModel:
+    """Package a saved model as ``kind``: ``pip``, ``docker``, ``docker-dir`` or a plugin's.
 
-    Options are those of :func:`mlem_lib.build.pip.build_pip`,
-    :func:`mlem_lib.build.docker.build_docker` and
-    :func:`mlem_lib.build.docker.build_docker_dir`.
+    Options are validated by the builder's ``Options`` model (``PipOptions``,
+    ``DockerOptions``, ``DockerDirOptions``): an unknown option or a bad value is a
+    ``BuildError`` that names it.
+
+    Args:
+        model: the saved model's path, URL or registry reference.
+        kind: the build kind (``mlem_lib.build.kinds()`` lists them).
+        options: the options, as the builder's model or a mapping.
+        repo: the git repository holding a registry reference.
+        progress: receives build output lines (default: the ``mlem_lib.build`` logger).
+
+    Returns:
+        ``PipPackage``, ``DockerImage``, ``DockerContext`` or a plugin builder's result.
 
     Example:
-        >>> build("models/rf", "docker", image="iris-rf:1.0")  # doctest: +SKIP
+        >>> build("models/rf", "docker", {"image": "iris-rf:1.0"}).image_id  # doctest: +SKIP
+        'sha256:...'
     """
     from mlem_lib.build import build as _build
 
-    return _build(model, kind, **options)
+    return _build(model, kind, options, repo=repo, progress=progress)
 
 
-def deploy(declaration: str, model: str, **options: Any) -> Any:
+def deploy(declaration: str | os.PathLike[str], model: str, *, credentials: object = None,
+           repo: str | None = None, state_url: str | None = None, lock_timeout: float = 0.0,
+           progress: Progress = None) -> DeploymentState:
     """Roll a model out to the target a declaration in ``deployments/`` describes.
 
-    Creates or updates; rerunning with the same model does nothing. Returns the
-    recorded deployment state.
+    Creates or updates; rerunning with the same model does nothing. After the rollout
+    the server must report the new model's hash on ``/health`` and answer one request
+    built from the saved schema, or the previous version is put back.
+
+    Args:
+        declaration: the YAML declaration (``type: local | heroku | sagemaker`` or a
+            plugin's target).
+        model: the saved model's path / URL or registry reference (``rf@v1.2.0``).
+        credentials: ``None`` (the environment), a dict, a pydantic model or a Prefect
+            block; the target validates it into its ``Credentials`` model.
+        repo: the git repository holding a registry reference.
+        state_url: where the state file lives (default: next to the declaration).
+        lock_timeout: seconds to wait for another run of the same deployment.
+        progress: a callable for progress lines, ``None`` for stderr, ``False`` for none.
+
+    Returns:
+        The recorded :class:`~mlem_lib.deploy.state.DeploymentState`.
+
+    Raises:
+        DeclarationError: a bad declaration (the message names the field).
+        CredentialsError: missing or refused credentials.
+        DeploymentLockedError: another run holds the deployment.
+        RolledBackError: the new version failed and the previous one runs again.
 
     Example:
         >>> deploy("deployments/local.yaml", "models/rf").url  # doctest: +SKIP
+        'http://127.0.0.1:8080'
     """
     from mlem_lib.deploy import deploy as _deploy
 
-    return _deploy(declaration, model, **options)
+    return _deploy(declaration, model, credentials=credentials, repo=repo,
+                   state_url=state_url, lock_timeout=lock_timeout, progress=progress)
 
 
-def status(declaration: str, **options: Any) -> Any:
-    """What a deployment runs now and whether it is healthy.
+def status(declaration: str | os.PathLike[str], *, credentials: object = None,
+           state_url: str | None = None) -> DeploymentStatus:
+    """What a deployment runs now (its model hash) and whether it is healthy.
 
     Example:
         >>> status("deployments/local.yaml").healthy  # doctest: +SKIP
+        True
     """
     from mlem_lib.deploy import status as _status
 
-    return _status(declaration, **options)
+    return _status(declaration, credentials=credentials, state_url=state_url)
 
 
-def remove(declaration: str, **options: Any) -> Any:
-    """Tear a deployment down (a no-op when it is already gone).
+def remove(declaration: str | os.PathLike[str], *, credentials: object = None,
+           state_url: str | None = None, lock_timeout: float = 0.0, force: bool = False,
+           progress: Progress = None) -> None:
+    """Tear a deployment down and forget its state (a no-op when it is already gone).
+
+    Args:
+        force: also delete what this tool did not create, where a target refuses to by
+            default.
 
     Example:
         >>> remove("deployments/local.yaml")  # doctest: +SKIP
     """
     from mlem_lib.deploy import remove as _remove
 
-    return _remove(declaration, **options)
+    _remove(declaration, credentials=credentials, state_url=state_url,
+            lock_timeout=lock_timeout, force=force, progress=progress)
+
+
+def rollback(declaration: str | os.PathLike[str], *, credentials: object = None,
+             state_url: str | None = None, lock_timeout: float = 0.0,
+             progress: Progress = None) -> DeploymentState:
+    """Run the previous version of a deployment again (a second rollback undoes it).
+
+    Raises:
+        DeploymentError: nothing deployed, or no previous version recorded.
+        RolledBackError: the previous version did not come up; the current one runs again.
+
+    Example:
+        >>> rollback("deployments/local.yaml").model_hash  # doctest: +SKIP
+    """
+    from mlem_lib.deploy import rollback as _rollback
+
+    return _rollback(declaration, credentials=credentials, state_url=state_url,
+                     lock_timeout=lock_timeout, progress=progress)
 
 
 # --- registry ---

@@ -30,17 +30,13 @@ class LoadedModel:
     @classmethod
     def load(cls, path: str, repo: str | None = None,
              check_requirements: bool = True) -> LoadedModel:
-        from mlem_lib import mlemfile
-        from mlem_lib.errors import MetadataError
-        from mlem_lib.locate import resolve_reference
+        from mlem_lib.locate import open_object, require_model
         from mlem_lib.models.base import handler_for_type
         from mlem_lib.objects import load_object
 
-        with resolve_reference(path, repo) as local:
-            meta, fs, meta_path = mlemfile.read(local)
-            if not isinstance(meta, ModelMeta):
-                raise MetadataError(f"{path} is a data object, not a model")
-            model = load_object(meta, fs, meta_path, check_requirements)
+        with open_object(path, repo) as found:
+            meta = require_model(found.meta, path)
+            model = load_object(meta, found.fs, found.meta_path, check_requirements)
         return cls(meta=meta, model=model, handler=handler_for_type(meta.model_type.type))
 
     @classmethod

@@ -135,10 +135,12 @@ def test_local_code_goes_into_the_context(iris, tmp_path, monkeypatch):
 
 
 def test_dispatch_errors(saved_rf):
-    with pytest.raises(BuildError, match="kind 'wheel'"):
+    with pytest.raises(BuildError, match=r"build kind 'wheel' \(known: docker, docker-dir, pip"):
         mlem.build(saved_rf, "wheel")
-    with pytest.raises(BuildError, match="package_name"):
-        mlem.build(saved_rf, "docker-dir", package_name="x")
+    with pytest.raises(BuildError, match="option 'package_name': Extra inputs"):
+        mlem.build(saved_rf, "docker-dir", {"package_name": "x"})
+    with pytest.raises(BuildError, match="option 'strip_tests': Input should be a valid bool"):
+        mlem.build(saved_rf, "docker-dir", {"strip_tests": "sometimes"})
 
 
 def test_cli_docker_dir(saved_rf, tmp_path, capsys):
@@ -157,7 +159,7 @@ def test_cli_docker_dir(saved_rf, tmp_path, capsys):
 def test_missing_engine_is_one_clear_error(saved_rf, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such.sock")
     with pytest.raises(DockerUnavailableError, match="no Docker engine answers at unix://"):
-        mlem.build(saved_rf, "docker", image="x:1")
+        mlem.build(saved_rf, "docker", {"image": "x:1"})
     from mlem_lib.cli import main
 
     assert main(["build", saved_rf, "docker", "--image", "x:1"]) == 1
@@ -254,8 +256,9 @@ def test_new_model_version_rebuilds_only_model_layers(iris_image, docker_client,
     other = RandomForestClassifier(n_estimators=5, random_state=7).fit(X, y)
     mlem.save(other, str(tmp_path / "rf"), sample_data=X)
     logs: list[str] = []
-    new = mlem.build(str(tmp_path / "rf"), "docker", image=f"{TEST_IMAGE_REPO}:changed",
-                     base=docker_base_image, model_version="v-session", progress=logs.append)
+    new = mlem.build(str(tmp_path / "rf"), "docker", {
+        "image": f"{TEST_IMAGE_REPO}:changed", "base": docker_base_image,
+        "model_version": "v-session"}, progress=logs.append)
     assert new.image_id != iris_image.image_id
     assert any("Using cache" in line for line in logs)
 
@@ -314,8 +317,9 @@ def test_build_and_push_in_one_call_via_env_credentials(saved_rf, docker_registr
     address, user, password = docker_registry
     monkeypatch.setenv("MLEM_REGISTRY_USERNAME", user)
     monkeypatch.setenv("MLEM_REGISTRY_PASSWORD", password)
-    img = mlem.build(saved_rf, "docker", image=f"{TEST_IMAGE_REPO}:session",
-                     base=docker_base_image, model_version="v-session", push=address)
+    img = mlem.build(saved_rf, "docker", {
+        "image": f"{TEST_IMAGE_REPO}:session", "base": docker_base_image,
+        "model_version": "v-session", "push": address})
     assert img.labels[LABEL_MODEL_HASH] == iris_image.labels[LABEL_MODEL_HASH]
     resp = httpx.get(f"http://{address}/v2/{TEST_IMAGE_REPO}/manifests/{img.digest}",
                      auth=(user, password), trust_env=False, headers={
@@ -346,11 +350,11 @@ def test_cli_builds_an_image(saved_rf, iris_image, docker_client, docker_base_im
 def test_failed_build_step_is_a_build_error(saved_rf, docker_client, docker_base_image):
     with pytest.raises(BuildError, match=r"docker build of mlem-test-broken:1 failed.*"
                        r"No matching distribution found for mlem-no-such-package-xyz"):
-        mlem.build(saved_rf, "docker", image="mlem-test-broken:1", base=docker_base_image,
-                   pip=["mlem-no-such-package-xyz==0.0.1"])
+        mlem.build(saved_rf, "docker", {"image": "mlem-test-broken:1", "base": docker_base_image,
+                                        "pip": ["mlem-no-such-package-xyz==0.0.1"]})
 
 
 def test_image_name_is_checked(saved_rf):
     with pytest.raises(BuildError, match="image 'Bad Name'"):
-        mlem.build(saved_rf, "docker", image="Bad Name")
+        mlem.build(saved_rf, "docker", {"image": "Bad Name"})
 

@@ -8,13 +8,13 @@ import pytest
 
 from mlem_lib.deploy.declaration import (
     DeclarationError,
-    HerokuDeclaration,
-    LocalDeclaration,
-    SageMakerDeclaration,
     default_state_url,
     load_declaration,
     parse_declaration,
 )
+from mlem_lib.deploy.heroku import HerokuDeclaration
+from mlem_lib.deploy.local import LocalDeclaration
+from mlem_lib.deploy.sagemaker import SageMakerDeclaration
 from tests.conftest import REPO_ROOT
 
 
@@ -41,8 +41,12 @@ def test_bad_field_is_named():
 
 
 def test_unknown_type_and_missing_file(tmp_path):
-    with pytest.raises(DeclarationError, match="field 'type' must be one of"):
+    with pytest.raises(DeclarationError,
+                       match=r"field 'type': unknown deployment target 'kubernetes' "
+                             r"\(known: heroku, local, sagemaker\)"):
         parse_declaration({"type": "kubernetes"})
+    with pytest.raises(DeclarationError, match="field 'type' is required"):
+        parse_declaration({"port": 8080})
     with pytest.raises(DeclarationError, match="no deployment declaration"):
         load_declaration(str(tmp_path / "nope.yaml"))
     bad = tmp_path / "bad.yaml"

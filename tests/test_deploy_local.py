@@ -15,7 +15,12 @@ import pytest
 
 from mlem_lib.deploy import deploy, remove, status
 from mlem_lib.deploy.state import StateStore, pid_alive
-from mlem_lib.errors import DeploymentError, DeploymentLockedError, SmokeTestError
+from mlem_lib.errors import (
+    DeploymentError,
+    DeploymentLockedError,
+    RolledBackError,
+    SmokeTestError,
+)
 from tests.conftest import free_port
 
 
@@ -56,8 +61,9 @@ def test_update_records_previous_and_failed_update_rolls_back(declare, removed_a
     assert second.previous is not None and second.previous.model_hash == first.model_hash
     assert not pid_alive(first.target["pid"])
 
-    with pytest.raises(SmokeTestError, match="HTTP 500"):
+    with pytest.raises(RolledBackError, match="HTTP 500") as failed:
         deploy(decl, broken_lr, progress=False)
+    assert isinstance(failed.value.reason, SmokeTestError)
     st = status(decl)
     assert st.healthy and st.model_hash == second.model_hash  # the rf runs again
     restored = StateStore(str(Path(decl).with_name("staging.state.json"))).load()
@@ -131,3 +137,42 @@ def test_declared_state_url_and_smoke_method(declare, removed_after, saved_lr, t
     decl = removed_after(_decl(declare, state_url=state_path, smoke_method="predict_proba"))
     deploy(decl, saved_lr, progress=False)
     assert StateStore(state_path).load() is not None
+
+
+def _served_hash(url: str) -> str:
+    return httpx.get(f"{url}/health", timeout=10, trust_env=False).json()["model_hash"]
+
+
+def test_rollback_runs_the_previous_version_and_a_second_one_undoes_it(
+        declare, removed_after, saved_lr, saved_rf):
+    from mlem_lib.deploy import rollback
+
+    decl = removed_after(_decl(declare))
+    with pytest.raises(DeploymentError, match="not deployed"):
+        rollback(decl, progress=False)
+    first = deploy(decl, saved_lr, progress=False)
+    with pytest.raises(DeploymentError, match="no previous version"):
+        rollback(decl, progress=False)
+    second = deploy(decl, saved_rf, progress=False)
+    assert _served_hash(second.url) == second.model_hash
+
+    back = rollback(decl, progress=False)
+    assert back.model_hash == first.model_hash and back.model_path == saved_lr
+    assert _served_hash(back.url) == first.model_hash
+    assert back.previous is not None and back.previous.model_hash == second.model_hash
+    assert status(decl).healthy and status(decl).model_hash == first.model_hash
+
+    again = rollback(decl, progress=False)
+    assert _served_hash(again.url) == second.model_hash
+    assert again.previous is not None and again.previous.model_hash == first.model_hash
+
+
+def test_rollback_from_the_cli(declare, removed_after, saved_lr, saved_rf, capsys):
+    from mlem_lib.cli import main
+
+    decl = removed_after(_decl(declare, name="cli-rb"))
+    first = deploy(decl, saved_lr, progress=False)
+    deploy(decl, saved_rf, progress=False)
+    assert main(["deployment", "rollback", decl]) == 0
+    assert f"model {first.model_hash[:12]} runs again" in capsys.readouterr().out
+    assert _served_hash(first.url) == first.model_hash

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from mlem_lib.deploy import deploy, remove, status
-from mlem_lib.errors import SmokeTestError
+from mlem_lib.errors import RolledBackError, SmokeTestError
 from tests.conftest import free_port
 
 
@@ -30,8 +30,9 @@ def test_container_deploy_rollback_and_remove(container_decl, docker_client, sav
     assert r.status_code == 200 and len(r.json()) == 2
     assert deploy(container_decl, saved_lr, progress=False) == state  # no-op
 
-    with pytest.raises(SmokeTestError, match="HTTP 500"):
+    with pytest.raises(RolledBackError, match="HTTP 500") as failed:
         deploy(container_decl, broken_lr, progress=False)
+    assert isinstance(failed.value.reason, SmokeTestError)
     st = status(container_decl)
     assert st.healthy and st.model_hash == state.model_hash
     container.reload()

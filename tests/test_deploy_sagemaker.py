@@ -9,7 +9,7 @@ import json
 import pytest
 
 from mlem_lib.deploy import deploy, remove, status
-from mlem_lib.errors import CredentialsError, DeploymentError, SmokeTestError
+from mlem_lib.errors import CredentialsError, DeploymentError, RolledBackError, SmokeTestError
 
 
 def _endpoint(session, moto_url, name):
@@ -44,8 +44,9 @@ def test_create_update_rollback_remove(sagemaker_decl, sagemaker_options, sagema
     assert ep["EndpointConfigName"] == second.target["config"] != first.target["config"]
     assert second.previous is not None and second.previous.model_hash == first.model_hash
 
-    with pytest.raises(SmokeTestError, match="ModelError"):
+    with pytest.raises(RolledBackError, match="ModelError") as failed:
         deploy(decl, broken_lr, **sagemaker_options)
+    assert isinstance(failed.value.reason, SmokeTestError)
     _, ep = _endpoint(aws_session, sagemaker_double.url, "iris-ep")
     assert ep["EndpointConfigName"] == second.target["config"]  # switched back
     configs = {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]}
@@ -80,13 +81,12 @@ def test_endpoint_never_passes_ping(sagemaker_decl, sagemaker_options, sagemaker
 def test_registry_refuses_credentials(sagemaker_decl, sagemaker_options, saved_lr):
     decl = sagemaker_decl("creds-ep")
     with pytest.raises(CredentialsError):
-        deploy(decl, saved_lr, **{**sagemaker_options, "registry_username": "mlem",
-                                  "registry_password": "wrong"})
+        deploy(decl, saved_lr, credentials={**sagemaker_options["credentials"],
+                                            "registry_username": "mlem",
+                                            "registry_password": "wrong"})
 
 
 def test_no_aws_credentials(sagemaker_api_decl, monkeypatch, tmp_path, saved_lr):
-    import boto3
-
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                 "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
@@ -95,8 +95,7 @@ def test_no_aws_credentials(sagemaker_api_decl, monkeypatch, tmp_path, saved_lr)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     decl = sagemaker_api_decl("nocreds-ep")
     with pytest.raises(CredentialsError, match="no AWS credentials"):
-        deploy(decl, saved_lr, boto_session=boto3.Session(region_name="us-east-1"),
-               progress=False)
+        deploy(decl, saved_lr, credentials={"region_name": "us-east-1"}, progress=False)
 
 
 def test_interrupted_rollout_rerun(sagemaker_decl, sagemaker_options, aws_session, moto_url,
@@ -108,13 +107,10 @@ def test_interrupted_rollout_rerun(sagemaker_decl, sagemaker_options, aws_sessio
     import time
     from pathlib import Path
 
-    from tests._fixtures.deploy import AWS_TEST_KEYS
-
     decl = removed_after(sagemaker_decl("int-ep"), **sagemaker_options)
-    code = (
-        "import boto3\nfrom mlem_lib.deploy import deploy\n"
-        f"deploy({decl!r}, {saved_lr!r}, boto_session=boto3.Session(**{AWS_TEST_KEYS!r}), "
-        "progress=False)\n")
+    code = ("from mlem_lib.deploy import deploy\n"
+            f"deploy({decl!r}, {saved_lr!r}, credentials={sagemaker_options['credentials']!r}, "
+            "progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     sm = aws_session.client("sagemaker", endpoint_url=moto_url)
     deadline = time.monotonic() + 300

@@ -1,50 +1,63 @@
-"""Packaging saved models: a pip package, a Docker build context, a Docker image.
+"""Packaging saved models: a pip package, a Docker build context, a Docker image, or a
+plugin's build kind.
 
-One module per builder: :mod:`~mlem_lib.build.pip`,
-:mod:`~mlem_lib.build.dockerfile` (the context) and :mod:`~mlem_lib.build.docker`
-(the SDK build and push). :func:`build` picks one by name.
+Each kind is a :class:`~mlem_lib.build.base.Builder` registered in the ``builders``
+plugin group: :mod:`~mlem_lib.build.pip`, :mod:`~mlem_lib.build.dockerfile` (the
+context) and :mod:`~mlem_lib.build.docker` (the SDK build and push) hold the builtin
+ones. :func:`build` finds the builder by name and validates the options with its
+``Options`` model.
 
 Example:
-    >>> build("models/rf", "docker-dir", target="build/ctx").dockerfile  # doctest: +SKIP
+    >>> build("models/rf", "docker-dir", {"target": "build/ctx"}).dockerfile  # doctest: +SKIP
     'build/ctx/Dockerfile'
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
-from mlem_lib.errors import BuildError
+from pydantic import BaseModel
 
-KINDS = ("pip", "docker", "docker-dir")
+from mlem_lib.build.base import Builder, BuildOptions, BuildProgress, builder
+
+__all__ = ["BuildOptions", "Builder", "build", "builder", "kinds"]
 
 
-def build(model: str, kind: str, **options: Any) -> Any:
-    """Build ``model`` as ``kind`` (``pip``, ``docker`` or ``docker-dir``).
-
-    Returns:
-        :class:`~mlem_lib.build.pip.PipPackage`,
-        :class:`~mlem_lib.build.docker.DockerImage` or
-        :class:`~mlem_lib.build.dockerfile.DockerContext`.
-
-    Raises:
-        BuildError: an unknown kind or an option the builder does not take.
+def kinds() -> list[str]:
+    """The registered build kinds.
 
     Example:
-        >>> build("models/rf", "pip", target="build/", package_name="iris-rf")  # doctest: +SKIP
+        >>> kinds()[:3]
+        ['docker', 'docker-dir', 'pip']
     """
-    import inspect
+    from mlem_lib import plugins
 
-    if kind == "pip":
-        from mlem_lib.build.pip import build_pip as builder
-    elif kind == "docker-dir":
-        from mlem_lib.build.dockerfile import build_docker_dir as builder  # type: ignore[assignment]
-    elif kind == "docker":
-        from mlem_lib.build.docker import build_docker as builder  # type: ignore[assignment]
-    else:
-        raise BuildError(f"kind {kind!r} is not one of: {', '.join(KINDS)}")
-    accepted = set(inspect.signature(builder).parameters) - {"model"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise BuildError(f"build kind {kind!r} does not take option(s) {', '.join(unknown)} "
-                         f"(it takes: {', '.join(sorted(accepted))})")
-    return builder(model, **options)
+    return plugins.names("builders")
+
+
+def build(model: str, kind: str, options: BuildOptions | Mapping[str, object] | None = None,
+          *, repo: str | None = None, progress: BuildProgress = None) -> BaseModel:
+    """Build ``model`` as ``kind`` (``pip``, ``docker``, ``docker-dir`` or a plugin's).
+
+    Args:
+        model: the saved model's path, URL or registry reference.
+        kind: the build kind.
+        options: the builder's options (its ``Options`` model, or a mapping validated by it).
+        repo: the git repository holding a registry reference.
+        progress: receives build output lines (default: the ``mlem_lib.build`` logger).
+
+    Returns:
+        The builder's result: :class:`~mlem_lib.build.pip.PipPackage`,
+        :class:`~mlem_lib.build.docker.DockerImage`,
+        :class:`~mlem_lib.build.dockerfile.DockerContext` or a plugin's model.
+
+    Raises:
+        BuildError: an unknown kind, or an option the builder does not take or a bad
+            value (the message names the option), or the build itself failed.
+
+    Example:
+        >>> build("models/rf", "pip", {"target": "build/",
+        ...                            "package_name": "iris-rf"})  # doctest: +SKIP
+    """
+    result: BaseModel = builder(kind).run(model, options, repo=repo, progress=progress)
+    return result

@@ -22,12 +22,14 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, SecretStr
 
-from mlem_lib.build.dockerfile import DockerContext, build_docker_dir
+from mlem_lib.build.base import Builder, BuildProgress
+from mlem_lib.build.dockerfile import DockerContext, ImageOptions, build_docker_dir
 from mlem_lib.errors import BuildError, CredentialsError, DockerUnavailableError
 
-__all__ = ["DockerImage", "build_docker", "build_docker_dir", "docker_client", "push_image"]
+__all__ = ["BUILDER", "DockerImage", "DockerOptions", "build_docker", "build_docker_dir",
+           "docker_client", "push_image"]
 
 logger = logging.getLogger("mlem_lib.build")
 Progress = Callable[[str], None]
@@ -289,3 +291,50 @@ def build_docker(model: str, image: str, *, base: str | None = None,
     labels = dict((obj.attrs.get("Config") or {}).get("Labels") or {})
     return DockerImage(image_id=image_id, tags=all_tags, digest=digest, repo_digest=repo_digest,
                        labels=labels, size=obj.attrs.get("Size"))
+
+
+class DockerOptions(ImageOptions):
+    """Options of ``build(model, "docker")`` (see :func:`build_docker`)."""
+
+    image: str | None = Field(None, description="image name and tag (default: <model "
+                                                "name>:latest)")
+    tags: list[str] = Field(default_factory=list, description="more tags for the image")
+    push: str | None = Field(None, description="registry (host:port[/namespace]) to push to")
+    username: str | None = Field(None, description="registry user (default: "
+                                                   "$MLEM_REGISTRY_USERNAME)")
+    password: SecretStr | None = Field(None, description="registry password (default: "
+                                                         "$MLEM_REGISTRY_PASSWORD)")
+    context_dir: str | None = Field(None, description="keep the generated context there")
+    nocache: bool = Field(False, description="ignore the engine's layer cache")
+
+
+class DockerBuilder(Builder[DockerOptions, DockerImage]):
+    """``docker``: the ``docker-dir`` context built by the engine at ``DOCKER_HOST``."""
+
+    name = "docker"
+    description = "that context built by the Docker engine at $DOCKER_HOST, optionally pushed"
+    Options = DockerOptions
+    Result = DockerImage
+
+    def build(self, model: str, options: DockerOptions, *, repo: str | None = None,
+              progress: BuildProgress = None) -> DockerImage:
+        from mlem_lib.build.pip import default_package_name
+
+        image = options.image or f"{default_package_name(model)}:latest"
+        password = options.password.get_secret_value() if options.password else None
+        return build_docker(model, image, base=options.base,
+                            python_version=options.python_version, apt=options.apt,
+                            pip=options.pip, model_version=options.model_version,
+                            strip_tests=options.strip_tests, tags=options.tags,
+                            push=options.push, username=options.username, password=password,
+                            context_dir=options.context_dir, nocache=options.nocache,
+                            progress=progress, repo=repo)
+
+    def summary(self, result: DockerImage) -> list[str]:
+        lines = [f"built {', '.join(result.tags)} ({result.image_id})"]
+        if result.repo_digest:
+            lines.append(f"pushed {result.repo_digest}")
+        return lines
+
+
+BUILDER = DockerBuilder()

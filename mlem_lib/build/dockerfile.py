@@ -23,8 +23,9 @@ import os
 import re
 import shutil
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from mlem_lib.build.base import Builder, BuildOptions, BuildProgress
 from mlem_lib.build.model_files import MODEL_NAME, ModelBundle, collect
 from mlem_lib.errors import BuildError
 
@@ -289,3 +290,49 @@ def build_docker_dir(model: str, target: str = "build/docker", *, base: str | No
     return DockerContext(path=target, dockerfile=os.path.join(target, "Dockerfile"),
                          base=image_base, labels=labels, requirements=requirements,
                          apt=apt_pkgs)
+
+
+class ImageOptions(BuildOptions):
+    """What goes into an image: shared by the ``docker-dir`` and ``docker`` kinds."""
+
+    base: str | None = Field(None, description="base image (default python:3.11-slim)")
+    python_version: str | None = Field(None, description="use python:<VERSION>-slim as the "
+                                                         "base")
+    apt: list[str] = Field(default_factory=list, description="extra system packages")
+    pip: list[str] = Field(default_factory=list, description="extra pip requirements")
+    model_version: str | None = Field(None, description="the version label (default: the "
+                                                        "registry version or unversioned)")
+    strip_tests: bool = Field(True, description="delete the test suites installed packages "
+                                                "ship")
+
+
+class DockerDirOptions(ImageOptions):
+    """Options of ``build(model, "docker-dir")`` (see :func:`build_docker_dir`)."""
+
+    target: str = Field("build/docker", description="the context folder (replaced as a "
+                                                    "whole)")
+
+
+class DockerDirBuilder(Builder[DockerDirOptions, DockerContext]):
+    """``docker-dir``: a Docker build context that serves the model."""
+
+    name = "docker-dir"
+    description = ("a Docker build context: requirements installed in a layer before the "
+                   "model, own venv in /opt/venv, non-root user, exec-form entrypoint "
+                   "serving the model on $SAGEMAKER_BIND_TO_PORT / $PORT / 8080 (accepts "
+                   "SageMaker's `serve`)")
+    Options = DockerDirOptions
+    Result = DockerContext
+
+    def build(self, model: str, options: DockerDirOptions, *, repo: str | None = None,
+              progress: BuildProgress = None) -> DockerContext:
+        return build_docker_dir(model, options.target, base=options.base,
+                                python_version=options.python_version, apt=options.apt,
+                                pip=options.pip, model_version=options.model_version,
+                                strip_tests=options.strip_tests, repo=repo)
+
+    def summary(self, result: DockerContext) -> list[str]:
+        return [f"wrote {result.dockerfile}", f"build: docker build -t IMAGE {result.path}"]
+
+
+BUILDER = DockerDirBuilder()

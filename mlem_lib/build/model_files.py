@@ -47,16 +47,11 @@ def collect(model: str, repo: str | None = None) -> ModelBundle:
         ArtifactIntegrityError: an artifact was truncated or modified.
         BuildError: the path holds a data object, not a model.
     """
-    from mlem_lib import mlemfile
-    from mlem_lib.locate import is_registry_reference, resolve_reference
+    from mlem_lib.locate import open_object
     from mlem_lib.objects import read_artifact_file
 
-    version = None
-    if is_registry_reference(model) and "@" in model:
-        spec = model.split("@", 1)[1]
-        version = None if spec == "latest" else spec
-    with resolve_reference(model, repo) as local:
-        meta, fs, meta_path = mlemfile.read(local)
+    with open_object(model, repo) as found:
+        meta, fs, meta_path, version = found.meta, found.fs, found.meta_path, found.version
         if not isinstance(meta, ModelMeta):
             raise BuildError(f"{model} is a data object; only models can be built")
         if not meta.artifacts:

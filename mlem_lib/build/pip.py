@@ -26,8 +26,9 @@ import keyword
 import os
 import re
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
+from mlem_lib.build.base import Builder, BuildOptions, BuildProgress
 from mlem_lib.build.model_files import MODEL_NAME, ModelBundle, collect
 from mlem_lib.build.wheel import DistSpec, file_stem, normalize_name, write_sdist, write_wheel
 from mlem_lib.errors import BuildError
@@ -281,3 +282,51 @@ def build_pip(model: str, target: str = "build/", package_name: str | None = Non
     return PipPackage(name=name, import_name=import_name, version=version, wheel=wheel,
                       sdist=sdist_path, dependency_wheels=deps, requirements=spec.requires,
                       script=next(iter(spec.scripts)))
+
+
+class PipOptions(BuildOptions):
+    """Options of ``build(model, "pip")`` (see :func:`build_pip`)."""
+
+    target: str = Field("build/", description="folder for the built files")
+    package_name: str | None = Field(
+        None, description="distribution name (default: from the model path, models/rf -> rf)")
+    version: str = Field("0.1.0", description="package version (PEP 440; a leading v is "
+                                              "dropped)")
+    sdist: bool = Field(True, description="also write a source distribution")
+    runtime_wheel: bool = Field(True, description="also write the serving-only mlem_lib "
+                                                  "wheel the package requires")
+
+    @field_validator("version")
+    @classmethod
+    def _drop_v(cls, value: str) -> str:
+        return value[1:] if value[:1] in ("v", "V") and value[1:2].isdigit() else value
+
+
+class PipBuilder(Builder[PipOptions, PipPackage]):
+    """``pip``: a wheel and sdist of a Python package holding the model."""
+
+    name = "pip"
+    description = ("a wheel + sdist of a Python package holding the model (import it and "
+                   "call predict(...), or serve it with its console script), plus the "
+                   "serving-only mlem_lib wheel it requires")
+    Options = PipOptions
+    Result = PipPackage
+
+    def build(self, model: str, options: PipOptions, *, repo: str | None = None,
+              progress: BuildProgress = None) -> PipPackage:
+        return build_pip(model, options.target, options.package_name, options.version,
+                         repo=repo, sdist=options.sdist, runtime_wheel=options.runtime_wheel)
+
+    def summary(self, result: PipPackage) -> list[str]:
+        lines = [f"built {result.wheel}"]
+        if result.sdist:
+            lines.append(f"built {result.sdist}")
+        lines += [f"built {dep}" for dep in result.dependency_wheels]
+        target = os.path.dirname(result.wheel) or "."
+        lines.append(f"install: pip install --find-links {target} {result.name}")
+        lines.append(f"use:     import {result.import_name}; {result.import_name}.predict(data)"
+                     f"   serve: {result.script} --port 8080")
+        return lines
+
+
+BUILDER = PipBuilder()

@@ -3,43 +3,39 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 DESCRIPTION = """\
-Package a saved model:
+Package a saved model. The kinds are the registered builders (plugins add their own); the
+builtin ones:
   pip         a wheel + sdist of a Python package holding the model (import it and call
               predict(...), or serve it with its console script), plus the serving-only
               mlem_lib wheel it requires; install with pip install --find-links TARGET NAME
   docker-dir  a Docker build context: requirements installed in a layer before the model,
               own venv in /opt/venv, non-root user, exec-form entrypoint serving the model
               on $SAGEMAKER_BIND_TO_PORT / $PORT / 8080 (accepts SageMaker's `serve`)
-  docker      that context built by the Docker engine at $DOCKER_HOST, optionally pushed"""
+  docker      that context built by the Docker engine at $DOCKER_HOST, optionally pushed
+Every option of a kind can also be given as -o NAME=VALUE (VALUE is read as YAML: 3, true,
+[a, b]); the kind's options model checks them all."""
 
 EXAMPLES = """\
 examples:
   mlem build models/rf pip --package-name iris-rf --target build/
   mlem build models/rf docker-dir --target build/ctx --apt curl --pip shap==0.46.0
   mlem build models/rf docker --image iris-rf:1.0 --base python:3.11-slim
+  mlem build models/rf pip -o sdist=false
   MLEM_REGISTRY_USERNAME=me MLEM_REGISTRY_PASSWORD=... \\
       mlem build rf@v1.2.0 docker --image iris-rf:1.2.0 --push registry.example.com/team
 """
 
-# option name -> the flag that sets it (for error messages), per build kind
+# option name -> the flag that sets it (for error messages)
 _FLAGS = {
     "target": "--target", "package_name": "--package-name", "version": "--package-version",
     "image": "--image", "tags": "--tag", "base": "--base", "python_version": "--python-version",
     "apt": "--apt", "pip": "--pip", "model_version": "--model-version", "push": "--push",
     "username": "--username", "password": "--password", "nocache": "--no-cache",
     "context_dir": "--context-dir", "strip_tests": "--keep-tests",
-}
-_KIND_OPTIONS = {
-    "pip": {"target", "package_name", "version"},
-    "docker-dir": {"target", "base", "python_version", "apt", "pip", "model_version",
-                   "strip_tests"},
-    "docker": {"image", "tags", "base", "python_version", "apt", "pip", "model_version", "push",
-               "username", "password", "nocache", "context_dir", "strip_tests"},
 }
 
 
@@ -55,7 +51,9 @@ def register(sub: Any) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="model path or URL (with or without .mlem), or a registry "
                                  "reference like rf@v1.0.0 / rf#prod")
-    p.add_argument("kind", choices=("pip", "docker", "docker-dir"), help="what to build")
+    p.add_argument("kind", help="what to build: pip, docker, docker-dir or a plugin's kind")
+    p.add_argument("-o", "--option", dest="extra", action="append", default=[],
+                   metavar="NAME=VALUE", help="any option of the kind (repeatable)")
     p.add_argument("--target", help="output folder (pip: default build/; docker-dir: default "
                                     "build/docker, replaced as a whole)")
     p.add_argument("--package-name", help="pip: distribution name (default: from the model "
@@ -85,16 +83,34 @@ def register(sub: Any) -> None:
                         "default: about 110 MB for scikit-learn models)")
     p.add_argument("--context-dir", help="docker: keep the generated context in this folder")
     p.add_argument("--repo", help="git repository for registry references")
-    p.add_argument("--quiet", action="store_true", help="docker: no build output")
+    p.add_argument("--quiet", action="store_true", help="no build output")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_build)
 
 
-def _build(args: argparse.Namespace) -> int:
-    from mlem_lib.build import build
+def _extra_options(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
     from mlem_lib.errors import BuildError
 
-    options: dict[str, Any] = {
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise BuildError(f"-o {pair!r}: use -o NAME=VALUE")
+        try:
+            options[name.strip().replace("-", "_")] = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            options[name.strip().replace("-", "_")] = text
+    return options
+
+
+def _build(args: argparse.Namespace) -> int:
+    from mlem_lib.build import builder
+    from mlem_lib.errors import BuildError
+
+    kind = builder(args.kind)
+    flags: dict[str, Any] = {
         "target": args.target, "package_name": args.package_name, "version": args.version,
         "image": args.image, "tags": args.tags, "base": args.base,
         "python_version": args.python_version, "apt": _split(args.apt), "pip": _split(args.pip),
@@ -102,40 +118,21 @@ def _build(args: argparse.Namespace) -> int:
         "password": args.password, "nocache": args.nocache or None,
         "context_dir": args.context_dir, "strip_tests": args.strip_tests,
     }
-    options = {k: v for k, v in options.items() if v is not None}
-    wrong = sorted(_FLAGS[k] for k in options if k not in _KIND_OPTIONS[args.kind])
+    flags = {k: v for k, v in flags.items() if v is not None}
+    known = set(kind.Options.model_fields)
+    wrong = sorted(_FLAGS[k] for k in flags if k not in known)
     if wrong:
-        raise BuildError(f"{', '.join(wrong)} cannot be used with `build {args.kind}`")
-    if args.kind == "docker":
-        if "image" not in options:
-            from mlem_lib.build.pip import default_package_name
+        raise BuildError(f"{', '.join(wrong)} cannot be used with `build {args.kind}` (its "
+                         f"options: {', '.join(sorted(known)) or 'none'})")
+    options = {**flags, **_extra_options(args.extra)}
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
 
-            options["image"] = default_package_name(args.model) + ":latest"
-        if not args.quiet:
-            options["progress"] = lambda line: print(line, file=sys.stderr, flush=True)
-    elif args.kind == "docker-dir":
-        options.setdefault("target", os.path.join("build", "docker"))
-    if args.repo:
-        options["repo"] = args.repo
-    result = build(args.model, args.kind, **options)
+    result = kind.run(args.model, options, repo=args.repo,
+                      progress=None if args.quiet else progress)
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
-    if args.kind == "pip":
-        print(f"built {result.wheel}")
-        if result.sdist:
-            print(f"built {result.sdist}")
-        for dep in result.dependency_wheels:
-            print(f"built {dep}")
-        target = os.path.dirname(result.wheel) or "."
-        print(f"install: pip install --find-links {target} {result.name}")
-        print(f"use:     import {result.import_name}; {result.import_name}.predict(data)"
-              f"   serve: {result.script} --port 8080")
-    elif args.kind == "docker-dir":
-        print(f"wrote {result.dockerfile}")
-        print(f"build: docker build -t IMAGE {result.path}")
-    else:
-        print(f"built {', '.join(result.tags)} ({result.image_id})")
-        if result.repo_digest:
-            print(f"pushed {result.repo_digest}")
+    for line in kind.summary(result):
+        print(line)
     return 0

@@ -1,11 +1,12 @@
-"""``mlem deployment run|status|remove``."""
+"""``mlem deployment run|status|rollback|remove``."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-_DECL_HELP = "deployment declaration (YAML with type: local | heroku | sagemaker)"
+_DECL_HELP = "deployment declaration (YAML whose type names a target: local, heroku, " \
+             "sagemaker or a plugin's)"
 
 
 def register(sub: Any) -> None:
@@ -26,6 +27,7 @@ def register(sub: Any) -> None:
     run.add_argument("declaration", help=_DECL_HELP)
     run.add_argument("--model", "-m", required=True,
                      help="saved model path/URL or registry reference (rf@v1.0.0, rf#prod)")
+    run.add_argument("--repo", help="git repository for registry references")
     _common(run)
     run.add_argument("--lock-timeout", type=float, default=0.0,
                      help="seconds to wait for another run of this deployment (default: 0)")
@@ -39,41 +41,56 @@ def register(sub: Any) -> None:
     st.add_argument("--json", action="store_true", help="print the status as JSON")
     st.set_defaults(func=_status)
 
+    rb = dsub.add_parser(
+        "rollback", help="run the previous version again",
+        description="Put the version recorded as previous back into service (after the "
+                    "same health and smoke checks as a rollout). The version rolled back "
+                    "from becomes the previous one, so a second rollback undoes the first.")
+    rb.add_argument("declaration", help=_DECL_HELP)
+    _common(rb)
+    rb.add_argument("--lock-timeout", type=float, default=0.0,
+                    help="seconds to wait for another run of this deployment (default: 0)")
+    rb.set_defaults(func=_rollback)
+
     rm = dsub.add_parser("remove", help="tear the deployment down and forget its state",
                          description="Stop and delete what the deployment created; "
                                      "succeeds when it is already gone.")
     rm.add_argument("declaration", help=_DECL_HELP)
     _common(rm)
+    rm.add_argument("--lock-timeout", type=float, default=0.0,
+                    help="seconds to wait for another run of this deployment (default: 0)")
+    rm.add_argument("--force", action="store_true",
+                    help="also delete what this tool did not create (e.g. a Heroku app made "
+                         "by hand), where the target refuses to by default")
     rm.set_defaults(func=_remove)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-url", help="where the state file lives (local path or fsspec URL)")
-    p.add_argument("--repo", help="git repository for registry references")
-
-
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    opts: dict[str, Any] = {}
-    if args.state_url:
-        opts["state_url"] = args.state_url
-    if args.repo:
-        opts["repo"] = args.repo
-    return opts
 
 
 def _run(args: argparse.Namespace) -> int:
     import mlem_lib.api as mlem
 
-    state = mlem.deploy(args.declaration, args.model, lock_timeout=args.lock_timeout,
-                        **_options(args))
+    state = mlem.deploy(args.declaration, args.model, repo=args.repo,
+                        state_url=args.state_url, lock_timeout=args.lock_timeout)
     print(f"{state.name}: model {state.model_hash[:12]} at {state.url}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+
+    state = mlem.rollback(args.declaration, state_url=args.state_url,
+                          lock_timeout=args.lock_timeout)
+    print(f"{state.name}: model {state.model_hash[:12]} runs again at {state.url}")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     import mlem_lib.api as mlem
 
-    st = mlem.status(args.declaration, **_options(args))
+    st = mlem.status(args.declaration, state_url=args.state_url)
     if args.json:
         print(st.model_dump_json(indent=2))
     else:
@@ -86,6 +103,7 @@ def _status(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     import mlem_lib.api as mlem
 
-    mlem.remove(args.declaration, **_options(args))
+    mlem.remove(args.declaration, state_url=args.state_url, lock_timeout=args.lock_timeout,
+                force=args.force)
     print(f"removed {args.declaration}")
     return 0

@@ -1,121 +1,211 @@
-"""Rolling models out to deployment targets: ``deploy``, ``status``, ``remove``.
+"""Rolling models out to deployment targets: ``deploy``, ``status``, ``remove``, ``rollback``.
 
-A declaration (``deployments/*.yaml``) says where; a state file records what
-runs there. Every operation holds the deployment's lock, so two runs cannot
-interleave, and the state is only written after a rollout passed its smoke test.
+A declaration (``deployments/*.yaml``) says where; its ``type`` names a target in the
+``targets`` plugin group, which validates the rest. A state file records what runs
+there. Every change holds the deployment's lock, so two runs cannot interleave, and
+the state is only written with what a target verb returned: a verb that raises
+leaves the state as it was, unless the target put the previous version back, which
+it reports with :class:`~mlem_lib.errors.RolledBackError` and whose state is recorded.
+
+Credentials are one argument: ``None`` (the environment), a dict, a pydantic model or
+any object with the right attributes (a Prefect block); the target validates it
+into its own ``Credentials`` model.
 
 Example:
-    >>> from mlem_lib.deploy import deploy, status, remove
+    >>> from mlem_lib.deploy import deploy, status, rollback, remove
     >>> state = deploy("deployments/local.yaml", "models/rf")  # doctest: +SKIP
     >>> status("deployments/local.yaml").healthy  # doctest: +SKIP
     True
+    >>> rollback("deployments/local.yaml").model_hash  # doctest: +SKIP
     >>> remove("deployments/local.yaml")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from dataclasses import dataclass
 
-from mlem_lib.deploy.base import Target
-from mlem_lib.deploy.declaration import AnyDeclaration, default_state_url, load_declaration
+from mlem_lib.deploy.base import ModelSource, Progress, Target
+from mlem_lib.deploy.declaration import (
+    BaseDeclaration,
+    default_state_url,
+    load_declaration,
+    target_class,
+)
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus, StateStore
-from mlem_lib.errors import DeploymentError
+from mlem_lib.errors import DeploymentError, RolledBackError
 
-__all__ = ["DeploymentState", "DeploymentStatus", "deploy", "remove", "status"]
+__all__ = ["Deployment", "DeploymentState", "DeploymentStatus", "deploy", "open_deployment",
+           "remove", "rollback", "status"]
+
+Declaration = str | os.PathLike[str]
 
 
-def _open(declaration: str, options: dict[str, Any]
-          ) -> tuple[AnyDeclaration, StateStore, Target]:
-    decl = load_declaration(declaration)
-    state_url = options.pop("state_url", None) or default_state_url(declaration, decl)
+@dataclass
+class Deployment:
+    """A declaration opened for work: its model, state store and target.
+
+    Attributes:
+        declaration: the validated declaration.
+        store: the state file (and its lock).
+        target: the target object, with its credentials.
+    """
+
+    declaration: BaseDeclaration
+    store: StateStore
     target: Target
-    if decl.type == "local":
-        from mlem_lib.deploy.local import LocalTarget
-
-        target = LocalTarget(decl, state_url, options)
-    elif decl.type == "heroku":
-        from mlem_lib.deploy.heroku import HerokuTarget
-
-        target = HerokuTarget(decl, state_url, options)
-    else:
-        from mlem_lib.deploy.sagemaker import SageMakerTarget
-
-        target = SageMakerTarget(decl, state_url, options)
-    return decl, StateStore(state_url), target
 
 
-def deploy(declaration: str, model: str, **options: Any) -> DeploymentState:
-    """Create or update the deployment a declaration describes.
+def open_deployment(declaration: Declaration, *, credentials: object = None,
+                    state_url: str | None = None, progress: Progress = None) -> Deployment:
+    """Read a declaration and make its target, validating the credentials for it.
 
-    Rerunning with the model that already runs (same ``model_hash``) and a
-    healthy target does nothing and returns the recorded state.
+    Raises:
+        DeclarationError: the declaration is missing or invalid, or names no known target.
+        CredentialsError: ``credentials`` do not fit the target's ``Credentials`` model.
+
+    Example:
+        >>> open_deployment("deployments/local.yaml").target  # doctest: +SKIP
+        <mlem_lib.deploy.local.LocalTarget object at ...>
+    """
+    path = os.fspath(declaration)
+    decl = load_declaration(path)
+    cls = target_class(decl.type)
+    url = state_url or default_state_url(path, decl)
+    target = cls(decl, url, cls.Credentials.resolve(credentials), progress=progress)
+    return Deployment(declaration=decl, store=StateStore(url), target=target)
+
+
+def deploy(declaration: Declaration, model: str, *, credentials: object = None,
+           repo: str | None = None, state_url: str | None = None, lock_timeout: float = 0.0,
+           progress: Progress = None) -> DeploymentState:
+    """Create or update the deployment a declaration describes so it runs ``model``.
+
+    Rerunning with the model that already runs (same ``model_hash``) and a healthy
+    target does nothing and returns the recorded state.
 
     Args:
         declaration: path of the YAML declaration.
-        model: the saved model's path / URL / registry reference.
-        **options: ``state_url`` (override), ``lock_timeout`` (seconds, default 0),
-            ``progress`` (callable or ``False``), ``repo`` (for registry
-            references) and target options: ``api_key`` (Heroku, else
-            ``HEROKU_API_KEY``), ``boto_session`` (SageMaker), ``registry_username``
-            / ``registry_password`` (SageMaker registry, else the ECR token).
+        model: the saved model's path / URL / registry reference (``rf@v1.2.0``, ``rf#prod``).
+        credentials: the target's credentials (see the module docstring).
+        repo: the git repository holding a registry reference.
+        state_url: where the state file lives (default: next to the declaration).
+        lock_timeout: seconds to wait for another run of the same deployment.
+        progress: a callable for progress lines, ``None`` for stderr, ``False`` for none.
 
     Raises:
         DeploymentLockedError: another run holds the lock.
-        SmokeTestError: the new version did not answer (the previous one runs again
-            where the target allows).
+        RolledBackError: the new version failed after the target was touched; the
+            previous version runs again (``restored_state``), or the new deployment was
+            removed (``restored_state`` is ``None``). A ``SmokeTestError`` too when the
+            smoke test failed.
         DeploymentError: any other failure; the recorded state is unchanged.
 
     Example:
         >>> deploy("deployments/local.yaml", "models/rf").url  # doctest: +SKIP
         'http://127.0.0.1:8080'
     """
-    from mlem_lib.deploy.package import read_model_meta
+    from mlem_lib.locate import open_object, require_model
 
-    lock_timeout = float(options.pop("lock_timeout", 0.0))
-    _decl, store, target = _open(declaration, options)
-    meta = read_model_meta(model, options.get("repo"))
-    with store.lock(timeout=lock_timeout):
-        current = store.load()
-        if current is not None and current.model_hash == meta.model_hash:
-            if target.status(current).healthy:
-                target.progress(f"model {meta.model_hash[:12]} already deployed at "
-                                f"{current.url}: nothing to do")
-                return current
-            target.progress("recorded deployment is not healthy: rolling out again")
-        try:
-            new = target.rollout(model, meta, current)
-        except DeploymentError as exc:
-            restored = getattr(exc, "restored_state", None)
-            if isinstance(restored, DeploymentState):
-                store.save(restored)  # same version, new process/container ids
-            raise
-        keep = current if current is None or current.model_hash != new.model_hash \
-            else current.previous
-        new = new.with_previous(keep)
-        store.save(new)
-        target.progress(f"deployed {meta.model_hash[:12]} at {new.url}")
-        return new
+    opened = open_deployment(declaration, credentials=credentials, state_url=state_url,
+                             progress=progress)
+    store, target = opened.store, opened.target
+    with open_object(model, repo) as found:
+        source = ModelSource(path=found.path, meta=require_model(found.meta, model),
+                             reference=model, version=found.version)
+        with store.lock(timeout=lock_timeout):
+            current = store.load()
+            if current is not None and current.model_hash == source.meta.model_hash:
+                if target.status(current).healthy:
+                    target.progress(f"model {source.meta.model_hash[:12]} already deployed "
+                                    f"at {current.url}: nothing to do")
+                    return current
+                target.progress("recorded deployment is not healthy: rolling out again")
+            try:
+                new = target.rollout(source, current)
+            except RolledBackError as exc:
+                if exc.restored_state is not None:
+                    store.save(exc.restored_state)  # same version, new process/container ids
+                else:
+                    store.delete()
+                raise
+            keep = current if current is None or current.model_hash != new.model_hash \
+                else current.previous
+            new = new.model_copy(update={"model_path": model}).with_previous(keep)
+            store.save(new)
+            target.progress(f"deployed {source.meta.model_hash[:12]} at {new.url}")
+            return new
 
 
-def status(declaration: str, **options: Any) -> DeploymentStatus:
+def status(declaration: Declaration, *, credentials: object = None,
+           state_url: str | None = None) -> DeploymentStatus:
     """What the deployment runs and whether it answers now.
 
     Example:
         >>> status("deployments/local.yaml").healthy  # doctest: +SKIP
         True
     """
-    _decl, store, target = _open(declaration, options)
-    return target.status(store.load())
+    opened = open_deployment(declaration, credentials=credentials, state_url=state_url,
+                             progress=False)
+    return opened.target.status(opened.store.load())
 
 
-def remove(declaration: str, **options: Any) -> None:
+def remove(declaration: Declaration, *, credentials: object = None,
+           state_url: str | None = None, lock_timeout: float = 0.0, force: bool = False,
+           progress: Progress = None) -> None:
     """Tear the deployment down and forget its state; a no-op when already gone.
+
+    Args:
+        force: also delete what this tool did not create, where the target refuses to
+            by default (a Heroku app someone else made).
 
     Example:
         >>> remove("deployments/local.yaml")  # doctest: +SKIP
     """
-    lock_timeout = float(options.pop("lock_timeout", 0.0))
-    _decl, store, target = _open(declaration, options)
+    opened = open_deployment(declaration, credentials=credentials, state_url=state_url,
+                             progress=progress)
+    with opened.store.lock(timeout=lock_timeout):
+        opened.target.remove(opened.store.load(), force=force)
+        opened.store.delete()
+
+
+def rollback(declaration: Declaration, *, credentials: object = None,
+             state_url: str | None = None, lock_timeout: float = 0.0,
+             progress: Progress = None) -> DeploymentState:
+    """Run the previous version again (the one recorded as ``previous``).
+
+    The version rolled back from becomes the new ``previous``, so a second rollback
+    undoes the first.
+
+    Raises:
+        DeploymentError: nothing is deployed, or no previous version is recorded.
+        RolledBackError: the previous version did not come up and the current one runs
+            again (``restored_state``).
+
+    Example:
+        >>> rollback("deployments/local.yaml").model_hash  # doctest: +SKIP
+        'ab12...'
+    """
+    opened = open_deployment(declaration, credentials=credentials, state_url=state_url,
+                             progress=progress)
+    store, target = opened.store, opened.target
     with store.lock(timeout=lock_timeout):
-        target.remove(store.load())
-        store.delete()
+        current = store.load()
+        if current is None:
+            raise DeploymentError(f"{opened.declaration.name} is not deployed: nothing to "
+                                  "roll back")
+        if current.previous is None:
+            raise DeploymentError(f"{opened.declaration.name} has no previous version "
+                                  "recorded: nothing to roll back to")
+        target.progress(f"rolling back from {current.model_hash[:12]} to "
+                        f"{current.previous.model_hash[:12]}")
+        try:
+            restored = target.rollback(current)
+        except RolledBackError as exc:
+            if exc.restored_state is not None:
+                store.save(exc.restored_state)
+            raise
+        restored = restored.with_previous(current)
+        store.save(restored)
+        target.progress(f"{restored.model_hash[:12]} runs again at {restored.url}")
+        return restored

@@ -1,47 +1,210 @@
-"""The interface every deployment target implements."""
+"""The interface every deployment target implements, and what a target declares.
+
+A target is a :class:`Target` subclass registered in the ``targets`` plugin group
+(:mod:`mlem_lib.plugins`). It carries three things:
+
+* ``Declaration``: the pydantic model of its ``deployments/*.yaml`` files (a subclass
+  of :class:`~mlem_lib.deploy.declaration.BaseDeclaration` with ``type: Literal[...]``);
+* ``Credentials``: the pydantic model of the secrets it needs (a subclass of
+  :class:`TargetCredentials`); a dict, a pydantic model, a Prefect block or any object
+  with those attribute names validates into it, and ``None`` means "from the
+  environment";
+* the verbs ``rollout``, ``status``, ``remove`` and ``rollback``.
+
+A target never writes the state file: :mod:`mlem_lib.deploy` does, with what the
+verbs return, so a verb that raises leaves the recorded state as it was.
+
+Example:
+    >>> class EchoCredentials(TargetCredentials):
+    ...     token: str | None = None
+    ...     @classmethod
+    ...     def from_env(cls, env=None):
+    ...         return cls(token="from-the-environment")
+    >>> EchoCredentials.resolve({"token": "t0k"}).token
+    't0k'
+    >>> EchoCredentials.resolve(None).token
+    'from-the-environment'
+    >>> try:
+    ...     EchoCredentials.resolve({"tokn": "typo"})
+    ... except CredentialsError as exc:
+    ...     print(exc)
+    EchoCredentials: field 'tokn': Extra inputs are not permitted (fields: token)
+"""
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
+from mlem_lib.errors import CredentialsError
 from mlem_lib.meta import ModelMeta
+
+if TYPE_CHECKING:
+    from mlem_lib.deploy.declaration import BaseDeclaration
+
+__all__ = ["ModelSource", "NoCredentials", "Progress", "Target", "TargetCredentials",
+           "report_progress"]
+
+# a callable that receives progress lines; None prints them to stderr, False drops them
+Progress = Callable[[str], None] | bool | None
+
+
+class TargetCredentials(BaseModel):
+    """The secrets a target needs: never part of a declaration or a state file.
+
+    Subclasses list their fields (secrets as ``SecretStr``) and may override
+    :meth:`from_env`. :meth:`resolve` accepts whatever a caller has: ``None``, a
+    dict, an instance, another pydantic model or any object with attributes of
+    those names (a Prefect block such as prefect-aws's ``AwsCredentials``); fields it
+    leaves empty fall back to the environment.
+    """
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True, frozen=True)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        """The credentials the environment holds (default: none)."""
+        return cls()
+
+    @classmethod
+    def resolve(cls, value: object = None) -> Self:
+        """Validate ``value`` into this model; empty fields come from :meth:`from_env`.
+
+        Raises:
+            CredentialsError: a field has the wrong type, or a dict has an unknown key.
+                The message names the field, never the value.
+        """
+        if value is None:
+            return cls.from_env()
+        if isinstance(value, cls):
+            given = value
+        else:
+            try:
+                given = cls.model_validate(value, from_attributes=True)
+            except ValidationError as exc:
+                first = exc.errors(include_input=False)[0]
+                where = ".".join(str(p) for p in first["loc"]) or "credentials"
+                raise CredentialsError(
+                    f"{cls.__name__}: field {where!r}: {first['msg']} (fields: "
+                    f"{', '.join(cls.model_fields) or 'none'})") from None
+        env = cls.from_env()
+        missing = {name: getattr(env, name) for name in cls.model_fields
+                   if getattr(given, name) is None and getattr(env, name) is not None}
+        return given.model_copy(update=missing) if missing else given
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """The model a rollout deploys, read once by :func:`mlem_lib.deploy.deploy`.
+
+    Attributes:
+        path: a local path of the saved model (without ``.mlem``); registry references
+            are already checked out, so targets never resolve anything themselves.
+        meta: its metadata.
+        reference: what the caller named (a path, URL or ``name@vX.Y.Z``); recorded in
+            the state as ``model_path``.
+        version: the registry version when ``reference`` is one (image labels use it).
+    """
+
+    path: str
+    meta: ModelMeta
+    reference: str
+    version: str | None = None
+
+
+class NoCredentials(TargetCredentials):
+    """For targets that need no secrets (the local one)."""
+
+
+def report_progress(progress: Progress, prefix: str) -> Callable[[str], None]:
+    """A function that reports a progress line the way ``progress`` asks.
+
+    Example:
+        >>> lines = []
+        >>> report_progress(lines.append, "demo")("step 1")
+        >>> lines
+        ['step 1']
+        >>> report_progress(False, "demo")("dropped")
+    """
+    if callable(progress):
+        return progress
+    if progress is False:
+        return lambda message: None
+
+    def to_stderr(message: str) -> None:
+        print(f"[{prefix}] {message}", file=sys.stderr, flush=True)
+
+    return to_stderr
 
 
 class Target(ABC):
-    """One kind of place a model can run (local, Heroku, SageMaker).
+    """One kind of place a model can run (local, Heroku, SageMaker, or a plugin's).
 
-    A target never writes the state file itself: :func:`mlem_lib.deploy.deploy`
-    saves what :meth:`rollout` returns, so a rollout that raises leaves the
-    previous state untouched. A rollout that fails after touching the target
-    puts the previous version back where the target allows it.
+    Args:
+        decl: the validated declaration (an instance of ``Declaration``).
+        state_url: where the deployment's state file lives (targets keep their own
+            files next to it).
+        credentials: an instance of ``Credentials`` (see :meth:`TargetCredentials.resolve`).
+        progress: where progress lines go (callable, ``None`` for stderr, ``False``).
+
+    A rollout that fails after touching the target puts the previous version back
+    (or removes what it created) and raises
+    :class:`~mlem_lib.errors.RolledBackError` with the state of what runs now.
     """
 
-    def __init__(self, decl: Any, state_url: str, options: dict[str, Any]) -> None:
+    #: the pydantic model of this target's declarations
+    Declaration: ClassVar[type[BaseDeclaration]]
+    #: the pydantic model of the credentials this target needs
+    Credentials: ClassVar[type[TargetCredentials]] = NoCredentials
+
+    def __init__(self, decl: Any, state_url: str, credentials: TargetCredentials,
+                 *, progress: Progress = None) -> None:
         self.decl = decl
         self.state_url = state_url
-        self.options = options
+        self.credentials = credentials
+        self.progress = report_progress(progress, decl.name)
 
     @abstractmethod
-    def rollout(self, model: str, meta: ModelMeta,
+    def rollout(self, source: ModelSource,
                 current: DeploymentState | None) -> DeploymentState:
-        """Create or update the deployment; smoke-test it; return the new state."""
+        """Create or update the deployment so it runs ``source``; smoke-test it.
+
+        Args:
+            source: the model (a local path, its metadata, the caller's reference).
+            current: the recorded state (``None`` on a first rollout).
+
+        Returns:
+            The new state; its ``previous`` is set by the caller.
+        """
 
     @abstractmethod
     def status(self, current: DeploymentState | None) -> DeploymentStatus:
         """Ask the target what runs and whether it answers."""
 
     @abstractmethod
-    def remove(self, current: DeploymentState | None) -> None:
-        """Tear everything down; succeed quietly when it is already gone."""
+    def remove(self, current: DeploymentState | None, *, force: bool = False) -> None:
+        """Tear everything down; succeed quietly when it is already gone.
 
-    def progress(self, message: str) -> None:
-        """Report a step of a long rollout (to stderr, or the ``progress`` option)."""
-        import sys
+        Args:
+            force: also delete what this tool did not create (where a target refuses
+                that by default).
+        """
 
-        report = self.options.get("progress")
-        if callable(report):
-            report(message)
-        elif report is not False:
-            print(f"[{self.decl.name}] {message}", file=sys.stderr, flush=True)
+    @abstractmethod
+    def rollback(self, current: DeploymentState) -> DeploymentState:
+        """Run ``current.previous`` again and return its state (with fresh ids).
+
+        The caller checks that ``current.previous`` exists and records the result with
+        ``current`` as its previous version, so a second rollback undoes the first.
+        """
+
+    @property
+    def smoke_method(self) -> str | None:
+        """The method the smoke request calls (the declaration's ``smoke_method``)."""
+        return getattr(self.decl, "smoke_method", None)

@@ -1,30 +1,48 @@
-"""Pydantic models of the deployment declarations in ``deployments/*.yaml``.
+"""Deployment declarations (``deployments/*.yaml``): read, dispatched by ``type``, validated.
 
-A declaration says *where* a model goes (``type: local | heroku | sagemaker``
-plus that target's settings); it never holds secrets: API keys and AWS
-credentials come from the environment, Prefect blocks or keyword options.
+A declaration says *where* a model goes: ``type`` names a target registered in the
+``targets`` plugin group (``local``, ``heroku``, ``sagemaker`` or a plugin's), and the
+rest are that target's settings, validated by the target's own ``Declaration``
+model. It never holds secrets: those are the target's ``Credentials``.
 
 Example:
     >>> decl = parse_declaration({"type": "local", "port": 8081}, name="staging")
-    >>> decl.name, decl.port
-    ('staging', 8081)
+    >>> decl.name, decl.port, type(decl).__name__
+    ('staging', 8081, 'LocalDeclaration')
+    >>> try:
+    ...     parse_declaration({"type": "kubernetes"}, source="k8s.yaml")
+    ... except DeclarationError as exc:
+    ...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
+    k8s.yaml: field 'type': unknown deployment target 'kubernetes'
+    (known: heroku, local, sagemaker)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlem_lib.errors import DeclarationError
+from mlem_lib.errors import DeclarationError, PluginError, UnknownPluginError
 
-_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
+if TYPE_CHECKING:
+    from mlem_lib.deploy.base import Target
+
+__all__ = ["BaseDeclaration", "DeclarationError", "default_state_url", "load_declaration",
+           "parse_declaration", "target_class"]
 
 
-class _Declaration(BaseModel):
+class BaseDeclaration(BaseModel):
+    """The fields every declaration has; a target's ``Declaration`` extends it.
+
+    Subclasses set ``type: Literal["<name>"] = "<name>"``. Unknown fields are errors,
+    so a misspelt setting (or a secret pasted into the file) is refused.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
+    type: str = Field(..., description="the target: a name of the targets plugin group")
     name: str = Field("", description="deployment name (default: the file's stem)")
     state_url: str | None = Field(
         None, description="where the state lives (default: <name>.state.json next to the file)")
@@ -34,85 +52,67 @@ class _Declaration(BaseModel):
     poll_interval: float = Field(0.5, gt=0, description="seconds between readiness polls")
 
 
-class LocalDeclaration(_Declaration):
-    """The model served on this machine, in a container or as a background process."""
+def target_class(kind: str) -> type[Target]:
+    """The :class:`~mlem_lib.deploy.base.Target` subclass registered as ``kind``.
 
-    type: Literal["local"] = "local"
-    runtime: Literal["auto", "process", "container"] = Field(
-        "auto", description="container when a Docker engine answers (auto), else a process")
-    host: str = "127.0.0.1"
-    port: int = Field(8080, gt=0, lt=65536)
-    image: str | None = Field(None, description="image name (default: mlem-<name>:<hash>)")
-    base: str | None = Field(None, description="base image of the build")
+    Raises:
+        DeclarationError: no target of that name (the message lists the known ones), or
+            the registration is not a Target with a ``Declaration`` model.
 
+    Example:
+        >>> target_class("local").__name__
+        'LocalTarget'
+    """
+    from mlem_lib import plugins
+    from mlem_lib.deploy.base import Target
 
-class HerokuDeclaration(_Declaration):
-    """A Heroku app running the model's image (``stack: container``)."""
-
-    type: Literal["heroku"] = "heroku"
-    app: str = Field(..., pattern=r"^[a-z][a-z0-9-]{2,29}$")
-    region: str = "us"
-    api_url: str = "https://api.heroku.com"
-    registry: str = "registry.heroku.com"
-    registry_user: str = "_"
-    app_url: str | None = Field(None, description="URL of the app (default: web_url from the API)")
-    base: str | None = None
-    wait_timeout: float = Field(300.0, gt=0)
-
-
-class SageMakerDeclaration(_Declaration):
-    """An AWS SageMaker real-time endpoint."""
-
-    type: Literal["sagemaker"] = "sagemaker"
-    endpoint_name: str = Field(..., pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-    region: str = "us-east-1"
-    role_arn: str = Field(..., description="IAM role SageMaker assumes for the model")
-    bucket: str = Field(..., description="S3 bucket for model.tar.gz")
-    prefix: str = "mlem"
-    ecr_repository: str = Field("mlem", description="ECR repository of the image")
-    registry: str | None = Field(
-        None, description="image registry host (default: the ECR repository's host)")
-    instance_type: str = "ml.t2.medium"
-    instance_count: int = Field(1, ge=1)
-    base: str | None = None
-    endpoint_urls: dict[str, str] = Field(
-        default_factory=dict,
-        description="per-service endpoint URL override (sagemaker, sagemaker-runtime, s3, ecr)")
-    wait_timeout: float = Field(1800.0, gt=0)
-
-
-Declaration = Annotated[LocalDeclaration | HerokuDeclaration | SageMakerDeclaration,
-                        Field(discriminator="type")]
-AnyDeclaration = LocalDeclaration | HerokuDeclaration | SageMakerDeclaration
+    try:
+        cls = plugins.get("targets", kind)
+    except UnknownPluginError as exc:
+        raise DeclarationError(f"field 'type': {exc}") from None
+    except PluginError as exc:
+        raise DeclarationError(f"field 'type': {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Target)):
+        raise DeclarationError(f"field 'type': the target plugin {kind!r} is {cls!r}, "
+                               "not a mlem_lib.deploy.base.Target subclass")
+    declaration = getattr(cls, "Declaration", None)
+    if not (isinstance(declaration, type) and issubclass(declaration, BaseDeclaration)):
+        raise DeclarationError(f"field 'type': the target plugin {kind!r} has no Declaration "
+                               "model (a BaseDeclaration subclass)")
+    return cls
 
 
 def parse_declaration(data: Any, *, name: str = "deployment",
-                      source: str = "<declaration>") -> AnyDeclaration:
-    """Validate a declaration mapping; the error names the bad field.
+                      source: str = "<declaration>") -> BaseDeclaration:
+    """Validate a declaration mapping with its target's model; errors name the field.
 
     Raises:
-        DeclarationError: not a mapping, unknown ``type`` or an invalid field.
+        DeclarationError: not a mapping, an unknown ``type`` or an invalid field.
     """
-    from pydantic import TypeAdapter
-
     if not isinstance(data, dict):
         raise DeclarationError(f"{source}: a declaration must be a mapping")
-    kinds = ("local", "heroku", "sagemaker")
-    if data.get("type") not in kinds:
-        raise DeclarationError(
-            f"{source}: field 'type' must be one of {', '.join(kinds)}, got {data.get('type')!r}")
+    kind = data.get("type")
+    if not isinstance(kind, str) or not kind:
+        from mlem_lib import plugins
+
+        raise DeclarationError(f"{source}: field 'type' is required: one of "
+                               f"{', '.join(plugins.names('targets'))}")
     try:
-        decl: AnyDeclaration = TypeAdapter(Declaration).validate_python(data)
+        cls = target_class(kind)
+    except DeclarationError as exc:
+        raise DeclarationError(f"{source}: {exc}") from exc.__cause__
+    try:
+        decl = cls.Declaration.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][1:]) or "type"
+        first = exc.errors(include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "type"
         raise DeclarationError(f"{source}: field '{where}': {first['msg']}") from None
     if not decl.name:
         decl.name = name
     return decl
 
 
-def load_declaration(path: str) -> AnyDeclaration:
+def load_declaration(path: str) -> BaseDeclaration:
     """Read and validate a declaration YAML file.
 
     Example:
@@ -126,6 +126,9 @@ def load_declaration(path: str) -> AnyDeclaration:
         text = p.read_text()
     except FileNotFoundError:
         raise DeclarationError(f"no deployment declaration at {path}") from None
+    except OSError as exc:
+        raise DeclarationError(f"cannot read the deployment declaration {path}: "
+                               f"{exc.strerror or exc}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -133,8 +136,9 @@ def load_declaration(path: str) -> AnyDeclaration:
     return parse_declaration(data, name=p.stem, source=path)
 
 
-def default_state_url(path: str, decl: AnyDeclaration) -> str:
+def default_state_url(path: str, decl: BaseDeclaration) -> str:
     """``<dir of the declaration>/<name>.state.json`` unless the declaration says otherwise."""
     if decl.state_url:
         return decl.state_url
     return str(Path(path).resolve().parent / f"{decl.name}.state.json")
+

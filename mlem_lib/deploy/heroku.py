@@ -14,28 +14,69 @@ back with ``POST /apps/{app}/releases`` (Heroku's rollback). API base URL,
 registry host and app URL are declaration fields so tests can point them at
 a double.
 
+Credentials: :class:`HerokuCredentials` (``api_key``, else ``HEROKU_API_KEY``).
+
 Example:
-    >>> deploy("deployments/heroku.yaml", "models/rf", api_key="...")  # doctest: +SKIP
+    >>> deploy("deployments/heroku.yaml", "models/rf",
+    ...        credentials={"api_key": "..."})  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from mlem_lib.deploy.base import Target
-from mlem_lib.deploy.declaration import HerokuDeclaration
-from mlem_lib.deploy.smoke import check_http, wait_healthy
+from pydantic import Field, SecretStr
+
+from mlem_lib.deploy.base import ModelSource, Progress, Target, TargetCredentials
+from mlem_lib.deploy.declaration import BaseDeclaration
+from mlem_lib.deploy.smoke import SmokeRequest, smoke_test, wait_healthy
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
-from mlem_lib.errors import AppNameTakenError, CredentialsError, DeploymentError
-from mlem_lib.meta import ModelMeta
+from mlem_lib.errors import (
+    AppNameTakenError,
+    CredentialsError,
+    DeploymentError,
+    RolledBackError,
+)
 
 if TYPE_CHECKING:
     import httpx
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 ACCEPT_DOCKER = "application/vnd.heroku+json; version=3.docker-releases"
+
+
+class HerokuDeclaration(BaseDeclaration):
+    """A Heroku app running the model's image (``stack: container``)."""
+
+    type: Literal["heroku"] = "heroku"
+    app: str = Field(..., pattern=r"^[a-z][a-z0-9-]{2,29}$")
+    region: str = "us"
+    api_url: str = "https://api.heroku.com"
+    registry: str = "registry.heroku.com"
+    registry_user: str = "_"
+    app_url: str | None = Field(None, description="URL of the app (default: web_url from the API)")
+    base: str | None = None
+    wait_timeout: float = Field(300.0, gt=0)
+
+
+class HerokuCredentials(TargetCredentials):
+    """A Heroku Platform API key (also the registry password, with user ``_``).
+
+    Example:
+        >>> HerokuCredentials.from_env({"HEROKU_API_KEY": "hrku-1"}).api_key
+        SecretStr('**********')
+    """
+
+    api_key: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        """``HEROKU_API_KEY``."""
+        key = (os.environ if env is None else env).get("HEROKU_API_KEY")
+        return cls(api_key=SecretStr(key) if key else None)
 
 
 class HerokuAPI:
@@ -147,32 +188,70 @@ class HerokuAPI:
 
 
 class HerokuTarget(Target):
-    """Deploy to a Heroku app through the Platform API and its image registry."""
+    """Deploy to a Heroku app through the Platform API and its image registry.
 
+    Args:
+        transport: an httpx transport for the Platform API calls (tests use
+            ``httpx.MockTransport``); default: the network.
+    """
+
+    Declaration = HerokuDeclaration
+    Credentials = HerokuCredentials
     decl: HerokuDeclaration
+    credentials: HerokuCredentials
+
+    def __init__(self, decl: Any, state_url: str, credentials: TargetCredentials,
+                 *, progress: Progress = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(decl, state_url, credentials, progress=progress)
+        self.transport = transport
 
     def _api(self) -> tuple[HerokuAPI, str]:
-        key = self.options.get("api_key") or os.environ.get("HEROKU_API_KEY")
+        secret = self.credentials.api_key
+        key = secret.get_secret_value() if secret is not None else ""
         if not key:
-            raise CredentialsError("no Heroku API key: pass api_key= or set HEROKU_API_KEY")
-        return HerokuAPI(self.decl.api_url, str(key)), str(key)
+            raise CredentialsError("no Heroku API key: pass credentials={'api_key': ...} "
+                                   "(or a HerokuCredentials block) or set HEROKU_API_KEY")
+        return HerokuAPI(self.decl.api_url, key, transport=self.transport), key
 
     def _url(self, app_info: dict[str, Any]) -> str:
         url = self.decl.app_url or app_info.get("web_url") or f"https://{self.decl.app}.herokuapp.com"
         return str(url).format(app=self.decl.app).rstrip("/")
 
-    def rollout(self, model: str, meta: ModelMeta,
+    def rollout(self, source: ModelSource,
                 current: DeploymentState | None) -> DeploymentState:
         api, key = self._api()
         try:
-            return self._rollout(api, key, model, meta, current)
+            return self._rollout(api, key, source, current)
         finally:
             api.close()
 
-    def _rollout(self, api: HerokuAPI, key: str, model: str, meta: ModelMeta,
+    def rollback(self, current: DeploymentState) -> DeploymentState:
+        previous = current.previous
+        assert previous is not None
+        release_id = previous.target.get("release_id")
+        if not release_id:
+            raise DeploymentError("the previous version has no recorded Heroku release")
+        api, _ = self._api()
+        try:
+            self.progress(f"rolling back to release v{previous.target.get('release_version')}")
+            rel = api.rollback(self.decl.app, str(release_id))
+            self._wait_up(api, str(rel["id"]), current.url or "")
+            smoke_test(current.url or "", model_hash=previous.model_hash,
+                       request=previous.smoke, timeout=self.decl.wait_timeout,
+                       poll=self.decl.poll_interval)
+        finally:
+            api.close()
+        return previous.model_copy(update={
+            "target": {**previous.target, "release_id": rel["id"],
+                       "release_version": rel.get("version")}, "previous": None})
+
+    def _rollout(self, api: HerokuAPI, key: str, source: ModelSource,
                  current: DeploymentState | None) -> DeploymentState:
-        import mlem_lib.api as mlem
-        from mlem_lib.build.docker import push_image
+        from mlem_lib.build.docker import build_docker, push_image
+
+        meta = source.meta
+        request = SmokeRequest.for_model(meta, self.smoke_method)
 
         app = self.decl.app
         info = api.get_app(app)
@@ -183,11 +262,9 @@ class HerokuTarget(Target):
         url = self._url(info)
         ref = f"{self.decl.registry}/{app}/web"
         self.progress(f"building image {ref}")
-        opts: dict[str, Any] = {"image": f"{ref}:latest", "repo": self.options.get("repo")}
-        if self.decl.base:
-            opts["base"] = self.decl.base
         try:
-            image = mlem.build(model, "docker", **opts)
+            image = build_docker(source.path, f"{ref}:latest", base=self.decl.base,
+                                 model_version=source.version)
             self.progress(f"pushing {ref} to {self.decl.registry}")
             push_image(f"{ref}:latest", self.decl.registry, self.decl.registry_user, key)
             previous = api.releases(app)
@@ -195,13 +272,15 @@ class HerokuTarget(Target):
             api.release_image(app, image.image_id)
             release = self._new_release(api, previous)
             self._wait_up(api, str(release["id"]), url)
-            check_http(url, meta, self.decl.smoke_method)
-        except DeploymentError as exc:
+            smoke_test(url, model_hash=meta.model_hash, request=request,
+                       timeout=self.decl.wait_timeout, poll=self.decl.poll_interval)
+        except Exception as exc:
             self._recover(api, current, created, exc)
             raise
         return DeploymentState(
-            name=self.decl.name, type="heroku", model_hash=meta.model_hash, model_path=model,
-            image=ref, image_id=image.image_id, url=url,
+            name=self.decl.name, type="heroku", model_hash=meta.model_hash,
+            model_path=source.reference, image=ref, image_id=image.image_id, url=url,
+            smoke=request,
             target={"app": app, "release_id": release["id"],
                     "release_version": release.get("version"), "created_app": created
                     or bool(current and current.target.get("created_app"))})
@@ -238,7 +317,11 @@ class HerokuTarget(Target):
 
     def _recover(self, api: HerokuAPI, current: DeploymentState | None, created: bool,
                  error: Exception) -> None:
-        """Put the previous release back (or delete an app this rollout created)."""
+        """Put the previous release back (or delete an app this rollout created).
+
+        Raises:
+            RolledBackError: it did; ``restored_state`` is what runs now.
+        """
         if current is not None and current.target.get("release_id"):
             self.progress(f"rollout failed ({error}); rolling back to release "
                           f"v{current.target.get('release_version')}")
@@ -249,12 +332,17 @@ class HerokuTarget(Target):
                 raise DeploymentError(f"rollout failed ({error}) and the rollback failed: "
                                       f"{exc}") from error
             # same version as before, recorded under its new release id
-            error.restored_state = current.model_copy(  # type: ignore[attr-defined]
+            restored = current.model_copy(
                 update={"target": {**current.target, "release_id": rel["id"],
                                    "release_version": rel.get("version")}})
-        elif created:
+            raise RolledBackError(f"{error} (rolled back: release "
+                                  f"v{current.target.get('release_version')} runs again)",
+                                  restored_state=restored, reason=error) from error
+        if created:
             self.progress(f"rollout failed ({error}); deleting the app it created")
             api.delete_app(self.decl.app)
+            raise RolledBackError(f"{error} (the app this rollout created was deleted)",
+                                  restored_state=None, reason=error) from error
 
     def status(self, current: DeploymentState | None) -> DeploymentStatus:
         base: dict[str, Any] = {"name": self.decl.name, "type": "heroku"}
@@ -282,7 +370,7 @@ class HerokuTarget(Target):
                                 model_hash=current.model_hash if current else None,
                                 detail=detail)
 
-    def remove(self, current: DeploymentState | None) -> None:
+    def remove(self, current: DeploymentState | None, *, force: bool = False) -> None:
         api, _ = self._api()
         try:
             if api.delete_app(self.decl.app):

@@ -2,7 +2,7 @@
 
 Two runtimes:
 
-* ``container``: the model's image (built with :func:`mlem_lib.api.build`) runs
+* ``container``: the model's image (built with :func:`mlem_lib.build.docker.build_docker`) runs
   with ``network_mode="host"`` and ``PORT``/``MLEM_HOST`` in its environment
   (engines started with ``--bridge=none`` cannot publish ports).
 * ``process``: our server (``python -m mlem_lib.serve.container``) as a
@@ -29,16 +29,30 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from mlem_lib.deploy.base import Target
-from mlem_lib.deploy.declaration import LocalDeclaration
+from pydantic import Field
+
+from mlem_lib.deploy.base import ModelSource, Target
+from mlem_lib.deploy.declaration import BaseDeclaration
 from mlem_lib.deploy.smoke import check_http, wait_healthy
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus, pid_alive
-from mlem_lib.errors import DeploymentError, DockerUnavailableError
+from mlem_lib.errors import DeploymentError, DockerUnavailableError, RolledBackError
 from mlem_lib.meta import ModelMeta
 
 LABEL = "mlem.deployment"
+
+
+class LocalDeclaration(BaseDeclaration):
+    """The model served on this machine, in a container or as a background process."""
+
+    type: Literal["local"] = "local"
+    runtime: Literal["auto", "process", "container"] = Field(
+        "auto", description="container when a Docker engine answers (auto), else a process")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, gt=0, lt=65536)
+    image: str | None = Field(None, description="image name (default: mlem-<name>:<hash>)")
+    base: str | None = Field(None, description="base image of the build")
 
 
 def docker_client() -> Any:
@@ -91,6 +105,7 @@ def stop_pid(pid: int, started: str | None = None, timeout: float = 10.0) -> Non
 class LocalTarget(Target):
     """Serve the model on this machine (container or background process)."""
 
+    Declaration = LocalDeclaration
     decl: LocalDeclaration
 
     @property
@@ -118,12 +133,29 @@ class LocalTarget(Target):
         return "container"
 
     # --- rollout -------------------------------------------------------------
-    def rollout(self, model: str, meta: ModelMeta,
+    def rollout(self, source: ModelSource,
                 current: DeploymentState | None) -> DeploymentState:
         runtime = self._runtime()
         if runtime == "container":
-            return self._rollout_container(model, meta, current)
-        return self._rollout_process(model, meta, current)
+            return self._rollout_container(source, current)
+        return self._rollout_process(source, current)
+
+    def rollback(self, current: DeploymentState) -> DeploymentState:
+        previous = current.previous
+        assert previous is not None
+        if previous.target.get("runtime") == "container":
+            meta = self._image_meta(str(previous.image_id))
+            state = self._launch_container(str(previous.image), str(previous.image_id), meta,
+                                           current)
+        else:
+            from mlem_lib.locate import read_model_meta
+
+            copy = str(previous.target.get("model_copy", ""))
+            if not os.path.exists(copy + ".mlem"):
+                raise DeploymentError(f"the copy of the previous model ({copy}) is gone: "
+                                      "deploy it again instead")
+            state = self._launch_process(copy, read_model_meta(copy), current)
+        return state.model_copy(update={"model_path": previous.model_path})
 
     def _stop_current(self, current: DeploymentState | None) -> None:
         if current is None:
@@ -137,8 +169,8 @@ class LocalTarget(Target):
         wait_healthy(self.url, self.decl.wait_timeout, self.decl.poll_interval, alive=alive)
         check_http(self.url, meta, self.decl.smoke_method)
 
-    def _restore(self, current: DeploymentState | None, error: Exception) -> None:
-        """Start the previous version again after ``error`` and raise ``error`` again."""
+    def _restore(self, current: DeploymentState | None, error: BaseException) -> None:
+        """Start the previous version again after ``error`` and raise RolledBackError."""
         if current is None:
             raise error
         self.progress(f"rollout failed ({error}); starting the previous version again")
@@ -151,11 +183,9 @@ class LocalTarget(Target):
             raise DeploymentError(
                 f"rollout failed ({error}) and the previous version did not start again: "
                 f"{exc}") from error
-        cls = type(error) if isinstance(error, DeploymentError) else DeploymentError
-        rolled_back = cls(f"{error} (rolled back: the previous version runs again)")
         # deploy() saves this: same version as before, new process/container ids
-        rolled_back.restored_state = restored  # type: ignore[attr-defined]
-        raise rolled_back from error
+        raise RolledBackError(f"{error} (rolled back: the previous version runs again)",
+                              restored_state=restored, reason=error) from error
 
     # --- process runtime -----------------------------------------------------
     def _model_copy(self, model: str, meta: ModelMeta) -> str:
@@ -166,7 +196,7 @@ class LocalTarget(Target):
             return str(dest / "model")
         tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        copy_model(model, str(tmp), repo=self.options.get("repo"))
+        copy_model(model, str(tmp))
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
         return str(dest / "model")
@@ -236,17 +266,22 @@ class LocalTarget(Target):
             url=self.url, target={"runtime": "process", "pid": pid, "started": started,
                                   "model_copy": model_path, "log": str(log_path)})
 
-    def _rollout_process(self, model: str, meta: ModelMeta,
+    def _rollout_process(self, source: ModelSource,
                          current: DeploymentState | None) -> DeploymentState:
+        meta = source.meta
         self._stop_leftover(current)
         self.progress(f"copying model {meta.model_hash[:12]} to {self.run_dir}")
-        model_path = self._model_copy(model, meta)
+        model_path = self._model_copy(source.path, meta)
+        return self._launch_process(model_path, meta, current)
+
+    def _launch_process(self, model_path: str, meta: ModelMeta,
+                        current: DeploymentState | None) -> DeploymentState:
         if current is not None:
             self.progress("stopping the running version")
             self._stop_current(current)
         self.progress(f"starting the server at {self.url}")
         try:
-            state = self._start_process(model_path, meta.model_hash, model, meta)
+            state = self._start_process(model_path, meta.model_hash, None, meta)
         except DeploymentError as exc:
             self._restore(current, exc)
             raise
@@ -255,7 +290,7 @@ class LocalTarget(Target):
         return state
 
     def _restart_process(self, current: DeploymentState) -> DeploymentState:
-        from mlem_lib.deploy.package import read_model_meta
+        from mlem_lib.locate import read_model_meta
 
         model_path = str(current.target["model_copy"])
         meta = read_model_meta(model_path)
@@ -287,11 +322,12 @@ class LocalTarget(Target):
         except NotFound:
             pass
 
-    def _build_image(self, model: str, meta: ModelMeta) -> tuple[str, str]:
+    def _build_image(self, source: ModelSource) -> tuple[str, str]:
         from docker.errors import ImageNotFound
 
-        import mlem_lib.api as mlem
+        from mlem_lib.build.docker import build_docker
 
+        meta = source.meta
         client = docker_client()
         image = self.decl.image or f"mlem-{self.decl.name}:{meta.model_hash[:12]}"
         if self.decl.image is None:
@@ -302,13 +338,31 @@ class LocalTarget(Target):
             except ImageNotFound:
                 pass
         self.progress(f"building image {image}")
-        opts: dict[str, Any] = {"image": image}
-        if self.decl.base:
-            opts["base"] = self.decl.base
-        if self.options.get("repo"):  # registry references (rf@v1.0.0) need their repo
-            opts["repo"] = self.options["repo"]
-        built = mlem.build(model, "docker", **opts)
+        built = build_docker(source.path, image, base=self.decl.base,
+                             model_version=source.version, progress=self.progress)
         return image, str(built.image_id)
+
+    def _image_meta(self, image_id: str) -> ModelMeta:
+        """The metadata of the model inside an image this target built."""
+        import io
+        import tarfile
+
+        from mlem_lib import mlemfile
+        from mlem_lib.build.dockerfile import MODEL_DIR
+        from mlem_lib.build.model_files import MODEL_NAME
+        from mlem_lib.locate import require_model
+
+        client = docker_client()
+        container = client.containers.create(image_id, command=["true"])
+        try:
+            stream, _ = container.get_archive(f"{MODEL_DIR}/{MODEL_NAME}.mlem")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                member = tar.extractfile(f"{MODEL_NAME}.mlem")
+                assert member is not None
+                text = member.read()
+        finally:
+            container.remove(force=True)
+        return require_model(mlemfile.parse(text, f"{image_id}:{MODEL_NAME}.mlem"), image_id)
 
     def _run_container(self, image: str, image_id: str, meta: ModelMeta, model: str | None,
                        name: str) -> DeploymentState:
@@ -336,9 +390,13 @@ class LocalTarget(Target):
             target={"runtime": "container", "container_id": container.id,
                     "container_name": name})
 
-    def _rollout_container(self, model: str, meta: ModelMeta,
+    def _rollout_container(self, source: ModelSource,
                            current: DeploymentState | None) -> DeploymentState:
-        image, image_id = self._build_image(model, meta)
+        image, image_id = self._build_image(source)
+        return self._launch_container(image, image_id, source.meta, current)
+
+    def _launch_container(self, image: str, image_id: str, meta: ModelMeta,
+                          current: DeploymentState | None) -> DeploymentState:
         name = f"mlem-{self.decl.name}-{meta.model_hash[:12]}"
         keep = current.target.get("container_id") if current is not None else None
         for leftover in docker_client().containers.list(
@@ -350,7 +408,7 @@ class LocalTarget(Target):
             self._stop_current(current)
         self.progress(f"starting container {name} at {self.url}")
         try:
-            state = self._run_container(image, image_id, meta, model, name)
+            state = self._run_container(image, image_id, meta, None, name)
         except DeploymentError as exc:
             self._restore(current, exc)
             raise
@@ -362,19 +420,14 @@ class LocalTarget(Target):
     def _restart_container(self, current: DeploymentState) -> DeploymentState:
         from docker.errors import NotFound
 
-        from mlem_lib.deploy.package import read_model_meta
-
         client = docker_client()
         try:
             container = client.containers.get(current.target["container_id"])
         except NotFound:
             raise DeploymentError("the previous container is gone") from None
         container.start()
-        meta = read_model_meta(current.model_path) if current.model_path else None
         wait_healthy(self.url, self.decl.wait_timeout, self.decl.poll_interval,
-                     alive=self._container_alive(container))
-        if meta is not None and meta.model_hash == current.model_hash:
-            check_http(self.url, meta, self.decl.smoke_method)
+                     alive=self._container_alive(container), model_hash=current.model_hash)
         return current
 
     # --- status / remove -----------------------------------------------------
@@ -411,7 +464,7 @@ class LocalTarget(Target):
         alive = pid_alive(pid) and _start_time(pid) in (None, t.get("started"))
         return alive, f"process {pid} is {'running' if alive else 'gone'}"
 
-    def remove(self, current: DeploymentState | None) -> None:
+    def remove(self, current: DeploymentState | None, *, force: bool = False) -> None:
         if current is not None and current.target.get("runtime") == "container":
             self._stop_container(current.target.get("container_id"), remove=True)
         elif current is not None:

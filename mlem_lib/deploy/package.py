@@ -6,9 +6,13 @@ after the source path was overwritten), SageMaker wants one ``model.tar.gz``
 with the ``.mlem`` file named ``model.mlem`` at its root.
 
 Example:
-    >>> meta, path = copy_model("models/rf", "/tmp/deploy/abc")  # doctest: +SKIP
-    >>> path
-    '/tmp/deploy/abc/model'
+    >>> import tempfile
+    >>> import mlem_lib.api as mlem
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = mlem.save(lambda xs: [x + 1 for x in xs], f"{tmp}/inc", sample_data=[1])
+    ...     meta, path = copy_model(f"{tmp}/inc", f"{tmp}/deploy")
+    ...     print(path == f"{tmp}/deploy/model", sorted(os.listdir(f"{tmp}/deploy")))
+    True ['inc', 'model.mlem']
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from __future__ import annotations
 import os
 import tarfile
 
-from mlem_lib.errors import MetadataError
+from mlem_lib.locate import read_model_meta
 from mlem_lib.meta import ModelMeta
+
+__all__ = ["copy_model", "model_tarball", "read_model_meta"]
 
 
 def copy_model(model: str, dest_dir: str, repo: str | None = None) -> tuple[ModelMeta, str]:
@@ -57,21 +63,4 @@ def model_tarball(model: str, out_path: str, repo: str | None = None) -> ModelMe
         with tarfile.open(out_path, "w:gz") as tar:
             for entry in sorted(os.listdir(tmp)):
                 tar.add(os.path.join(tmp, entry), arcname=entry)
-    return meta
-
-
-def read_model_meta(model: str, repo: str | None = None) -> ModelMeta:
-    """The metadata of a saved model (not a data object).
-
-    Raises:
-        ObjectNotFoundError: nothing is saved there.
-        MetadataError: it is a data object.
-    """
-    from mlem_lib import mlemfile
-    from mlem_lib.locate import resolve_reference
-
-    with resolve_reference(model, repo) as local:
-        meta, _, _ = mlemfile.read(local)
-    if not isinstance(meta, ModelMeta):
-        raise MetadataError(f"{model} is a data object, not a model")
     return meta

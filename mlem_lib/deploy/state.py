@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from mlem_lib.deploy.smoke import SmokeRequest
 from mlem_lib.errors import DeploymentError, DeploymentLockedError
 
 
@@ -45,6 +46,7 @@ class DeploymentState(BaseModel):
         url: where the model answers.
         target: target-specific ids (PID, container id, app name, endpoint config...).
         deployed_at: ISO timestamp of the rollout.
+        smoke: the smoke request that passed (a rollback to this version replays it).
         previous: the previous good state (its own ``previous`` is dropped).
     """
 
@@ -57,6 +59,7 @@ class DeploymentState(BaseModel):
     url: str | None = None
     target: dict[str, Any] = Field(default_factory=dict)
     deployed_at: str = Field(default_factory=_now)
+    smoke: SmokeRequest | None = None
     previous: DeploymentState | None = None
 
     def with_previous(self, previous: DeploymentState | None) -> DeploymentState:

@@ -10,7 +10,8 @@ Example:
 
 from __future__ import annotations
 
-from mlem_lib.registry.checkout import checkout_reference, parse_reference, resolve
+from mlem_lib.locate import checkout as checkout_reference
+from mlem_lib.locate import parse_reference, resolve_version
 from mlem_lib.registry.listing import history, list_models
 from mlem_lib.registry.models import (
     ModelSummary,
@@ -23,4 +24,4 @@ from mlem_lib.registry.stages import assign, find_latest_version, find_stage_ver
 
 __all__ = ["ModelSummary", "RegisteredVersion", "RegistryEvent", "StageAssignment", "assign",
            "checkout_reference", "find_latest_version", "find_stage_version", "history",
-           "list_models", "parse_reference", "register", "resolve"]
+           "list_models", "parse_reference", "register", "resolve_version"]

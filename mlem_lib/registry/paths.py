@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 from typing import TYPE_CHECKING
 
 from mlem_lib.errors import MetadataError, RegistryError
@@ -40,8 +39,8 @@ def model_meta_path(root: str, commit: str, name: str) -> str:
     annotated = _annotated_path(root, commit, name)
     if annotated:
         return annotated if annotated.endswith(".mlem") else annotated + ".mlem"
-    wanted = f"{name}.mlem"
-    found = [f for f in git.files_at(root, commit) if posixpath.basename(f) == wanted]
+    wanted = f"{name}.mlem"  # GTO names may hold '/': nlp/rf is <dir>/nlp/rf.mlem
+    found = [f for f in git.files_at(root, commit) if f == wanted or f.endswith("/" + wanted)]
     if not found:
         raise RegistryError(f"commit {commit[:12]} registered as {name!r} contains no "
                             f"{wanted} file")

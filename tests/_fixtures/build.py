@@ -108,8 +108,9 @@ def iris_image(docker_client: Any, docker_base_image: str, saved_rf: str) -> Any
     """The iris random forest as an image (``mlem-test-iris:session``)."""
     import mlem_lib.api as mlem
 
-    return mlem.build(saved_rf, "docker", image=f"{TEST_IMAGE_REPO}:session",
-                      base=docker_base_image, model_version="v-session")
+    return mlem.build(saved_rf, "docker", {"image": f"{TEST_IMAGE_REPO}:session",
+                                           "base": docker_base_image,
+                                           "model_version": "v-session"})
 
 
 @pytest.fixture

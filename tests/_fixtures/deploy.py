@@ -179,7 +179,7 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture
 def aws_session(moto_url: str) -> Any:
-    """A boto3 Session with moto's test credentials (passed as ``boto_session=``)."""
+    """A boto3 Session with moto's test credentials (for the tests' own boto3 calls)."""
     import boto3
 
     return boto3.Session(**AWS_TEST_KEYS)
@@ -259,5 +259,6 @@ def sagemaker_api_decl(declare: Callable[..., str], aws_session: Any, moto_url: 
 
 @pytest.fixture
 def sagemaker_options(aws_session: Any) -> dict[str, Any]:
-    """deploy()/status()/remove() options for the SageMaker tests."""
-    return {"boto_session": aws_session, "progress": False}
+    """deploy()/status()/remove() keyword arguments for the SageMaker tests: the one
+    ``credentials`` argument, with moto's test keys."""
+    return {"credentials": dict(AWS_TEST_KEYS)}

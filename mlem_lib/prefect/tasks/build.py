@@ -58,10 +58,8 @@ def model_build_key(context: TaskRunContext, parameters: dict[str, Any]) -> str 
 BUILD_CACHE = TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=model_build_key)
 
 
-def _options(repo: str | None, extra: dict[str, Any] | None, **named: Any) -> dict[str, Any]:
+def _options(extra: dict[str, Any] | None, **named: Any) -> dict[str, Any]:
     options = {k: v for k, v in named.items() if v is not None}
-    if repo is not None:
-        options["repo"] = repo
     options.update(extra or {})
     return options
 
@@ -93,9 +91,9 @@ def build_pip_package(model: str, target: str = "build/", package_name: str | No
     logger = run_logger()
     logger.info("building a pip package of %s into %s", model, target)
     version = version[1:] if version and version.startswith("v") else version
-    package = mlem.build(model, "pip", **_options(repo, options, target=target,
-                                                     package_name=package_name,
-                                                     version=version))
+    package = mlem.build(model, "pip", _options(options, target=target,
+                                                package_name=package_name, version=version),
+                         repo=repo)
     logger.info("built %s %s: %s", package.name, package.version, package.wheel)
     return package
 
@@ -128,8 +126,8 @@ def build_docker_image(model: str, image: str, base: str | None = None,
         if line.startswith(("Step ", "Successfully")):  # the rest is pip's chatter
             logger.info(line.rstrip())
 
-    built = mlem.build(model, "docker", progress=progress,
-                       **_options(repo, options, image=image, base=base))
+    built = mlem.build(model, "docker", _options(options, image=image, base=base),
+                       repo=repo, progress=progress)
     logger.info("built %s (%s)", ", ".join(built.tags) or image, built.image_id[:19])
     return built
 

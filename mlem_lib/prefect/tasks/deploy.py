@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from mlem_lib.prefect.blocks import HerokuCredentials, deploy_options
+from mlem_lib.prefect.blocks import HerokuCredentials
 from mlem_lib.prefect.logs import run_logger
 from mlem_lib.prefect.retry import retry_unless_invalid
 
@@ -26,10 +26,24 @@ if TYPE_CHECKING:
     from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
 
 
-def _options(aws_credentials: Any, heroku_credentials: HerokuCredentials | None,
-             state_url: str | None, options: dict[str, Any] | None) -> dict[str, Any]:
-    opts: dict[str, Any] = {"progress": run_logger().info}  # the target's steps go to the run log
-    opts.update(deploy_options(aws_credentials, heroku_credentials))
+def _credentials(declaration: str, aws_credentials: Any,
+                 heroku_credentials: HerokuCredentials | None) -> Any:
+    """The one ``credentials`` argument of the library: the block the target needs."""
+    if aws_credentials is None or heroku_credentials is None:
+        return aws_credentials if aws_credentials is not None else heroku_credentials
+    from mlem_lib.deploy.declaration import load_declaration
+
+    return heroku_credentials if load_declaration(declaration).type == "heroku" \
+        else aws_credentials
+
+
+def _options(declaration: str, aws_credentials: Any,
+             heroku_credentials: HerokuCredentials | None, state_url: str | None,
+             options: dict[str, Any] | None, progress: bool = True) -> dict[str, Any]:
+    opts: dict[str, Any] = {
+        "credentials": _credentials(declaration, aws_credentials, heroku_credentials)}
+    if progress:
+        opts["progress"] = run_logger().info  # the target's steps go to the run log
     if state_url is not None:
         opts["state_url"] = state_url
     opts.update(options or {})
@@ -65,8 +79,8 @@ def deploy_model(declaration: str, model: str, aws_credentials: Any = None,
 
     logger = run_logger()
     logger.info("deploying %s with %s", model, declaration)
-    state = mlem.deploy(declaration, model,
-                        **_options(aws_credentials, heroku_credentials, state_url, options))
+    state = mlem.deploy(declaration, model, **_options(
+        declaration, aws_credentials, heroku_credentials, state_url, options))
     logger.info("%s (%s) runs model %s at %s", state.name, state.type, state.model_hash[:12],
                 state.url)
     return state
@@ -86,8 +100,8 @@ def deployment_status(declaration: str, aws_credentials: Any = None,
     """
     import mlem_lib.api as mlem
 
-    status = mlem.status(declaration,
-                         **_options(aws_credentials, heroku_credentials, state_url, options))
+    status = mlem.status(declaration, **_options(
+        declaration, aws_credentials, heroku_credentials, state_url, options, progress=False))
     run_logger().info("%s: deployed=%s healthy=%s model %s", status.name, status.deployed,
                           status.healthy, (status.model_hash or "-")[:12])
     return status
@@ -106,7 +120,8 @@ def remove_deployment(declaration: str, aws_credentials: Any = None,
     """
     import mlem_lib.api as mlem
 
-    mlem.remove(declaration, **_options(aws_credentials, heroku_credentials, state_url, options))
+    mlem.remove(declaration, **_options(declaration, aws_credentials, heroku_credentials,
+                                        state_url, options))
     run_logger().info("removed the deployment of %s", declaration)
 
 
