@@ -67,7 +67,7 @@ def parse_owner(text: str) -> tuple[str, int] | None:
 
 def owner_gone(host: str, pid: int) -> bool:
     """True when the owner ran on this host and its process no longer exists."""
-    from mlem_lib.deploy.state import pid_alive
+    from mlem_lib.processes import pid_alive
 
     return host == _host() and not pid_alive(pid)
 
@@ -86,9 +86,8 @@ def writer_lock(fs: Any, meta_path: str, timeout: float = LOCK_TIMEOUT_SECONDS
     Raises:
         ConcurrentWriteError: another writer held it for ``timeout`` seconds.
     """
-    from mlem_lib.storage import is_local
-
-    if is_local(fs):
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol in ("file", "local"):  # not storage.is_local: storage imports this module
         with _local_lock(lock_path(meta_path), meta_path, timeout):
             yield
     else:

@@ -23,11 +23,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,9 +34,11 @@ from pydantic import Field
 from mlem_lib.deploy.base import ModelSource, Target
 from mlem_lib.deploy.declaration import BaseDeclaration
 from mlem_lib.deploy.smoke import check_http, wait_healthy
-from mlem_lib.deploy.state import DeploymentState, DeploymentStatus, pid_alive
+from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
 from mlem_lib.errors import DeploymentError, DockerUnavailableError, RolledBackError
 from mlem_lib.meta import ModelMeta
+from mlem_lib.processes import pid_alive, stop_pid
+from mlem_lib.processes import start_time as _start_time
 
 LABEL = "mlem.deployment"
 
@@ -70,36 +70,6 @@ def _port_in_use(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks (guards against PID reuse)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def stop_pid(pid: int, started: str | None = None, timeout: float = 10.0) -> None:
-    """SIGTERM the process group of ``pid``, SIGKILL after ``timeout``; reap our children."""
-    if not pid_alive(pid) or (started and _start_time(pid) not in (None, started)):
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            if not pid_alive(pid):
-                return
-            time.sleep(0.05)
 
 
 class LocalTarget(Target):

@@ -27,6 +27,9 @@ from pydantic import BaseModel, Field
 
 from mlem_lib.deploy.smoke import SmokeRequest
 from mlem_lib.errors import DeploymentError, DeploymentLockedError
+from mlem_lib.processes import pid_alive
+
+__all__ = ["DeploymentState", "DeploymentStatus", "StateStore", "pid_alive"]
 
 
 def _now() -> str:
@@ -190,21 +193,3 @@ class StateStore:
         finally:
             with suppress(FileNotFoundError):
                 self.fs.rm_file(self.lock_path)
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process with that PID exists and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
