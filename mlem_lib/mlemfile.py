@@ -81,14 +81,13 @@ def _yaml_load(text: bytes | str) -> Any:
 
 def render(meta: ModelMeta | DataMeta) -> bytes:
     """The YAML text of a metadata object, in MLEM's key layout."""
-    import yaml
+    from mlem_lib import yamltext  # PyYAML's import alone would cost a cold save 15 ms
 
     data = meta.model_dump(mode="json", exclude_none=True, by_alias=True)
     for req in data.get("requirements", []):
         if req.get("type") == "installable":
             del req["type"]
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True).encode()
+    return yamltext.dump(data).encode()
 
 
 def parse(text: bytes | str, source: str = "<string>") -> ModelMeta | DataMeta:
