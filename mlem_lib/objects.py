@@ -6,9 +6,16 @@ import posixpath
 from typing import IO, Any
 
 from mlem_lib import __version__
-from mlem_lib.errors import MetadataError
+from mlem_lib.errors import ArtifactIntegrityError, MetadataError, ObjectNotFoundError
 from mlem_lib.meta import Artifact, DataMeta, ModelMeta, main_artifact
-from mlem_lib.storage import get_fs, read_verified, resolve_artifact, split_meta_path, write_object
+from mlem_lib.storage import (
+    file_matches,
+    get_fs,
+    read_verified,
+    resolve_artifact,
+    split_meta_path,
+    write_object,
+)
 
 HASH_ALGORITHM = "sha256"
 
@@ -113,6 +120,28 @@ def read_artifact_file(fs: Any, meta_path: str, art: Artifact) -> bytes:
     """The bytes of one artifact, after checking its path, size and hash."""
     return read_verified(fs, resolve_artifact(meta_path, art.uri, fs), size=art.size,
                          digest=art.hash, algorithm=art.hash_algorithm)
+
+
+def verify_artifacts(meta: ModelMeta | DataMeta, fs: Any, meta_path: str) -> None:
+    """Check every artifact's path, size and hash, streaming: nothing is kept or unpickled.
+
+    Raises:
+        ObjectNotFoundError: an artifact is missing.
+        ArtifactIntegrityError: an artifact's size or hash differs from the metadata.
+        UnsafePathError: an artifact's URI leaves the model's folder.
+    """
+    if not meta.artifacts:
+        raise MetadataError(f"{meta_path} lists no artifacts")
+    for art in meta.artifacts.values():
+        path = resolve_artifact(meta_path, art.uri, fs)
+        try:
+            ok = file_matches(fs, path, size=art.size, digest=art.hash,
+                              algorithm=art.hash_algorithm)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"artifact {path} is missing") from None
+        if not ok:
+            raise ArtifactIntegrityError(f"artifact {path} does not match its metadata (size "
+                                         "or hash differ): it was modified or truncated")
 
 
 def read_artifact(meta: ModelMeta | DataMeta, fs: Any, meta_path: str) -> bytes:

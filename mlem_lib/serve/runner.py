@@ -5,7 +5,10 @@ uvicorn. With more, uvicorn starts each worker from the import string
 ``mlem_lib.serve.runner:app_from_env`` (a factory), which reads the model path
 and settings from the environment this function sets. SIGTERM and SIGINT shut
 down gracefully: the server stops accepting connections and in-flight requests
-finish (up to ``GRACEFUL_SECONDS``).
+finish (up to ``GRACEFUL_SECONDS``); a SIGTERM that comes before the server is up
+(while the model loads) stops the process at once. With several workers the
+supervisor process only checks the model (metadata, artifact hashes); it never
+unpickles it.
 
 Example:
     >>> run("models/rf", host="127.0.0.1", port=8080)  # doctest: +SKIP
@@ -17,6 +20,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from mlem_lib.meta import ModelMeta
 from mlem_lib.serve.settings import (
     ENV_AUTH_DOCS,
     ENV_AUTH_TOKEN,
@@ -53,18 +57,47 @@ def app_from_env() -> FastAPI:
     return protect_docs(create_app(loaded, settings), settings)
 
 
-def _exit_cleanly_on_sigterm() -> None:
-    """Make SIGTERM end the process with status 0 once uvicorn has shut down gracefully.
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
-    uvicorn re-raises the signal it caught after restoring the previous handler; with
-    the default handler that kills the process (status -15), which orchestrators
-    report as a crash.
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM end the process with status 0, whenever it arrives.
+
+    Before uvicorn takes over the signals (loading the model, importing the app), it
+    stops the process at once. Once uvicorn runs, uvicorn shuts down gracefully, puts
+    this handler back and raises the signal again, which ends the process with status 0
+    instead of -15 (which orchestrators report as a crash).
     """
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        signal.signal(signal.SIGTERM, _stop)
+
+
+def check_model(path: str, repo: str | None = None) -> ModelMeta:
+    """Read a model's metadata and check its artifacts' size and hash, unpickling nothing.
+
+    What the supervisor of ``--workers N`` does instead of loading the model: a missing
+    or tampered model still fails with one clear line, and only the workers hold it.
+
+    Raises:
+        ObjectNotFoundError: no model there, or an artifact is missing.
+        ArtifactIntegrityError: an artifact was truncated or modified.
+        MetadataError: the path holds a data object or unreadable metadata.
+    """
+    from mlem_lib import mlemfile
+    from mlem_lib.errors import MetadataError
+    from mlem_lib.locate import resolve_reference
+    from mlem_lib.objects import verify_artifacts
+
+    with resolve_reference(path, repo) as local:
+        meta, fs, meta_path = mlemfile.read(local)
+        if not isinstance(meta, ModelMeta):
+            raise MetadataError(f"{path} is a data object, not a model")
+        verify_artifacts(meta, fs, meta_path)
+    return meta
 
 
 def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: int = 1,
@@ -109,11 +142,14 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
         raise ServeError(f"port must be between 0 and 65535, got {port}")
     settings = ServerSettings.from_env(auth_token=auth_token, max_body_mb=max_body_mb,
                                        auth_token_file=auth_token_file, auth_docs=auth_docs)
-    # load in this process first: a missing or broken model fails here with one clear line
-    loaded = LoadedModel.load(path, repo=repo)
+    _exit_cleanly_on_sigterm()
+    # a missing or broken model fails here with one clear line; with several workers the
+    # supervisor only checks it: each worker loads its own copy
+    loaded = LoadedModel.load(path, repo=repo) if workers == 1 else None
+    meta = loaded.meta if loaded is not None else check_model(path, repo)
     methods = ", ".join(sorted({m if m != "__call__" else "predict"
-                                for m in loaded.meta.model_type.methods}))
-    print(f"serving {path} ({loaded.meta.model_type.type}: {methods}) on "
+                                for m in meta.model_type.methods}))
+    print(f"serving {path} ({meta.model_type.type}: {methods}) on "
           f"http://{host}:{port} with {workers} worker(s)"
           f"{', bearer auth on' if settings.auth_token else ''}"
           f"{' (docs too)' if settings.auth_docs else ''}; docs at /docs",
@@ -121,8 +157,7 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
     options = {"host": host, "port": port, "log_level": log_level,
                "timeout_graceful_shutdown": GRACEFUL_SECONDS, "access_log": False,
                "proxy_headers": True, "server_header": False}
-    _exit_cleanly_on_sigterm()
-    if workers == 1:
+    if loaded is not None:
         uvicorn.run(protect_docs(create_app(loaded, settings), settings),
                     **options)  # type: ignore[arg-type]
         return

@@ -27,3 +27,21 @@ class Unpicklable:
 
     def __reduce__(self):
         raise TypeError("cannot pickle this")
+
+
+class LoadRecorder:
+    """Appends the PID of every process that unpickles it to ``path``: shows which
+    processes hold a loaded copy of the model."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def predict(self, xs):
+        return [float(x) for x in xs]
+
+    def __setstate__(self, state):
+        import os
+
+        self.__dict__.update(state)
+        with open(self.path, "a") as f:
+            f.write(f"{os.getpid()}\n")
