@@ -3,7 +3,9 @@
 Each command group lives in its own module under :mod:`mlem_lib.commands` and
 registers its sub-commands here; heavy imports happen only when a command runs,
 so ``mlem --help`` stays fast. Every :class:`~mlem_lib.errors.MlemError` becomes
-one line on stderr and exit code 1, never a traceback.
+one line on stderr and exit code 1, never a traceback (``--traceback``, anywhere on
+the command line, shows it). Output piped into a reader that stops early
+(``mlem show rf | head``) ends quietly.
 """
 
 from __future__ import annotations
@@ -56,26 +58,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pop_traceback(argv: list[str]) -> tuple[list[str], bool]:
+    """Take ``--traceback`` out of ``argv`` wherever it is (not after ``--``)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    found = "--traceback" in argv[:end]
+    head = [a for a in argv[:end] if a != "--traceback"]
+    return head + argv[end:], found
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (``| head``): stop without a traceback."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail
+    return 141  # what a shell reports for a process ended by SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used as the console script)."""
     from mlem_lib.errors import MlemError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list, traceback = _pop_traceback(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(args_list)
+    args.traceback = traceback
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         result = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except MlemError as exc:
         if args.traceback:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def _one_line(exc: BaseException, limit: int = 2000) -> str:
+    """The exception's message on one line, cut at ``limit`` characters."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 if __name__ == "__main__":
