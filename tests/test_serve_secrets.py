@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -95,3 +96,40 @@ def test_bad_token_file_is_one_line_error(saved_lr, tmp_path, content, message):
     assert out.returncode == 1
     assert out.stderr.startswith("error: ") and message in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_local_deployment_server_gets_a_minimal_environment(declare, removed_after, saved_lr,
+                                                            monkeypatch):
+    """The deployer's secrets stay out of the server's /proc/<pid>/environ; variables
+    the declaration names are passed."""
+    from mlem_lib.deploy import deploy
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("HEROKU_API_KEY", "heroku-secret-1")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-2")
+    monkeypatch.setenv("MODEL_FEATURE_FLAG", "on")
+    decl = removed_after(declare("envtest", type="local", runtime="process", port=free_port(),
+                                 environment=["MODEL_FEATURE_FLAG"]))
+    state = deploy(decl, saved_lr, progress=False)
+    env = _environ(int(state.target["pid"]))
+    assert "HEROKU_API_KEY" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+    assert not {v for v in env.values() if "secret" in v}
+    assert env["MODEL_FEATURE_FLAG"] == "on"
+    assert env["PATH"] == os.environ["PATH"]
+
+
+def test_declared_variable_that_is_not_set_is_a_clear_error(declare, saved_lr, monkeypatch):
+    from mlem_lib.deploy import deploy
+    from mlem_lib.errors import MlemError
+    from tests.conftest import free_port
+
+    monkeypatch.delenv("NOT_SET_ANYWHERE_H12", raising=False)
+    decl = declare("envmissing", type="local", runtime="process", port=free_port(),
+                   environment=["NOT_SET_ANYWHERE_H12"])
+    with pytest.raises(MlemError, match="NOT_SET_ANYWHERE_H12"):
+        deploy(decl, saved_lr, progress=False)

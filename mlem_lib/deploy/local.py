@@ -27,7 +27,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -39,6 +39,7 @@ from mlem_lib.errors import DeploymentError, DockerUnavailableError, RolledBackE
 from mlem_lib.meta import ModelMeta
 from mlem_lib.processes import pid_alive, stop_pid
 from mlem_lib.processes import start_time as _start_time
+from mlem_lib.serve.settings import server_environment
 
 LABEL = "mlem.deployment"
 
@@ -53,6 +54,10 @@ class LocalDeclaration(BaseDeclaration):
     port: int = Field(8080, gt=0, lt=65536)
     image: str | None = Field(None, description="image name (default: mlem-<name>:<hash>)")
     base: str | None = Field(None, description="base image of the build")
+    environment: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        [], description="names of environment variables the server gets from the deployer's "
+                        "environment (the server gets nothing else of it; values are never "
+                        "written anywhere)")
 
 
 def docker_client() -> Any:
@@ -194,8 +199,8 @@ class LocalTarget(Target):
     def _spawn(self, model_path: str) -> tuple[int, str | None, Path]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.run_dir / "server.log"
-        env = dict(os.environ, MLEM_MODEL=model_path, PORT=str(self.decl.port),
-                   MLEM_HOST=self.decl.host)
+        env = server_environment(self.decl.environment, MLEM_MODEL=model_path,
+                                 PORT=str(self.decl.port), MLEM_HOST=self.decl.host)
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "mlem_lib.serve.container", "serve"],
@@ -347,7 +352,10 @@ class LocalTarget(Target):
                 "(field 'port' of the declaration)")
         container = client.containers.run(
             image_id, detach=True, name=name, network_mode="host",
-            environment={"PORT": str(self.decl.port), "MLEM_HOST": self.decl.host},
+            environment=server_environment(
+                self.decl.environment,
+                {n: os.environ[n] for n in self.decl.environment if n in os.environ},
+                PORT=str(self.decl.port), MLEM_HOST=self.decl.host),
             labels={LABEL: self.decl.name})
         try:
             self._smoke(meta, self._container_alive(container))

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pydantic import BaseModel, Field
 
@@ -117,6 +117,43 @@ def read_token_file(path: str) -> str:
     if any(c.isspace() for c in token):
         raise ServeError(f"the token file {path} must hold one token without spaces")
     return token
+
+
+# what a server process started by us inherits: how to run Python, locale and temp
+# folders, and the server's non-secret settings; everything else must be named
+CHILD_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+             "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE",
+             "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS",
+             "XDG_CACHE_HOME", "MLEM_LIB_CACHE_DIR", ENV_MAX_BODY_MB, ENV_SAGEMAKER_METHOD)
+
+
+def server_environment(names: Iterable[str] = (), env: Mapping[str, str] | None = None,
+                       **values: str) -> dict[str, str]:
+    """A minimal environment for a server process we start, never all of ours.
+
+    Secrets of the deployer (``HEROKU_API_KEY``, ``AWS_SECRET_ACCESS_KEY``...) must not
+    end up in a child's ``/proc/<pid>/environ``: the child gets :data:`CHILD_ENV`, the
+    ``LC_*`` locale variables, the variables in ``names`` and ``values``.
+
+    Raises:
+        ServeError: a variable in ``names`` is not set.
+
+    Example:
+        >>> env = {"PATH": "/bin", "AWS_SECRET_ACCESS_KEY": "x", "MY_FLAG": "1"}
+        >>> server_environment(["MY_FLAG"], env, PORT="8080")
+        {'PATH': '/bin', 'MY_FLAG': '1', 'PORT': '8080'}
+    """
+    from mlem_lib.errors import ServeError
+
+    env = os.environ if env is None else env
+    out = {k: v for k, v in env.items() if k in CHILD_ENV or k.startswith("LC_")}
+    for name in names:
+        if name not in env:
+            raise ServeError(f"the environment variable {name} that the declaration passes "
+                             "to the server is not set")
+        out[name] = env[name]
+    out.update(values)
+    return out
 
 
 def default_port(env: Mapping[str, str] | None = None) -> int:
