@@ -27,6 +27,7 @@ from typing import IO, Any
 from mlem_lib.errors import (
     ArtifactIntegrityError,
     ConcurrentWriteError,
+    MetadataError,
     ObjectNotFoundError,
     StorageError,
     UnsafePathError,
@@ -58,6 +59,8 @@ def get_fs(url: str) -> tuple[Any, str]:
     """
     import fsspec.core
 
+    if "\0" in url:
+        raise UnsafePathError(f"path {url!r} contains a NUL character")
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:
@@ -112,10 +115,24 @@ def resolve_artifact(meta_path: str, uri: str, fs: Any = None) -> str:
 
 
 def hasher(algorithm: str) -> Any:
+    """A new hash object for a fixed-length algorithm named in metadata.
+
+    Raises:
+        MetadataError: an unknown algorithm, or one without a fixed digest length
+            (``shake_128``, ``shake_256``).
+
+    Example:
+        >>> hasher("sha256").name
+        'sha256'
+    """
     try:
-        return hashlib.new(algorithm)
-    except ValueError as exc:
-        raise ArtifactIntegrityError(f"unknown hash algorithm {algorithm!r}") from exc
+        h = hashlib.new(algorithm)
+    except (ValueError, TypeError):
+        h = None
+    if h is None or h.digest_size == 0:
+        raise MetadataError(f"unknown hash algorithm {algorithm!r} in the metadata (use one "
+                            "of sha256, sha512, sha1, md5, blake2b...)")
+    return h
 
 
 def hash_file(fs: Any, path: str, algorithm: str = "sha256") -> tuple[str, int]:

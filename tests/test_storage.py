@@ -229,3 +229,33 @@ def test_threads_saving_to_one_s3_path_leave_one_complete_pair(s3_bucket):
     fs, folder = get_fs(f"s3://{s3_bucket}/models")
     fs.invalidate_cache()
     assert sorted(p.rsplit("/", 1)[1] for p in fs.ls(folder)) == ["m", "m.mlem"]
+
+
+@pytest.mark.parametrize("algorithm", ["shake_128", "no-such-hash", ""])
+def test_unknown_hash_algorithm_is_a_metadata_error(tmp_path, algorithm):
+    """Issue 12 item 14: not a raw TypeError from hashlib."""
+    import yaml
+
+    from mlem_lib.errors import MetadataError
+
+    mlem.save(add_one, str(tmp_path / "m"), sample_data=[1])
+    doc = yaml.safe_load((tmp_path / "m.mlem").read_text())
+    doc["artifacts"]["data"]["hash_algorithm"] = algorithm
+    (tmp_path / "m.mlem").write_text(yaml.safe_dump(doc))
+    with pytest.raises(MetadataError, match="unknown hash algorithm"):
+        mlem.load(str(tmp_path / "m"))
+
+
+def test_nul_in_a_path_or_artifact_uri_is_refused(tmp_path):
+    """Issue 12 item 14: not a raw ValueError ("embedded null byte")."""
+    import yaml
+
+    mlem.save(add_one, str(tmp_path / "m"), sample_data=[1])
+    for call in (mlem.load, mlem.load_meta):
+        with pytest.raises(UnsafePathError, match="NUL"):
+            call(str(tmp_path / "m\0x"))
+    doc = yaml.safe_load((tmp_path / "m.mlem").read_text())
+    doc["artifacts"]["data"]["uri"] = "m\0"
+    (tmp_path / "n.mlem").write_text(yaml.safe_dump(doc))
+    with pytest.raises(UnsafePathError, match="NUL"):
+        mlem.load(str(tmp_path / "n"))
