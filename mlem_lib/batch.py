@@ -6,10 +6,16 @@ prediction is made; the output appears atomically (a failed run leaves none).
 Readers live in :mod:`mlem_lib.formats`, writers in :mod:`mlem_lib.sinks`.
 
 Example:
-    >>> from mlem_lib.runner import LoadedModel  # doctest: +SKIP
-    >>> apply_file(LoadedModel.load("models/rf"), "s3://bucket/big.csv",
-    ...            output="s3://bucket/preds.parquet")  # doctest: +SKIP
-    ApplySummary(data='s3://bucket/big.csv', output='s3://bucket/preds.parquet', ...)
+    >>> import tempfile, pandas as pd
+    >>> from mlem_lib.runner import LoadedModel
+    >>> double = LoadedModel.from_object(lambda df: df["x"] * 2,
+    ...                                  sample_data=pd.DataFrame({"x": [1.0]}))
+    >>> folder = tempfile.mkdtemp()
+    >>> pd.DataFrame({"x": [1.0, 2.0, 3.0]}).to_csv(f"{folder}/in.csv", index=False)
+    >>> summary = apply_file(double, f"{folder}/in.csv", output=f"{folder}/out.parquet",
+    ...                      batch_size=2)
+    >>> summary.rows, summary.batches, pd.read_parquet(f"{folder}/out.parquet")["x"].tolist()
+    (3, 2, [2.0, 4.0, 6.0])
 """
 
 from __future__ import annotations
@@ -18,16 +24,20 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, computed_field
 
-from mlem_lib.errors import ApplyError, SchemaError
+from mlem_lib.data.base import DataType, UnspecifiedType
+from mlem_lib.errors import ApplyError
 
 if TYPE_CHECKING:
     from mlem_lib.formats import Partition, Source
     from mlem_lib.runner import LoadedModel
     from mlem_lib.sinks import Sink
+
+_GENERIC = UnspecifiedType()  # rows and joins of values whose type is not known
 
 #: Rows per chunk for local prediction: large enough that per-chunk overhead is noise
 #: next to the model call, small enough (a few MB for tabular data) to bound memory.
@@ -84,51 +94,33 @@ def _progress(total: int | None, quiet: bool, desc: str) -> Any:
                 dynamic_ncols=True)
 
 
-def _rows(obj: Any) -> int | None:
-    shape = getattr(obj, "shape", None)
-    if shape is not None:
-        return int(shape[0]) if len(shape) else None
-    if isinstance(obj, list | tuple):
-        return len(obj)
-    return None
+@dataclass
+class Predictor:
+    """A method applied batch by batch, with the data types of its argument and result.
 
-
-def adapt_chunk(chunk: Any, arg_type: Any) -> Any:
-    """Reshape a raw chunk toward the method's argument type before validation.
-
-    A 2-D array meets a DataFrame schema by position (when the widths agree); JSON
-    Lines objects meet a non-table schema as a DataFrame. Everything else is left to
-    the schema's own validation, which names the offending column.
+    The argument's type turns each chunk read from the input into a checked batch
+    (:meth:`~mlem_lib.data.base.DataType.from_chunk`); the return type counts the rows
+    of each result and joins them when they are kept in memory.
     """
-    kind = getattr(arg_type, "type", None)
-    if kind == "dataframe" and getattr(chunk, "ndim", None) == 2 and not hasattr(chunk, "iloc"):
-        import pandas as pd
 
-        columns = list(arg_type.columns)
-        if chunk.shape[1] != len(columns):
-            raise SchemaError(
-                f"expected {len(columns)} columns ({', '.join(columns)}), got an array with "
-                f"{chunk.shape[1]}", field=None, expected=f"{len(columns)} columns",
-                got=f"{chunk.shape[1]} columns")
-        return pd.DataFrame(chunk, columns=columns)
-    if (kind != "dataframe" and isinstance(chunk, list) and chunk
-            and isinstance(chunk[0], dict)):
-        import pandas as pd
+    arg_type: DataType
+    returns: DataType
+    call: Callable[[Any], Any]
 
-        return pd.DataFrame.from_records(chunk)
-    return chunk
+    def __call__(self, chunk: Any) -> Any:
+        return self.call(chunk)
 
 
-def _local_predictor(loaded: LoadedModel, method: str) -> Callable[[Any], Any]:
+def _local_predictor(loaded: LoadedModel, method: str) -> Predictor:
+    from mlem_lib.data.base import UnspecifiedType
+
     sig = loaded.signature(method)  # an unknown method fails here, before any reading
-    arg_type = sig.args[0].type_ if sig.args else None
+    arg_type = sig.args[0].type_ if sig.args else UnspecifiedType()
 
     def predict(chunk: Any) -> Any:
-        data = adapt_chunk(chunk, arg_type)
-        data = loaded.validate(method, data)
-        return loaded.call(method, data, validate=False)
+        return loaded.call(method, arg_type.from_chunk(chunk), validate=False)
 
-    return predict
+    return Predictor(arg_type, sig.returns, predict)
 
 
 def _prefetch(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
@@ -192,7 +184,7 @@ def _all_or_nothing(sink: Sink, bar: Any) -> Iterator[None]:
         bar.close()
 
 
-def _stream(source: Source, predict: Callable[[Any], Any], sink: Sink, batch_size: int,
+def _stream(source: Source, predict: Predictor, sink: Sink, batch_size: int,
             quiet: bool, part: Partition | None = None) -> tuple[Any, int, int, float]:
     """Push every chunk through ``predict`` into ``sink``; abort the sink on any failure."""
     start = time.perf_counter()
@@ -201,11 +193,11 @@ def _stream(source: Source, predict: Callable[[Any], Any], sink: Sink, batch_siz
     bar = _progress(total, quiet, desc="apply")
     with _all_or_nothing(sink, bar):
         for chunk in _prefetch(source.chunks(batch_size, part)):
-            n_in = _rows(chunk)
+            n_in = predict.arg_type.rows(chunk)
             if n_in == 0:  # header-only files, empty row groups: nothing to predict
                 continue
             result = predict(chunk)
-            n_out = _rows(result)
+            n_out = predict.returns.rows(result)
             if n_in is not None and n_out is not None and n_in != n_out:
                 raise ApplyError(f"the method returned {n_out} rows for a batch of {n_in}: "
                                  "batch prediction needs one output row per input row")
@@ -218,11 +210,11 @@ def _stream(source: Source, predict: Callable[[Any], Any], sink: Sink, batch_siz
     return value, rows, batches, time.perf_counter() - start
 
 
-def _run(source: Source, predict: Callable[[Any], Any], data: Any, method: str,
+def _run(source: Source, predict: Predictor, data: Any, method: str,
          output: str | None, batch_size: int, quiet: bool) -> Any:
     from mlem_lib.sinks import open_sink
 
-    sink = open_sink(output)
+    sink = open_sink(output, predict.returns)
     value, rows, batches, seconds = _stream(source, predict, sink, batch_size, quiet)
     if output is None:
         return value
@@ -257,7 +249,13 @@ def apply_file(loaded: LoadedModel, data: str, method: str = "predict",
         ObjectNotFoundError: the input does not exist.
 
     Example:
-        >>> apply_file(loaded, "data/test.csv", output="preds.parquet")  # doctest: +SKIP
+        >>> import tempfile, numpy as np
+        >>> from mlem_lib.runner import LoadedModel
+        >>> total = LoadedModel.from_object(lambda a: a.sum(axis=1), sample_data=np.ones((1, 2)))
+        >>> path = tempfile.mkdtemp() + "/rows.npy"
+        >>> np.save(path, np.arange(6.0).reshape(3, 2))
+        >>> apply_file(total, path)
+        array([1., 5., 9.])
     """
     from mlem_lib.formats import open_source, output_format
 
@@ -265,7 +263,7 @@ def apply_file(loaded: LoadedModel, data: str, method: str = "predict",
     predict = _local_predictor(loaded, method)
     if output is not None:
         output_format(output)  # a bad output extension fails before any reading
-    source = open_source(data)
+    source = open_source(data, predict.arg_type)
     return _run(source, predict, data, method, output, size, quiet)
 
 
@@ -277,14 +275,21 @@ def check_input(loaded: LoadedModel, data: Any, method: str = "predict",
         SchemaError: naming the missing or mistyped column.
 
     Example:
-        >>> check_input(loaded, "data/test.parquet", "predict_proba")  # doctest: +SKIP
+        >>> import tempfile, pandas as pd
+        >>> from mlem_lib.runner import LoadedModel
+        >>> model = LoadedModel.from_object(lambda df: df["x"], pd.DataFrame({"x": [1.0]}))
+        >>> path = tempfile.mkdtemp() + "/in.csv"
+        >>> pd.DataFrame({"y": [1.0]}).to_csv(path, index=False)
+        >>> check_input(model, path)
+        Traceback (most recent call last):
+        ...
+        mlem_lib.errors.SchemaError: missing column 'x' (expected columns: x)
     """
     from mlem_lib.formats import open_source
 
-    sig = loaded.signature(method)
-    arg_type = sig.args[0].type_ if sig.args else None
-    for chunk in open_source(data).chunks(batch_size):
-        loaded.validate(method, adapt_chunk(chunk, arg_type))
+    arg_type = _local_predictor(loaded, method).arg_type
+    for chunk in open_source(data, arg_type).chunks(batch_size):
+        arg_type.from_chunk(chunk)
         break
 
 
@@ -293,9 +298,16 @@ def apply_partition(loaded: LoadedModel, data: str, partition: Partition, method
     """Predict one partition of an input file into its own output file.
 
     Example:
-        >>> part = plan_partitions("data/big.parquet", 4)[0]  # doctest: +SKIP
-        >>> apply_partition(loaded, "data/big.parquet", part, "predict",
-        ...                 "p0.parquet")  # doctest: +SKIP
+        >>> import tempfile, numpy as np
+        >>> from mlem_lib.runner import LoadedModel
+        >>> twice = LoadedModel.from_object(lambda a: a * 2, sample_data=np.ones(3))
+        >>> folder = tempfile.mkdtemp()
+        >>> np.save(f"{folder}/in.npy", np.arange(10.0))
+        >>> first = plan_partitions(f"{folder}/in.npy", 2)[0]
+        >>> apply_partition(twice, f"{folder}/in.npy", first, "predict", f"{folder}/p0.npy").rows
+        5
+        >>> np.load(f"{folder}/p0.npy").tolist()
+        [0.0, 2.0, 4.0, 6.0, 8.0]
     """
     from mlem_lib.formats import open_source
     from mlem_lib.sinks import open_sink
@@ -303,25 +315,32 @@ def apply_partition(loaded: LoadedModel, data: str, partition: Partition, method
     size = _batch_size(batch_size, DEFAULT_BATCH_SIZE)
     predict = _local_predictor(loaded, method)
     sink = open_sink(output)
-    _, rows, batches, seconds = _stream(open_source(data), predict, sink, size, quiet=True,
-                                        part=partition)
+    _, rows, batches, seconds = _stream(open_source(data, predict.arg_type), predict, sink,
+                                        size, quiet=True, part=partition)
     return ApplySummary(data=f"{data}[{partition.unit} {partition.start}:{partition.stop}]",
                         output=output, method=method, rows=rows, batches=batches,
                         seconds=seconds)
 
 
-def plan_partitions(data: str, partitions: int) -> list[Partition]:
+def plan_partitions(data: str, partitions: int, data_type: DataType | None = None
+                    ) -> list[Partition]:
     """Split an input file into at most ``partitions`` contiguous parts, in order.
 
+    ``data_type`` (the argument's) is asked first for a reader of the file, as in
+    :func:`apply_file`.
+
     Example:
-        >>> [p.unit for p in plan_partitions("data/big.csv", 2)]  # doctest: +SKIP
-        ['bytes', 'bytes']
+        >>> import tempfile, pandas as pd
+        >>> path = tempfile.mkdtemp() + "/big.csv"
+        >>> pd.DataFrame({"x": range(1000)}).to_csv(path, index=False)
+        >>> [(p.unit, p.start) for p in plan_partitions(path, 2)]
+        [('bytes', 0), ('bytes', 1946)]
     """
     from mlem_lib.formats import open_source
 
     if partitions < 1:
         raise ApplyError(f"the number of partitions must be at least 1, got {partitions}")
-    return open_source(data).partitions(partitions)
+    return open_source(data, data_type).partitions(partitions)
 
 
 def merge_outputs(parts: list[str], output: str | None, batch_size: int | None = None,
@@ -331,7 +350,12 @@ def merge_outputs(parts: list[str], output: str | None, batch_size: int | None =
     With ``output=None`` the predictions are returned in memory.
 
     Example:
-        >>> merge_outputs(["p0.parquet", "p1.parquet"], "preds.csv")  # doctest: +SKIP
+        >>> import tempfile, pandas as pd
+        >>> folder = tempfile.mkdtemp()
+        >>> for i in (0, 1):
+        ...     pd.DataFrame({"prediction": [i, i]}).to_parquet(f"{folder}/p{i}.parquet")
+        >>> merge_outputs([f"{folder}/p0.parquet", f"{folder}/p1.parquet"], None)
+        array([0, 0, 1, 1])
     """
     from mlem_lib.formats import open_source
     from mlem_lib.sinks import open_sink
@@ -351,8 +375,9 @@ def merge_outputs(parts: list[str], output: str | None, batch_size: int | None =
             if output is None:
                 piece = _unframe(piece)
             sink.write(piece)
-            rows += _rows(piece) or 0
-            bar.update(_rows(piece) or 0)
+            n = _GENERIC.rows(piece) or 0
+            rows += n
+            bar.update(n)
         value = sink.close()
     if output is None:
         return value
@@ -387,25 +412,18 @@ def apply_remote(url: str, data: Any, method: str = "predict", output: str | Non
         ...              output="preds.csv")  # doctest: +SKIP
     """
     from mlem_lib.client import HTTPClient
-    from mlem_lib.data.base import parse_data_type
     from mlem_lib.formats import open_source, output_format
 
     size = _batch_size(batch_size, DEFAULT_REMOTE_BATCH_SIZE)
     if output is not None:
         output_format(output)
-    source = open_source(data)
     with HTTPClient(url, auth_token=auth_token) as client:
-        if method not in client.methods:
-            from mlem_lib.errors import MethodNotFoundError
+        arg_type = client.arg_type(method)  # an unknown method fails here, before reading
+        source = open_source(data, arg_type)
 
-            raise MethodNotFoundError(f"the server at {url} has no method '{method}' (it "
-                                      f"has: {', '.join(client.methods) or 'none'})")
-        args = client.interface["methods"][method].get("args") or [{}]
-        arg_type = parse_data_type(args[0].get("data_type"))
+        def call(chunk: Any) -> Any:
+            # checked here too, so a bad file fails on its first chunk before any request
+            return client.call(method, arg_type.from_chunk(chunk))
 
-        def predict(chunk: Any) -> Any:
-            # validated here too, so a bad file fails on its first chunk before any request
-            chunk = arg_type.validate_value(adapt_chunk(chunk, arg_type))
-            return client.call(method, chunk)
-
+        predict = Predictor(arg_type, client.return_type(method), call)
         return _run(source, predict, data, method, output, size, quiet)

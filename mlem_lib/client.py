@@ -1,22 +1,39 @@
 """A Python client for servers started by ``mlem serve`` (and MLEM 0.4's servers).
 
 It reads ``/interface.json`` once and exposes each method as an attribute.
-Small inputs travel as MLEM's JSON; big DataFrames and arrays (at least
-``FAST_ROWS`` rows) travel as Parquet / ``.npy`` and the answer comes back in
-the matching binary format when the server is mlem_lib's.
+Small inputs travel as MLEM's JSON; big batches (at least ``FAST_ROWS`` rows)
+travel in their data type's binary media type (Parquet for tables, ``.npy`` for
+arrays) and the answer comes back in the return type's, when the server is
+mlem_lib's. Bodies are written and read by the data types themselves.
+
+Like ``httpx.Client(transport=...)``, the client takes an ``httpx.Client`` or a
+transport, so it can be pointed at an in-process app or an ``httpx.MockTransport``.
 
 Example:
-    >>> client = HTTPClient("http://127.0.0.1:8080")  # doctest: +SKIP
-    >>> client.predict(df)  # doctest: +SKIP
-    array([0, 0, 1])
+    >>> import httpx, json
+    >>> INT = {"type": "primitive", "ptype": "int"}
+    >>> def server(request: httpx.Request) -> httpx.Response:
+    ...     if request.url.path == "/interface.json":
+    ...         return httpx.Response(200, json={"methods": {"predict": {
+    ...             "args": [{"name": "data", "data_type": INT}],
+    ...             "returns": {"data_type": INT}}}})
+    ...     return httpx.Response(200, json=2 * json.loads(request.content)["data"])
+    >>> with HTTPClient("http://model", transport=httpx.MockTransport(server)) as client:
+    ...     client.predict(21)
+    42
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlem_lib.errors import MethodNotFoundError, SchemaError, ServeError
+from mlem_lib.errors import MethodNotFoundError, SchemaError, ServeError, ServerUnreachableError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from mlem_lib.data.base import DataType
 
 FAST_ROWS = 1000
 
@@ -26,34 +43,46 @@ class HTTPClient:
 
     Args:
         url: the server's base URL, e.g. ``http://127.0.0.1:8080``.
+        client: an ``httpx.Client`` to send requests with (its transport, proxies,
+            event hooks...); it is left open by :meth:`close`. ``timeout`` does not apply.
+        transport: an ``httpx`` transport for the client this object creates
+            (``httpx.MockTransport``, ``httpx.WSGITransport``...).
         auth_token: sent as ``Authorization: Bearer <token>``.
-        timeout: seconds per request.
+        timeout: seconds per request (for the client this object creates).
 
     Raises:
-        ServeError: the server cannot be reached or its interface is unreadable.
+        ServerUnreachableError: the server cannot be reached.
+        ServeError: its interface is unreadable.
     """
 
-    def __init__(self, url: str, auth_token: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, *, client: httpx.Client | None = None,
+                 transport: httpx.BaseTransport | None = None, auth_token: str | None = None,
+                 timeout: float = 60.0) -> None:
         import httpx
 
         from mlem_lib.data.base import parse_data_type
 
+        if client is not None and transport is not None:
+            raise ValueError("give HTTPClient a client or a transport, not both")
         self.url = url.rstrip("/")
-        headers = {"Authorization": f"Bearer {auth_token}"} if auth_token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._headers = {"Authorization": f"Bearer {auth_token}"} if auth_token else {}
+        self._owns_http = client is None
+        self._http = client if client is not None else httpx.Client(transport=transport,
+                                                                    timeout=timeout)
         try:
-            response = self._http.get("/interface.json")
+            response = self._http.get(f"{self.url}/interface.json", headers=self._headers)
         except httpx.HTTPError as exc:
-            self._http.close()
-            raise ServeError(f"cannot reach the model server at {self.url}: {exc}") from None
+            self.close()
+            raise ServerUnreachableError(f"cannot reach the model server at {self.url}: "
+                                         f"{exc}") from None
         if response.status_code != 200:
-            self._http.close()
+            self.close()
             raise ServeError(f"GET {self.url}/interface.json answered "
                              f"{response.status_code}: {response.text[:200]}")
         self.interface: dict[str, Any] = response.json()
         self._fast = (self.interface.get("meta") or {}).get("server") == "mlem_lib"
-        self._args: dict[str, tuple[str, Any]] = {}
-        self._returns: dict[str, Any] = {}
+        self._args: dict[str, tuple[str, DataType]] = {}
+        self._returns: dict[str, DataType] = {}
         for name, method in self.interface.get("methods", {}).items():
             args = method.get("args") or [{"name": "data", "data_type": None}]
             self._args[name] = (args[0]["name"], parse_data_type(args[0].get("data_type")))
@@ -64,6 +93,26 @@ class HTTPClient:
     def methods(self) -> list[str]:
         """The names of the served methods."""
         return list(self._args)
+
+    def arg_type(self, method: str) -> DataType:
+        """The data type of ``method``'s argument, as the server describes it.
+
+        Raises:
+            MethodNotFoundError: the server has no such method.
+        """
+        if method not in self._args:
+            raise MethodNotFoundError(f"the server has no method '{method}' (it has: "
+                                      f"{', '.join(self._args) or 'none'})")
+        return self._args[method][1]
+
+    def return_type(self, method: str) -> DataType:
+        """The data type of ``method``'s result, as the server describes it.
+
+        Raises:
+            MethodNotFoundError: the server has no such method.
+        """
+        self.arg_type(method)
+        return self._returns[method]
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in self.__dict__.get("_args", {}):
@@ -79,65 +128,57 @@ class HTTPClient:
         Raises:
             MethodNotFoundError: the server has no such method.
             SchemaError: the server rejected the input (4xx naming the field).
+            ServerUnreachableError: the server could not be reached.
             ServeError: any other failure, including a model exception (500).
-
-        Example:
-            >>> client.call("predict_proba", df)  # doctest: +SKIP
         """
         import httpx
 
         from mlem_lib.serve import codecs
 
-        if method not in self._args:
-            raise MethodNotFoundError(f"the server has no method '{method}' (it has: "
-                                      f"{', '.join(self._args) or 'none'})")
-        arg_name, arg_type = self._args[method]
+        arg_type = self.arg_type(method)
+        arg_name = self._args[method][0]
         returns = self._returns[method]
         content, ctype, accept = self._encode(data, arg_name, arg_type, returns)
         try:
-            response = self._http.post(f"/{method}", content=content,
-                                       headers={"Content-Type": ctype, "Accept": accept})
+            response = self._http.post(f"{self.url}/{method}", content=content,
+                                       headers={**self._headers, "Content-Type": ctype,
+                                                "Accept": accept})
+        except httpx.TransportError as exc:
+            raise ServerUnreachableError(f"POST {self.url}/{method} failed: {exc}") from None
         except httpx.HTTPError as exc:
             raise ServeError(f"POST {self.url}/{method} failed: {exc}") from None
         if response.status_code != 200:
             raise _error(response, method)
-        kind = codecs.media_type(response.headers.get("content-type"))
-        return codecs.from_output(response.content, kind, returns)
+        try:
+            kind, params = codecs.body_media_type(response.headers.get("content-type"),
+                                                  returns.media_types())
+        except codecs.HTTPProblem as exc:
+            raise ServeError(f"{method}: the server answered in a media type the return "
+                             f"type does not read: {exc}") from None
+        return returns.decode(response.content, kind, params)
 
-    def _encode(self, data: Any, arg_name: str, arg_type: Any, returns: Any
+    def _encode(self, data: Any, arg_name: str, arg_type: DataType, returns: DataType
                 ) -> tuple[bytes, str, str]:
+        """The body, its Content-Type and the Accept header of a call."""
         import orjson
 
         from mlem_lib.serve import codecs
 
-        module = type(data).__module__.split(".")[0]
-        big = self._fast and hasattr(data, "shape") and len(data) >= FAST_ROWS
-        accept = codecs.JSON
-        if big and returns.type in ("ndarray", "series"):
-            accept = codecs.NPY
-        elif big and returns.type == "dataframe":
-            accept = codecs.PARQUET
-        if big and module == "pandas" and hasattr(data, "columns"):
-            import io
-
-            buf = io.BytesIO()
-            data.to_parquet(buf, index=bool(getattr(arg_type, "index_cols", None)))
-            return buf.getvalue(), codecs.PARQUET, accept
-        if big and module == "numpy" and data.dtype.kind in "biuf":
-            return codecs.dumps(data, arg_type, codecs.NPY), codecs.NPY, accept
-        if arg_type.type not in ("unspecified", "unknown"):
-            arg_type.validate_value(data)
-            payload = arg_type.to_json(data)
-        else:
-            from mlem_lib.data.convert import to_jsonable
-
-            payload = to_jsonable(data)
+        rows = arg_type.rows(data)
+        big = self._fast and rows is not None and rows >= FAST_ROWS
+        accept = (returns.binary_media_type() if big else None) or codecs.JSON
+        binary = arg_type.binary_media_type(data) if big else None
+        if binary is not None:
+            return arg_type.encode(data, binary), binary, accept
+        arg_type.validate_value(data)
+        payload = arg_type.to_json(data)
         body = orjson.dumps({arg_name: payload}, option=orjson.OPT_SERIALIZE_NUMPY)
         return body, codecs.JSON, accept
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the connection pool (not that of an ``httpx.Client`` passed in)."""
+        if self._owns_http:
+            self._http.close()
 
     def __enter__(self) -> HTTPClient:
         return self

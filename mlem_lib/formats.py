@@ -6,9 +6,12 @@ range, a row range or a run of Parquet row groups). Files are opened through
 fsspec, so any URL works. The writers are in :mod:`mlem_lib.sinks`.
 
 Example:
-    >>> src = open_source("data/test.parquet")  # doctest: +SKIP
-    >>> for chunk in src.chunks(10_000):  # doctest: +SKIP
-    ...     print(len(chunk))
+    >>> import tempfile, pandas as pd
+    >>> path = tempfile.mkdtemp() + "/test.parquet"
+    >>> pd.DataFrame({"x": range(25)}).to_parquet(path)
+    >>> src = open_source(path)
+    >>> src.num_rows(), [len(chunk) for chunk in src.chunks(10)]
+    (25, [10, 10, 5])
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import math
 import os
 import posixpath
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
 from mlem_lib.errors import ApplyError, MetadataError, ObjectNotFoundError
 from mlem_lib.storage import get_fs, is_local
+
+if TYPE_CHECKING:
+    from mlem_lib.data.base import DataType
 
 INPUT_FORMATS: dict[str, str] = {
     ".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
@@ -419,10 +425,12 @@ def _data_object_source(url: str) -> Source:
     return cls(fs, path, url)
 
 
-def open_source(data: Any) -> Source:
+def open_source(data: Any, data_type: DataType | None = None) -> Source:
     """A chunked reader for a file path/URL (format from its extension) or in-memory data.
 
-    A path without a known extension is taken as a MLEM data object when
+    ``data_type``, the type of the method's argument, is asked first
+    (:meth:`~mlem_lib.data.base.DataType.open_source`): a type of images or audio reads
+    its own files. A path without a known extension is taken as a MLEM data object when
     ``<path>.mlem`` exists.
 
     Raises:
@@ -437,6 +445,9 @@ def open_source(data: Any) -> Source:
     if not isinstance(data, str | os.PathLike):
         return MemorySource(data)
     url = os.fspath(data)
+    own = data_type.open_source(url) if data_type is not None else None
+    if own is not None:
+        return own
     ext, compression = _split_ext(url)
     fmt = INPUT_FORMATS.get(ext)
     fs, path = get_fs(url)

@@ -19,8 +19,16 @@ class LoadedModel:
     """A model object, its metadata and the handler that knows how to call it.
 
     Example:
-        >>> lm = LoadedModel.load("models/rf")  # doctest: +SKIP
-        >>> lm.call("predict", X)  # doctest: +SKIP
+        >>> import numpy as np
+        >>> lm = LoadedModel.from_object(lambda a: a.sum(axis=1), sample_data=np.ones((1, 2)))
+        >>> lm.call("predict", np.array([[1, 2], [3, 4]]))
+        array([3., 7.])
+        >>> lm.call("predict", np.ones((1, 3)))
+        Traceback (most recent call last):
+        ...
+        mlem_lib.errors.SchemaError: array: expected shape (n, 2), got (1, 3) (axis 1 must be 2)
+        >>> lm.encode("predict", np.array([3.0]))
+        [3.0]
     """
 
     meta: ModelMeta
@@ -73,9 +81,4 @@ class LoadedModel:
 
     def encode(self, method: str, result: Any) -> Any:
         """Turn a method's result into JSON with its return schema."""
-        returns = self.signature(method).returns
-        if returns.type in ("unspecified", "unknown"):
-            from mlem_lib.data.convert import to_jsonable
-
-            return to_jsonable(result)
-        return returns.to_json(result)
+        return self.signature(method).returns.to_json(result)

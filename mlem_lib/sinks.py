@@ -20,11 +20,14 @@ import posixpath
 import struct
 import tempfile
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlem_lib.errors import ApplyError
 from mlem_lib.formats import output_format
 from mlem_lib.storage import get_fs, is_local
+
+if TYPE_CHECKING:
+    from mlem_lib.data.base import DataType
 
 
 def as_frame(result: Any) -> Any:
@@ -76,45 +79,44 @@ class Sink:
 
 
 class MemorySink(Sink):
-    """Keeps the chunks and concatenates them on ``close`` (no output file)."""
+    """Keeps the chunks and concatenates them on ``close`` (no output file).
 
-    def __init__(self) -> None:
+    Args:
+        data_type: the type of the predictions, which joins them (default: by their kind).
+    """
+
+    def __init__(self, data_type: DataType | None = None) -> None:
         self.parts: list[Any] = []
+        self.data_type = data_type
 
     def write(self, result: Any) -> None:
         self.parts.append(result)
 
     def close(self) -> Any:
-        return concat(self.parts)
+        return concat(self.parts, self.data_type)
 
     def abort(self) -> None:
         self.parts = []
 
 
-def concat(parts: list[Any]) -> Any:
-    """Join prediction chunks back into one value of the same kind.
+def concat(parts: list[Any], data_type: DataType | None = None) -> Any:
+    """Join prediction chunks back into one value, as their data type says.
+
+    Without a data type, by the kind of the chunks: DataFrames and Series by pandas,
+    arrays by numpy, lists chained.
 
     Example:
         >>> concat([[1, 2], [3]])
         [1, 2, 3]
+        >>> from mlem_lib.data.numpy import NumpyNdarrayType
+        >>> concat([], NumpyNdarrayType(shape=[None, 3], dtype="float32")).shape
+        (0, 3)
     """
-    if not parts:
-        return []
-    first = parts[0]
-    module = type(first).__module__.split(".")[0]
-    if module == "pandas":
-        import pandas as pd
+    if data_type is None:
+        from mlem_lib.data.convert import concat_any
 
-        return pd.concat(parts, ignore_index=True)
-    if module == "numpy" and getattr(first, "ndim", 0) > 0:
-        import numpy as np
-
-        return np.concatenate(parts)
-    if isinstance(first, list):
-        return [item for part in parts for item in part]
-    if len(parts) == 1:
-        return first
-    return list(parts)
+        return concat_any(parts)
+    return data_type.concat(parts)
 
 
 class _AtomicFileSink(Sink):
@@ -290,19 +292,25 @@ class NpySink(_AtomicFileSink):
             self.f.close()
 
 
-def open_sink(output: str | None) -> Sink:
+def open_sink(output: str | None, data_type: DataType | None = None) -> Sink:
     """A writer for predictions: the format comes from the output's extension.
 
-    ``None`` collects the predictions in memory instead.
+    ``None`` collects the predictions in memory instead (joined by ``data_type``, the
+    method's return type, when given).
 
     Raises:
         ApplyError: unsupported output extension.
 
     Example:
-        >>> open_sink("preds.parquet")  # doctest: +SKIP
+        >>> import tempfile, os, pandas as pd
+        >>> path = os.path.join(tempfile.mkdtemp(), "preds.parquet")
+        >>> sink = open_sink(path)
+        >>> sink.write([0.5, 1.5]); sink.write([2.5])
+        >>> sink.close() == path, pd.read_parquet(path)["prediction"].tolist()
+        (True, [0.5, 1.5, 2.5])
     """
     if output is None:
-        return MemorySink()
+        return MemorySink(data_type)
     fmt = output_format(output)
     sinks: dict[str, type[_AtomicFileSink]] = {"csv": CsvSink, "parquet": ParquetSink,
                                                "jsonl": JsonLinesSink, "npy": NpySink}

@@ -203,3 +203,86 @@ def test_numpy_scalars_are_numbers_not_python_floats():
     assert infer_data_type(np.float64(1.5)).type == "number"
     assert infer_data_type(1.5).type == "primitive"
     assert infer_data_type(np.bool_(True)).describe() == "bool"
+
+
+# --- a data type owns its formats --------------------------------------------------------
+
+def _same(a, b):
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    elif isinstance(a, pd.Series):
+        assert a.tolist() == b.tolist() and a.dtype == b.dtype
+    else:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert type(a) is type(b)
+
+
+@pytest.mark.parametrize("kind", ["dataframe", "matrix", "vector", "series", "floats"])
+def test_every_media_type_a_type_lists_roundtrips(kind, iris):
+    value = {"dataframe": iris[0].head(5), "matrix": iris[0].head(5).to_numpy(),
+             "vector": np.arange(5), "series": pd.Series([1.5, 2.5], name="x"),
+             "floats": [1.5, 2.0]}[kind]
+    dt = infer_data_type(value).batch_free()
+    assert dt.media_types() == ("application/json", "text/csv", "application/x-parquet",
+                                "application/x-npy")
+    for media_type in dt.media_types():
+        _same(value, dt.decode(dt.encode(value, media_type), media_type))
+
+
+def test_types_without_a_table_form_speak_json_only():
+    from mlem_lib.errors import HTTPProblem
+
+    for value in ({"a": 1}, (1, "x"), 3, ["a", "b"], np.float32(1)):
+        dt = infer_data_type(value)
+        assert dt.media_types() == ("application/json",)
+        assert dt.decode(dt.encode(value, "application/json"), "application/json") == value
+        with pytest.raises(HTTPProblem) as refused:
+            dt.encode(value, "text/csv")
+        assert refused.value.status == 406 and refused.value.body["field"] == "Accept"
+        with pytest.raises(HTTPProblem) as refused:
+            dt.decode(b"1,2", "text/csv")
+        assert refused.value.status == 415
+
+
+def test_csv_header_is_sniffed_or_declared(iris):
+    dt = infer_data_type(iris[0])
+    frame = dt.decode(b"5.1,3.5,1.4,0.2\n", "text/csv")
+    assert frame.iloc[0]["petal_width"] == 0.2
+    named = dt.decode(b"petal_width,petal_length,sepal_width,sepal_length\n1,2,3,4\n",
+                      "text/csv")
+    assert named.iloc[0]["petal_width"] == 1.0
+    # a written index column (pandas' default) is dropped
+    assert dt.decode(iris[0].head(2).to_csv().encode(), "text/csv").shape == (2, 4)
+    values = infer_data_type(np.zeros((2, 2))).batch_free()
+    assert values.decode(b"1,2\n3,4\n", "text/csv").tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert values.decode(b"10,20\n3,4\n", "text/csv", {"header": "present"}).tolist() == [
+        [3.0, 4.0]]
+    with pytest.raises(SchemaError, match="CSV rows have 2 values, expected 4"):
+        dt.decode(b"1,2\n", "text/csv", {"header": "absent"})
+
+
+def test_tables_keep_their_index_columns_in_csv_and_parquet():
+    frame = pd.DataFrame({"id": [7, 8], "x": [0.5, 1.5]}).set_index("id")
+    dt = infer_data_type(frame)
+    assert dt.encode(frame, "text/csv").decode().splitlines() == ["id,x", "7,0.5", "8,1.5"]
+    back = dt.decode(dt.encode(frame, "application/x-parquet"), "application/x-parquet")
+    assert list(back.index) == [7, 8] and back.index.name == "id"
+
+
+def test_batches_know_their_rows_emptiness_and_how_to_join(iris):
+    frame = infer_data_type(iris[0])
+    assert frame.rows(iris[0]) == 150 and frame.is_empty(iris[0].head(0))
+    assert not frame.is_empty(iris[0].head(1))
+    assert list(frame.concat([]).columns) == list(iris[0].columns)
+    joined = frame.concat([iris[0].head(2), iris[0].tail(1)])
+    assert list(joined.index) == [0, 1, 2]
+    vector = infer_data_type(np.arange(3)).batch_free()
+    assert vector.concat([]).dtype == np.int64
+    assert vector.is_empty(np.arange(0)) and not vector.is_empty(np.int64(3).reshape(()))
+    floats = infer_data_type([1.0])
+    assert floats.concat([[1.0], [2.0, 3.0]]) == [1.0, 2.0, 3.0]
+    assert not floats.is_empty([])  # lists are passed on as they are
+    assert frame.from_chunk(iris[0].to_numpy()[:3]).shape == (3, 4)
+    assert frame.from_chunk(iris[0].head(2).to_dict("records")).shape == (2, 4)
+    with pytest.raises(SchemaError, match="expected 4 columns"):
+        frame.from_chunk(np.zeros((2, 3)))

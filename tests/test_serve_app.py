@@ -242,3 +242,28 @@ def test_model_error_is_500_and_server_keeps_serving(kinds):
 def test_unknown_method_and_wrong_verb(lr_app):
     assert lr_app.post("/nonexistent", json={"data": 1}).status_code == 404
     assert lr_app.get("/predict").status_code == 405
+
+
+def test_each_argument_type_decides_its_media_types(kinds):
+    r = kinds["series"].post("/predict", content=b"1\n2\n4\n", headers={"Content-Type": "text/csv"})
+    assert r.status_code == 200 and r.json() == 7.0
+    r = kinds["list"].post("/predict", content=b"1.5\n2\n", headers={"Content-Type": "text/csv",
+                                                                     "Accept": "text/csv"})
+    assert r.status_code == 200 and r.text == "3.0\n4.0\n"
+    npy = io.BytesIO()
+    np.save(npy, np.array([1.0, 2.5]))
+    r = kinds["list"].post("/predict", content=npy.getvalue(),
+                           headers={"Content-Type": "application/x-npy"})
+    assert r.json() == [2.0, 5.0]
+    r = kinds["dict"].post("/predict", content=b"a,b\n1,q\n", headers={"Content-Type": "text/csv"})
+    assert r.status_code == 415 and r.json() == {
+        "error": "unsupported Content-Type 'text/csv'; send one of application/json",
+        "field": "Content-Type", "expected": "application/json", "got": "text/csv"}
+    r = kinds["dict"].post("/predict", json={"data": {"a": 1, "b": "q"}},
+                           headers={"Accept": "text/csv"})
+    assert r.status_code == 406 and r.json()["expected"] == "application/json"
+    r = kinds["dict"].post("/predict", json={"data": {"a": 1, "b": "q"}},
+                           headers={"Accept": "text/*, application/json;q=0.5"})
+    assert r.status_code == 200 and r.json() == "q:2"
+    spec = kinds["dict"].get("/openapi.json").json()["paths"]["/predict"]["post"]
+    assert list(spec["requestBody"]["content"]) == ["application/json"]

@@ -13,8 +13,6 @@ from typing import Any
 
 from mlem_lib.errors import MetadataError
 
-COMPOSITE_READERS = {"primitive", "array", "tuple_like", "list", "tuple", "dict"}
-
 
 def _primitive(text: str, ptype: str) -> Any:
     if ptype == "bool":
@@ -28,7 +26,33 @@ def _primitive(text: str, ptype: str) -> Any:
     return converters[ptype](text)
 
 
-def read_composite(reader: dict[str, Any], read_artifact: Callable[[str], bytes],
+ReadArtifact = Callable[[str], bytes]
+
+
+def _read_primitive(reader: dict[str, Any], read_artifact: ReadArtifact, prefix: str) -> Any:
+    ptype = (reader.get("data_type") or {}).get("ptype", "str")
+    return _primitive(read_artifact(prefix + "data").decode(), ptype)
+
+
+def _read_items(reader: dict[str, Any], read_artifact: ReadArtifact, prefix: str) -> Any:
+    # a list; the object's data type turns it into a tuple where it describes one
+    return [read_composite(r, read_artifact, f"{prefix}{i}/")
+            for i, r in enumerate(reader.get("readers", []))]
+
+
+def _read_dict(reader: dict[str, Any], read_artifact: ReadArtifact, prefix: str) -> Any:
+    return {key: read_composite(r, read_artifact, f"{prefix}{key}/")
+            for key, r in (reader.get("item_readers") or {}).items()}
+
+
+# MLEM's reader kinds -> how to rebuild their value
+_READERS: dict[str, Callable[[dict[str, Any], ReadArtifact, str], Any]] = {
+    "primitive": _read_primitive, "array": _read_items, "tuple_like": _read_items,
+    "list": _read_items, "tuple": _read_items, "dict": _read_dict}
+COMPOSITE_READERS = set(_READERS)
+
+
+def read_composite(reader: dict[str, Any], read_artifact: ReadArtifact,
                    prefix: str = "") -> Any:
     """Rebuild a value from a MLEM 0.4 ``reader`` tree.
 
@@ -36,16 +60,16 @@ def read_composite(reader: dict[str, Any], read_artifact: Callable[[str], bytes]
         reader: the ``reader`` mapping of the ``.mlem`` file (or a nested one).
         read_artifact: returns the verified bytes of the artifact with that key.
         prefix: the artifact key prefix of this subtree.
+
+    Example:
+        >>> files = {"0/data": b"1", "1/data": b"2.5"}
+        >>> read_composite({"type": "tuple_like", "readers": [
+        ...     {"type": "primitive", "data_type": {"ptype": "int"}},
+        ...     {"type": "primitive", "data_type": {"ptype": "float"}}]}, files.__getitem__)
+        [1, 2.5]
     """
     kind = reader.get("type")
-    if kind == "primitive":
-        ptype = (reader.get("data_type") or {}).get("ptype", "str")
-        return _primitive(read_artifact(prefix + "data").decode(), ptype)
-    if kind in ("array", "tuple_like", "list", "tuple"):
-        items = [read_composite(r, read_artifact, f"{prefix}{i}/")
-                 for i, r in enumerate(reader.get("readers", []))]
-        return tuple(items) if (reader.get("data_type") or {}).get("type") == "tuple" else items
-    if kind == "dict":
-        return {key: read_composite(r, read_artifact, f"{prefix}{key}/")
-                for key, r in (reader.get("item_readers") or {}).items()}
-    raise MetadataError(f"unsupported MLEM data reader {kind!r}")
+    read = _READERS.get(kind) if isinstance(kind, str) else None
+    if read is None:
+        raise MetadataError(f"unsupported MLEM data reader {kind!r}")
+    return read(reader, read_artifact, prefix)

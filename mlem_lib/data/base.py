@@ -22,16 +22,39 @@ Example:
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SerializeAsAny
 
 from mlem_lib import plugins
-from mlem_lib.errors import MetadataError, UnsupportedObjectError
+from mlem_lib.data import media
+from mlem_lib.errors import HTTPProblem, MetadataError, UnsupportedObjectError
+
+if TYPE_CHECKING:
+    from mlem_lib.formats import Source
 
 
 class DataType(BaseModel):
-    """A data schema. Subclasses set ``type`` and implement the methods below."""
+    """A data schema. Subclasses set ``type`` and implement the methods below.
+
+    Besides describing and checking values, a data type owns the formats its values
+    travel in, so that the server, the client, ``apply`` and the sinks never ask which
+    type they hold:
+
+    * over HTTP: :meth:`media_types` it speaks (the server advertises and negotiates only
+      those), :meth:`decode` a body and :meth:`encode` a value in each, the JSON schema of
+      its JSON form and an OpenAPI schema of its other bodies, and the binary media type
+      big batches should use (:meth:`binary_media_type`);
+    * in batches: turning a chunk read from a file into a checked batch
+      (:meth:`from_chunk`), counting its rows (:meth:`rows`, :meth:`is_empty`), joining the
+      results of many batches (:meth:`concat`), and, for files no generic reader knows
+      (images, audio), reading them itself (:meth:`open_source`).
+
+    The defaults speak JSON only and treat batches generically; subclasses override
+    what they do better. A new data type is one module defining a subclass, plus one
+    registration line (see :mod:`mlem_lib.plugins`).
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -76,16 +99,158 @@ class DataType(BaseModel):
         return self.type
 
     def json_schema(self) -> dict[str, Any]:
-        """A JSON schema of the JSON form (used for OpenAPI docs)."""
+        """A JSON schema of the JSON form :meth:`to_json` writes (used for OpenAPI docs)."""
         return {}
 
     def requirement_modules(self) -> list[str]:
         """Top-level modules needed to build objects of this type."""
         return []
 
+    # --- formats over HTTP ------------------------------------------------------
+    def media_types(self) -> tuple[str, ...]:
+        """The media types values of this type travel in, both ways; JSON comes first.
+
+        The server accepts request bodies and answers (by ``Accept``) only in these, and
+        lists them in its OpenAPI document.
+
+        Example:
+            >>> UnspecifiedType().media_types()[:2]
+            ('application/json', 'text/csv')
+        """
+        return (media.JSON,)
+
+    def binary_media_type(self, value: Any = None) -> str | None:
+        """The media type big batches of this type should travel in, if not JSON.
+
+        Args:
+            value: the batch about to be sent, when there is one (a type may prefer JSON
+                for some values, e.g. arrays of Python objects).
+        """
+        return None
+
+    def input_json_schema(self) -> dict[str, Any]:
+        """A JSON schema of everything :meth:`from_json` accepts (default: :meth:`json_schema`)."""
+        return self.json_schema()
+
+    def body_schema(self, media_type: str) -> dict[str, Any]:
+        """The OpenAPI schema of a body in one of :meth:`media_types` other than JSON."""
+        return media.body_schema(media_type)
+
+    def decode(self, body: bytes, media_type: str,
+               params: Mapping[str, str] | None = None) -> Any:
+        """Turn a body in ``media_type`` into a checked value of this type.
+
+        Args:
+            body: the raw bytes of a request (on the server) or a response (in the client).
+            media_type: one of :meth:`media_types`, without parameters.
+            params: the Content-Type's parameters (``charset``, ``header``, ``boundary``...).
+
+        Raises:
+            SchemaError: the body does not hold a value of this type.
+            HTTPProblem: 400 for an empty or malformed body, 415 for a media type this type
+                does not read.
+
+        Example:
+            >>> from mlem_lib.data.primitive import PrimitiveType
+            >>> PrimitiveType(ptype="int").decode(b"3", "application/json")
+            3
+        """
+        if media_type == media.JSON:
+            return self.from_json(media.loads_json(body))
+        raise self._unsupported(media_type, 415, "Content-Type")
+
+    def encode(self, value: Any, media_type: str) -> bytes:
+        """The body of ``value`` in ``media_type`` (one of :meth:`media_types`).
+
+        The default writes JSON with :meth:`to_json`, and CSV, Parquet or ``.npy`` when the
+        type lists them, through the generic writers of :mod:`mlem_lib.data.media`.
+
+        Raises:
+            HTTPProblem: 406 when the value cannot be written in that media type.
+
+        Example:
+            >>> UnspecifiedType().encode([1, 2], "text/csv")
+            b'1\\n2\\n'
+        """
+        if media_type == media.JSON:
+            return media.dumps_json(value, self.to_json)
+        if media_type in self.media_types():
+            if media_type == media.NPY:
+                return media.write_npy(value)
+            if media_type in (media.CSV, media.PARQUET):
+                return media.write_table(value, media_type)
+        raise self._unsupported(media_type, 406, "Accept")
+
+    def _unsupported(self, media_type: str, status: int, header: str) -> HTTPProblem:
+        supported = self.media_types()
+        verb = "read from" if status == 415 else "written as"
+        return HTTPProblem(status, f"{self.describe()} values cannot be {verb} {media_type}; "
+                                   f"use {', '.join(supported)}", field=header,
+                           expected=" or ".join(supported), got=media_type)
+
+    # --- batches ----------------------------------------------------------------
+    def rows(self, value: Any) -> int | None:
+        """The number of rows of a batch (``None`` when the value is not a batch).
+
+        Example:
+            >>> UnspecifiedType().rows([1, 2, 3]), UnspecifiedType().rows(7)
+            (3, None)
+        """
+        shape = getattr(value, "shape", None)
+        if shape is not None:
+            return int(shape[0]) if len(shape) else None
+        if isinstance(value, list | tuple):
+            return len(value)
+        return None
+
+    def is_empty(self, value: Any) -> bool:
+        """True for a batch of zero rows, which the server refuses before calling the model.
+
+        The default says no: only types that are batches of rows (tables, arrays) say yes.
+        """
+        return False
+
+    def from_chunk(self, chunk: Any) -> Any:
+        """A checked batch of this type from a chunk that ``apply`` read from a file.
+
+        Chunks are what :mod:`mlem_lib.formats` sources yield: a DataFrame (CSV, Parquet),
+        an ndarray (``.npy``), a list of JSON values (JSON Lines), or what this type's own
+        :meth:`open_source` yields. The default takes JSON Lines objects as rows of a table.
+
+        Raises:
+            SchemaError: naming the missing or mistyped column.
+        """
+        if isinstance(chunk, list) and chunk and isinstance(chunk[0], dict):
+            import pandas as pd
+
+            chunk = pd.DataFrame.from_records(chunk)
+        return self.validate_value(chunk)
+
+    def concat(self, parts: list[Any]) -> Any:
+        """Join the results of many batches into one value, in order.
+
+        Example:
+            >>> UnspecifiedType().concat([[1, 2], [3]])
+            [1, 2, 3]
+        """
+        from mlem_lib.data.convert import concat_any
+
+        return concat_any(parts)
+
+    def open_source(self, url: str) -> Source | None:
+        """A reader for files of this type that the generic readers do not know, else ``None``.
+
+        ``apply`` asks the argument's type first, so a type of images or audio can read
+        ``images/*.png`` or ``clip.wav`` itself (one row per file).
+        """
+        return None
+
 
 class UnspecifiedType(DataType):
-    """Anything goes: written when no sample data was given."""
+    """Anything goes: written when no sample data was given.
+
+    Values travel as JSON, CSV, Parquet or ``.npy``, converted generically.
+    """
 
     type: str = "unspecified"
 
@@ -102,6 +267,28 @@ class UnspecifiedType(DataType):
 
     def example(self) -> Any:
         return None
+
+    def media_types(self) -> tuple[str, ...]:
+        return media.TABULAR
+
+    def binary_media_type(self, value: Any = None) -> str | None:
+        if type(value).__name__ == "DataFrame":
+            return media.PARQUET
+        ndim: int = getattr(value, "ndim", 0)
+        if type(value).__module__ == "numpy" and ndim > 0 and value.dtype.kind in "biuf":
+            return media.NPY
+        return None
+
+    def decode(self, body: bytes, media_type: str,
+               params: Mapping[str, str] | None = None) -> Any:
+        if media_type == media.CSV:
+            header = media.csv_header_param(params)
+            return media.read_csv(media.csv_text(body), header=header is not False)
+        if media_type == media.PARQUET:
+            return media.read_parquet(body)
+        if media_type == media.NPY:
+            return media.read_npy(body)
+        return super().decode(body, media_type, params)
 
 
 class UnknownDataType(UnspecifiedType):

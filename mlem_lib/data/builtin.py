@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from mlem_lib.data import media
 from mlem_lib.data.base import AnyDataType, DataType, UnspecifiedType, infer_data_type
 from mlem_lib.errors import SchemaError
 
@@ -63,6 +65,37 @@ class ArrayType(DataType):
 
     def requirement_modules(self) -> list[str]:
         return self.dtype.requirement_modules()
+
+    # --- formats: JSON; lists of numbers also as CSV / Parquet columns and .npy ------
+    def media_types(self) -> tuple[str, ...]:
+        """JSON; lists of numbers also travel as CSV, Parquet or ``.npy``.
+
+        Example:
+            >>> from mlem_lib.data.primitive import PrimitiveType
+            >>> len(ArrayType(dtype=PrimitiveType(ptype="float")).media_types())
+            4
+            >>> ArrayType(dtype=PrimitiveType(ptype="str")).media_types()
+            ('application/json',)
+        """
+        if getattr(self.dtype, "ptype", None) in ("int", "float"):
+            return media.TABULAR
+        return super().media_types()
+
+    def decode(self, body: bytes, media_type: str,
+               params: Mapping[str, str] | None = None) -> Any:
+        if media_type not in self.media_types():
+            return super().decode(body, media_type, params)
+        if media_type == media.CSV:
+            arr = media.read_csv_values(body, media.csv_header_param(params))
+        elif media_type == media.PARQUET:
+            arr = media.read_parquet(body).to_numpy()
+        elif media_type == media.NPY:
+            arr = media.read_npy(body)
+        else:
+            return super().decode(body, media_type, params)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        return self.validate_value(arr.tolist())
 
 
 class ListType(DataType):

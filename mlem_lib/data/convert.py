@@ -1,4 +1,4 @@
-"""Turning arbitrary results into JSON-friendly values (used where no schema is known)."""
+"""Values of no known schema: turned into JSON-friendly values, and batches of them joined."""
 
 from __future__ import annotations
 
@@ -29,3 +29,32 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, complex):
         return [obj.real, obj.imag]
     return str(obj)
+
+
+def concat_any(parts: list[Any]) -> Any:
+    """Join batch results of any kind back into one value of the same kind.
+
+    DataFrames and Series are concatenated by pandas, arrays by numpy, lists are chained;
+    a single other value is returned as is, several as a list.
+
+    Example:
+        >>> concat_any([[1, 2], [3]]), concat_any([])
+        ([1, 2, 3], [])
+    """
+    if not parts:
+        return []
+    first = parts[0]
+    module = type(first).__module__.split(".")[0]
+    if module == "pandas":
+        import pandas as pd
+
+        return pd.concat(parts, ignore_index=True)
+    if module == "numpy" and getattr(first, "ndim", 0) > 0:
+        import numpy as np
+
+        return np.concatenate(parts)
+    if isinstance(first, list):
+        return [item for part in parts for item in part]
+    if len(parts) == 1:
+        return first
+    return list(parts)

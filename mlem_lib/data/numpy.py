@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from mlem_lib.data import media
 from mlem_lib.data.base import DataType
 from mlem_lib.errors import SchemaError
 
@@ -148,6 +150,64 @@ class NumpyNdarrayType(DataType):
 
     def requirement_modules(self) -> list[str]:
         return ["numpy"]
+
+    # --- formats: JSON (nested lists), CSV and Parquet (rows of values), .npy --------
+    def media_types(self) -> tuple[str, ...]:
+        return media.TABULAR
+
+    def binary_media_type(self, value: Any = None) -> str | None:
+        dtype = getattr(value, "dtype", None)
+        if not isinstance(dtype, np.dtype):
+            try:
+                dtype = np.dtype(self.dtype)
+            except TypeError:
+                return None
+        return media.NPY if dtype.kind in "biuf" else None
+
+    def _rows_of_values(self, arr: Any) -> Any:
+        """A table of values read from CSV or Parquet, as a 1-D array when the schema is."""
+        if len(self.shape) == 1 and arr.ndim == 2 and arr.shape[1] == 1:
+            return arr[:, 0]
+        return arr
+
+    def decode(self, body: bytes, media_type: str,
+               params: Mapping[str, str] | None = None) -> Any:
+        """Arrays from nested JSON lists, CSV rows (a header row is skipped), the values of a
+        Parquet table, or an ``.npy`` body.
+
+        Example:
+            >>> t = NumpyNdarrayType(shape=[None, 2], dtype="float64")
+            >>> t.decode(b"a,b\\n1,2\\n", "text/csv").tolist()
+            [[1.0, 2.0]]
+        """
+        if media_type == media.CSV:
+            arr = media.read_csv_values(body, media.csv_header_param(params))
+            return self.validate_value(self._rows_of_values(arr))
+        if media_type == media.PARQUET:
+            arr = media.read_parquet(body).to_numpy()
+            return self.validate_value(self._rows_of_values(arr))
+        if media_type == media.NPY:
+            return self.validate_value(media.read_npy(body))
+        return super().decode(body, media_type, params)
+
+    # --- batches: rows along the first axis ---------------------------------------
+    def is_empty(self, value: Any) -> bool:
+        return getattr(value, "ndim", None) != 0 and len(value) == 0
+
+    def concat(self, parts: list[Any]) -> Any:
+        """The batches joined along the first axis (an empty array of the schema for none).
+
+        Example:
+            >>> t = NumpyNdarrayType(shape=[None, 2], dtype="int64")
+            >>> t.concat([np.ones((1, 2), "int64"), np.zeros((1, 2), "int64")]).tolist()
+            [[1, 1], [0, 0]]
+            >>> t.concat([]).shape
+            (0, 2)
+        """
+        if not parts:
+            inner = [0 if s is None else s for s in self.shape[1:]]
+            return np.empty((0, *inner), dtype=self.dtype)
+        return np.concatenate(parts)
 
 
 class NumpyNumberType(DataType):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlem_lib.data import media
 from mlem_lib.data.base import DataType
 from mlem_lib.data.numpy import coerce_dtype
 from mlem_lib.errors import SchemaError
@@ -211,8 +213,95 @@ class DataFrameType(DataType):
         return {"type": "object", "properties": {"values": {"type": "array", "items": row}},
                 "required": ["values"]}
 
+    def input_json_schema(self) -> dict[str, Any]:
+        """Row objects (MLEM's layout) or pandas' split layout."""
+        split = {"type": "object", "title": "split layout (pandas orient='split')",
+                 "properties": {"columns": {"type": "array", "items": {"type": "string"}},
+                                "data": {"type": "array", "items": {"type": "array"}}},
+                 "required": ["columns", "data"]}
+        return {"anyOf": [dict(self.json_schema(), title="row objects"), split]}
+
     def requirement_modules(self) -> list[str]:
         return ["pandas"]
+
+    # --- formats: JSON rows or split layout, CSV, Parquet and .npy -------------------
+    def media_types(self) -> tuple[str, ...]:
+        return media.TABULAR
+
+    def binary_media_type(self, value: Any = None) -> str | None:
+        if isinstance(value, np.ndarray):  # rows of values: they meet the columns by position
+            return media.NPY if value.ndim == 2 and value.dtype.kind in "biuf" else None
+        return media.PARQUET
+
+    def decode(self, body: bytes, media_type: str,
+               params: Mapping[str, str] | None = None) -> Any:
+        """Tables from JSON, CSV (the header row is optional: without one the columns are
+        taken in the schema's order, as SageMaker sends them), Parquet, or an ``.npy``
+        array of ``(rows, columns)`` values.
+
+        Example:
+            >>> t = DataFrameType(columns=["a", "b"], dtypes=["int64", "float64"])
+            >>> t.decode(b"1,2\\n3,4\\n", "text/csv").to_dict("list")
+            {'a': [1, 3], 'b': [2.0, 4.0]}
+        """
+        if media_type == media.CSV:
+            return self.validate_value(self._read_csv(body, media.csv_header_param(params)))
+        if media_type == media.PARQUET:
+            return self.validate_value(media.read_parquet(body))
+        if media_type == media.NPY:
+            return self.validate_value(self._from_array(media.read_npy(body), "an .npy body"))
+        return super().decode(body, media_type, params)
+
+    def _read_csv(self, body: bytes, header: bool | None) -> pd.DataFrame:
+        text = media.csv_text(body)
+        tokens = media.csv_first_row(text)
+        if header is None:
+            header = bool(set(tokens) & set(self.columns))
+        if header:
+            return media.read_csv(text, header=True)
+        if len(tokens) != len(self.columns):
+            raise SchemaError(
+                f"CSV rows have {len(tokens)} values, expected {len(self.columns)} "
+                f"(columns in order: {', '.join(self.columns)})", field="body",
+                expected=f"{len(self.columns)} values per row", got=f"{len(tokens)} values")
+        return media.read_csv(text, header=False, names=self.columns)
+
+    def _from_array(self, arr: Any, what: str) -> pd.DataFrame:
+        """A 2-D array as a table whose columns are the schema's, by position."""
+        width = len(self.columns)
+        if arr.ndim != 2 or arr.shape[1] != width:
+            raise SchemaError(
+                f"{what} for a table needs shape (n, {width}): expected {width} columns "
+                f"({', '.join(self.columns)}), got shape {tuple(arr.shape)}", field=None,
+                expected=f"{width} columns", got=f"shape {tuple(arr.shape)}")
+        return pd.DataFrame(arr, columns=self.columns)
+
+    def encode(self, value: Any, media_type: str) -> bytes:
+        if media_type in (media.CSV, media.PARQUET):
+            return media.write_table(value, media_type, self.index_cols)
+        return super().encode(value, media_type)
+
+    # --- batches: rows of the table --------------------------------------------------
+    def is_empty(self, value: Any) -> bool:
+        return len(value) == 0
+
+    def from_chunk(self, chunk: Any) -> Any:
+        """A checked table from a chunk: ``.npy`` rows meet the columns by position.
+
+        Example:
+            >>> t = DataFrameType(columns=["a", "b"], dtypes=["float64", "float64"])
+            >>> t.from_chunk(np.zeros((2, 2))).columns.tolist()
+            ['a', 'b']
+        """
+        if getattr(chunk, "ndim", None) == 2 and not hasattr(chunk, "iloc"):
+            chunk = self._from_array(chunk, "an array")
+        return self.validate_value(chunk)
+
+    def concat(self, parts: list[Any]) -> Any:
+        """The tables one after another (renumbered rows; an empty table for none)."""
+        if not parts:
+            return self.example().iloc[:0]
+        return pd.concat(parts, ignore_index=True)
 
 
 class SeriesType(DataType):
@@ -263,3 +352,55 @@ class SeriesType(DataType):
 
     def requirement_modules(self) -> list[str]:
         return ["pandas"]
+
+    # --- formats: JSON list, CSV / Parquet column, .npy vector ------------------------
+    def media_types(self) -> tuple[str, ...]:
+        return media.TABULAR
+
+    def binary_media_type(self, value: Any = None) -> str | None:
+        try:
+            numeric = np.dtype(self.dtype).kind in "biuf"
+        except TypeError:
+            return None
+        return media.NPY if numeric else None
+
+    def decode(self, body: bytes, media_type: str,
+               params: Mapping[str, str] | None = None) -> Any:
+        """A Series from a JSON list, one CSV or Parquet column, or a 1-D ``.npy`` array.
+
+        Example:
+            >>> SeriesType(name="x", dtype="float64").decode(b"x\\n1\\n2\\n", "text/csv").tolist()
+            [1.0, 2.0]
+        """
+        if media_type == media.CSV:
+            header = media.csv_header_param(params)
+            if header is None:
+                text = media.csv_text(body)
+                tokens = media.csv_first_row(text)
+                header = tokens == [self.name] or (
+                    self.binary_media_type() is not None
+                    and not all(media.is_number(t) for t in tokens))
+            return self._column(media.read_csv_values(body, header), "CSV rows")
+        if media_type == media.PARQUET:
+            return self._column(media.read_parquet(body).to_numpy(), "a Parquet table")
+        if media_type == media.NPY:
+            return self._column(media.read_npy(body), "an .npy body")
+        return super().decode(body, media_type, params)
+
+    def _column(self, arr: Any, what: str) -> Any:
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            raise SchemaError(f"{what} for a series needs one column of values, got shape "
+                              f"{tuple(arr.shape)}", field=self.name, expected="one column",
+                              got=str(tuple(arr.shape)))
+        return self.validate_value(pd.Series(arr, name=self.name))
+
+    # --- batches ---------------------------------------------------------------------
+    def is_empty(self, value: Any) -> bool:
+        return len(value) == 0
+
+    def concat(self, parts: list[Any]) -> Any:
+        if not parts:
+            return pd.Series([], name=self.name, dtype=self.dtype)
+        return pd.concat(parts, ignore_index=True)

@@ -6,13 +6,30 @@ One ``POST /<method>`` per model method (MLEM's request and response shapes),
 request and response schemas come from the saved data schemas.
 
 Requests skip FastAPI's per-field validation: the raw body is parsed with orjson
-(or read as CSV / Parquet / ``.npy``) and validated once, vectorised, by the
-argument's schema, the same way ``mlem apply`` validates.
+(or, in any other media type the argument's data type speaks, by the data type
+itself) and validated once, vectorised, by the argument's schema, the same way
+``mlem apply`` validates. Answers are written by the return type, in the media
+type the ``Accept`` header picks among those it speaks.
+
+The routes that do not depend on the model live on the module-level :data:`router`;
+:func:`create_app` adds one route per method and ``/invocations`` with their OpenAPI
+schemas. Every endpoint is a module-level function that finds the model's
+:class:`ModelService` (and the :class:`InFlight` counter) on ``app.state``.
 
 Example:
-    >>> from mlem_lib.runner import LoadedModel  # doctest: +SKIP
-    >>> app = create_app(LoadedModel.load("models/rf"))  # doctest: +SKIP
-    >>> # uvicorn.run(app, port=8080)
+    >>> import tempfile, mlem_lib.api as mlem
+    >>> from starlette.testclient import TestClient
+    >>> from mlem_lib.runner import LoadedModel
+    >>> def double(xs: list) -> list:
+    ...     return [2 * x for x in xs]
+    >>> path = tempfile.mkdtemp() + "/double"
+    >>> _ = mlem.save(double, path, sample_data=[1.0, 2.0])
+    >>> client = TestClient(create_app(LoadedModel.load(path), ServerSettings()))
+    >>> client.post("/predict", json={"data": [1.5, 2]}).json()
+    [3.0, 4.0]
+    >>> client.post("/predict", content=b"1\\n2\\n", headers={"Content-Type": "text/csv",
+    ...                                                      "Accept": "text/csv"}).text
+    '2.0\\n4.0\\n'
 """
 
 from __future__ import annotations
@@ -20,16 +37,20 @@ from __future__ import annotations
 import contextlib
 import hmac
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mlem_lib.serve.codecs import CSV, JSON, NPY, PARQUET, HTTPProblem
+from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from mlem_lib.data.media import JSON
+from mlem_lib.errors import HTTPProblem, SchemaError
+from mlem_lib.serve import codecs
 from mlem_lib.serve.settings import ServerSettings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-    from starlette.requests import Request
-    from starlette.responses import Response
-
     from mlem_lib.data.base import DataType
     from mlem_lib.meta import Signature
     from mlem_lib.runner import LoadedModel
@@ -42,7 +63,12 @@ METHOD_HEADER = "x-mlem-method"
 
 
 def public_name(method: str) -> str:
-    """The route name of a model method: a callable's ``__call__`` is served as ``predict``."""
+    """The route name of a model method: a callable's ``__call__`` is served as ``predict``.
+
+    Example:
+        >>> public_name("__call__"), public_name("predict_proba")
+        ('predict', 'predict_proba')
+    """
     return "predict" if method == "__call__" else method
 
 
@@ -50,8 +76,10 @@ def interface(loaded: LoadedModel) -> dict[str, Any]:
     """``/interface.json`` in MLEM 0.4's layout, so MLEM's own ``HTTPClient`` can use it.
 
     Example:
-        >>> interface(lm)["methods"]["predict"]["args"][0]["name"]  # doctest: +SKIP
-        'data'
+        >>> from mlem_lib.runner import LoadedModel
+        >>> lm = LoadedModel.from_object(lambda xs: xs, sample_data=[1.0])
+        >>> interface(lm)["methods"]["predict"]["args"][0]["data_type"]
+        {'type': 'array', 'dtype': {'type': 'primitive', 'ptype': 'float'}, 'size': None}
     """
     from mlem_lib import __version__
 
@@ -80,7 +108,6 @@ def _dump(data_type: DataType) -> dict[str, Any]:
 def _error_response(status: int, body: dict[str, Any],
                     headers: dict[str, str] | None = None) -> Response:
     import orjson
-    from starlette.responses import Response
 
     return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
@@ -89,18 +116,13 @@ def _exception_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+# --- OpenAPI ---------------------------------------------------------------------------
+
 def _request_schema(sig: Signature) -> dict[str, Any]:
     if not sig.args:
         return {"type": "object"}
     arg = sig.args[0]
-    schema = arg.type_.json_schema() or {}
-    if arg.type_.type == "dataframe":
-        split = {"type": "object", "title": "split layout (pandas orient='split')",
-                 "properties": {"columns": {"type": "array", "items": {"type": "string"}},
-                                "data": {"type": "array", "items": {"type": "array"}}},
-                 "required": ["columns", "data"]}
-        schema = {"anyOf": [dict(schema, title="row objects"), split]}
-    schema = dict(schema, description=f"{arg.type_.describe()}")
+    schema = dict(arg.type_.input_json_schema() or {}, description=arg.type_.describe())
     return {"type": "object", "title": f"{public_name(sig.name)} request",
             "properties": {arg.name: schema}, "required": [arg.name],
             "additionalProperties": False}
@@ -110,21 +132,23 @@ _ERROR_SCHEMA = {"type": "object", "title": "error", "properties": {
     "error": {"type": "string"}, "field": {"type": ["string", "null"]},
     "expected": {"type": ["string", "null"]}, "got": {"type": ["string", "null"]}},
     "required": ["error"]}
-_BINARY = {"type": "string", "format": "binary"}
 
 
 def _openapi(sig: Signature) -> tuple[dict[str, Any], dict[int | str, Any]]:
+    """The request body and responses of a method: the media types its data types speak."""
+    arg_type = sig.args[0].type_ if sig.args else None
+    body_types = arg_type.media_types() if arg_type is not None else (JSON,)
     request = {"requestBody": {"required": True, "content": {
-        JSON: {"schema": _request_schema(sig)},
-        PARQUET: {"schema": _BINARY}, NPY: {"schema": _BINARY},
-        CSV: {"schema": {"type": "string"}}}}}
+        kind: {"schema": _request_schema(sig) if kind == JSON or arg_type is None
+               else arg_type.body_schema(kind)} for kind in body_types}}}
     returns = dict(sig.returns.json_schema() or {}, title=f"{public_name(sig.name)} response",
                    description=sig.returns.describe())
     err = {"content": {JSON: {"schema": _ERROR_SCHEMA}}}
     responses: dict[int | str, Any] = {
         200: {"description": "the method's result (format chosen by Accept)",
-              "content": {JSON: {"schema": returns}, CSV: {"schema": {"type": "string"}},
-                          PARQUET: {"schema": _BINARY}, NPY: {"schema": _BINARY}}},
+              "content": {kind: {"schema": returns if kind == JSON
+                                 else sig.returns.body_schema(kind)}
+                          for kind in sig.returns.media_types()}},
         400: dict(err, description="bad input: names the field and what was expected"),
         401: dict(err, description="missing or wrong bearer token (when auth is on)"),
         413: dict(err, description="body larger than the configured limit"),
@@ -133,13 +157,68 @@ def _openapi(sig: Signature) -> tuple[dict[str, Any], dict[int | str, Any]]:
     return request, responses
 
 
-class _Service:
-    """Request handling shared by the model routes and ``/invocations``."""
+def _describe_args(sig: Signature) -> str:
+    return ", ".join(f"{a.name}: {a.type_.describe()}" for a in sig.args) or "()"
+
+
+# --- request handling --------------------------------------------------------------------
+
+class InFlight:
+    """Model requests being served right now (read, queued or running).
+
+    A lone small request runs on the event loop, which is fastest; while others are in
+    flight, requests go to worker threads so that models releasing the GIL overlap and
+    ``/ping`` stays responsive. Only the event loop's thread touches the count.
+
+    Example:
+        >>> inflight = InFlight()
+        >>> with inflight.track():
+        ...     inflight.alone()
+        True
+        >>> inflight.count
+        0
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        """Count one request for the duration of the block."""
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+
+    def alone(self) -> bool:
+        """True when the request being tracked is the only one."""
+        return self.count == 1
+
+
+class ModelService:
+    """Everything the endpoints need about one served model (kept on ``app.state.service``).
+
+    Decoding, validation, the call and encoding; auth, the body limit and the method of
+    an ``/invocations`` request; ``/interface.json`` and ``/health`` rendered once.
+    """
 
     def __init__(self, loaded: LoadedModel, settings: ServerSettings) -> None:
+        import orjson
+
         self.loaded = loaded
         self.settings = settings
         self.token = settings.auth_token.encode() if settings.auth_token else None
+        self.routes: dict[str, str] = {}  # public route name -> method name
+        for name in loaded.meta.model_type.methods:
+            self.routes.setdefault(public_name(name), name)
+        info = interface(loaded)
+        self.version = str(info["version"])
+        self.interface_bytes = orjson.dumps(info)
+        self.health_bytes = orjson.dumps({"status": "ok",
+                                          "model_type": loaded.meta.model_type.type,
+                                          "model_hash": loaded.meta.model_hash,
+                                          "methods": sorted(info["methods"])})
 
     def authorize(self, request: Request) -> None:
         if self.token is None:
@@ -179,6 +258,25 @@ class _Service:
                            expected=f"at most {self.settings.max_body_bytes} bytes",
                            got=f"{size} bytes")
 
+    async def serve(self, request: Request, method: str | None, inflight: InFlight) -> Response:
+        """Answer a model request: ``method`` from the route, or ``None`` for /invocations."""
+        with inflight.track():
+            try:
+                self.authorize(request)
+                body = await self.read_body(request)
+                wrapped = method is not None
+                if method is None:
+                    method = self.method_for_invocation(request)
+            except HTTPProblem as exc:
+                headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+                return _error_response(exc.status, exc.body, headers)
+            ctype = request.headers.get("content-type")
+            accept = request.headers.get("accept")
+            if len(body) <= INLINE_BODY_BYTES and inflight.alone():
+                return self.handle(method, body, ctype, accept, wrapped)
+            # concurrent or big requests: threads let models that release the GIL overlap
+            return await run_in_threadpool(self.handle, method, body, ctype, accept, wrapped)
+
     def handle(self, method: str, body: bytes, content_type: str | None, accept: str | None,
                wrapped: bool) -> Response:
         """Decode, validate, call and encode; every failure becomes a JSON error response.
@@ -186,14 +284,9 @@ class _Service:
         ``wrapped`` is True for MLEM's ``{"data": ...}`` bodies; ``/invocations`` also takes
         the bare value.
         """
-        from starlette.responses import Response
-
-        from mlem_lib.errors import SchemaError
-        from mlem_lib.serve import codecs
-
         try:
-            out_kind = codecs.choose_output(accept)
             sig = self.loaded.signature(method)
+            out_kind = codecs.choose_output(accept, sig.returns.media_types())
             data = self._decode(sig, body, content_type, wrapped)
         except HTTPProblem as exc:
             return _error_response(exc.status, exc.body)
@@ -210,7 +303,7 @@ class _Service:
         except Exception as exc:
             return _error_response(500, {"error": _exception_text(exc)})
         try:
-            payload = codecs.dumps(result, sig.returns, out_kind)
+            payload = sig.returns.encode(result, out_kind)
         except HTTPProblem as exc:
             return _error_response(exc.status, exc.body)
         except Exception as exc:
@@ -219,19 +312,23 @@ class _Service:
 
     def _decode(self, sig: Signature, body: bytes, content_type: str | None,
                 wrapped: bool) -> Any:
-        from mlem_lib.serve import codecs
-
         if not sig.args:
             return None
         arg = sig.args[0]
-        kind = codecs.media_type(content_type)
-        if kind != JSON:
-            _, obj = codecs.decode_input(body, content_type, arg.type_)
-            return _non_empty(arg.type_.validate_value(obj, None), arg.type_)
-        payload = codecs.loads_json(body)
-        if wrapped or (isinstance(payload, dict) and len(payload) == 1 and arg.name in payload):
-            payload = _unwrap(payload, arg.name)
-        return _non_empty(arg.type_.from_json(payload), arg.type_)
+        arg_type = arg.type_
+        kind, params = codecs.body_media_type(content_type, arg_type.media_types())
+        if kind == JSON:
+            payload = codecs.loads_json(body)
+            if wrapped or (isinstance(payload, dict) and len(payload) == 1
+                           and arg.name in payload):
+                payload = _unwrap(payload, arg.name)
+            data = arg_type.from_json(payload)
+        else:
+            data = arg_type.decode(body, kind, params)
+        if arg_type.is_empty(data):  # models answer a batch of no rows with an exception
+            raise SchemaError("the batch has no rows: send at least one", field="data",
+                              expected="at least one row", got="0 rows")
+        return data
 
     def method_for_invocation(self, request: Request) -> str:
         method = request.headers.get(METHOD_HEADER)
@@ -260,17 +357,6 @@ def _arg_name(loaded: LoadedModel, method: str) -> str:
     return args[0].name if args else "data"
 
 
-def _non_empty(data: Any, arg_type: DataType) -> Any:
-    """Reject a batch of zero rows, which models answer with an exception (a 500)."""
-    from mlem_lib.errors import SchemaError
-
-    if arg_type.type in ("dataframe", "ndarray", "series") and getattr(data, "ndim", None) != 0 \
-            and len(data) == 0:
-        raise SchemaError("the batch has no rows: send at least one", field="data",
-                          expected="at least one row", got="0 rows")
-    return data
-
-
 def _unwrap(payload: Any, name: str) -> Any:
     if not isinstance(payload, dict):
         raise HTTPProblem(400, f"expected a JSON object like {{\"{name}\": ...}}, got "
@@ -288,6 +374,50 @@ def _unwrap(payload: Any, name: str) -> Any:
     return payload[name]
 
 
+# --- the routes ----------------------------------------------------------------------------
+
+def _service(request: Request) -> ModelService:
+    service: ModelService = request.app.state.service
+    return service
+
+
+#: The routes every served model has; :func:`create_app` adds the model's own.
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> Response:
+    return RedirectResponse("/docs", status_code=307)
+
+
+@router.get("/interface.json", tags=["meta"], summary="methods and schemas (MLEM's layout)")
+async def get_interface(request: Request) -> Response:
+    return Response(_service(request).interface_bytes, media_type=JSON)
+
+
+@router.get("/health", tags=["meta"], summary="liveness: 200 while the model is loaded")
+async def health(request: Request) -> Response:
+    return Response(_service(request).health_bytes, media_type=JSON)
+
+
+@router.get("/ping", tags=["sagemaker"], summary="SageMaker health check", name="ping")
+async def ping(request: Request) -> Response:
+    return Response(_service(request).health_bytes, media_type=JSON)
+
+
+# ``POST /<method>``: the route's name is the method's public name. (No docstrings on
+# endpoints: FastAPI would show them in /docs.)
+async def call_method(request: Request) -> Response:
+    service = _service(request)
+    method = service.routes[request.scope["route"].name]
+    return await service.serve(request, method, request.app.state.inflight)
+
+
+# SageMaker's ``POST /invocations``: the method comes from the request's headers
+async def invocations(request: Request) -> Response:
+    return await _service(request).serve(request, None, request.app.state.inflight)
+
+
 def create_app(loaded: LoadedModel, settings: ServerSettings | None = None) -> FastAPI:
     """Build the FastAPI app that serves ``loaded``.
 
@@ -299,120 +429,41 @@ def create_app(loaded: LoadedModel, settings: ServerSettings | None = None) -> F
         A FastAPI app; run it with uvicorn.
 
     Example:
-        >>> app = create_app(LoadedModel.load("models/rf"),  # doctest: +SKIP
-        ...                  ServerSettings(auth_token="s3cret"))
+        >>> from mlem_lib.runner import LoadedModel
+        >>> lm = LoadedModel.from_object(lambda x: x + 1, sample_data=1)
+        >>> app = create_app(lm, ServerSettings(auth_token="s3cret"))
+        >>> sorted(r.path for r in app.routes if "POST" in getattr(r, "methods", ()))
+        ['/invocations', '/predict']
     """
-    from fastapi import FastAPI
-    from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
-    from starlette.responses import RedirectResponse, Response
-
     settings = settings or ServerSettings.from_env()
-    service = _Service(loaded, settings)
-    model_type = loaded.meta.model_type.type
-    info = interface(loaded)
-    app = FastAPI(title=f"mlem_lib: {model_type} model",
+    service = ModelService(loaded, settings)
+    app = FastAPI(title=f"mlem_lib: {loaded.meta.model_type.type} model",
                   description="Generated from the model's .mlem metadata. Send "
                               "`{\"data\": ...}` as JSON (DataFrames as `{\"values\": [rows]}` "
                               "or `{\"columns\": [...], \"data\": [[...]]}`), or a CSV, "
                               "Parquet (`application/x-parquet`) or `.npy` "
                               "(`application/x-npy`) body; choose the answer's format with "
-                              "Accept.", version=str(info["version"]))
-    import orjson
-
-    interface_bytes = orjson.dumps(info)
-    health_bytes = orjson.dumps({"status": "ok", "model_type": model_type,
-                                 "model_hash": loaded.meta.model_hash,
-                                 "methods": sorted(info["methods"])})
-
-    # this module uses postponed annotations; FastAPI needs the real classes to spot Request
-    resolved = {"request": Request, "return": Response}
-
-    active = [0]  # model requests being served right now (read, queued or running)
-
-    async def serve(request: Request, method: str, wrapped: bool) -> Response:
-        active[0] += 1
-        try:
-            return await _serve(request, method, wrapped)
-        finally:
-            active[0] -= 1
-
-    async def _serve(request: Request, method: str, wrapped: bool) -> Response:
-        try:
-            service.authorize(request)
-            body = await service.read_body(request)
-            if wrapped is False:
-                method = service.method_for_invocation(request)
-        except HTTPProblem as exc:
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            return _error_response(exc.status, exc.body, headers)
-        ctype = request.headers.get("content-type")
-        accept = request.headers.get("accept")
-        if len(body) <= INLINE_BODY_BYTES and active[0] == 1:
-            return service.handle(method, body, ctype, accept, wrapped)
-        # concurrent or big requests: threads let models that release the GIL overlap
-        return await run_in_threadpool(service.handle, method, body, ctype, accept, wrapped)
-
-    def add_method(name: str, sig: Signature) -> None:
-        public = public_name(name)
-
-        async def endpoint(request: Request) -> Response:
-            return await serve(request, name, True)
-
-        endpoint.__annotations__ = resolved
-
+                              "Accept.", version=service.version)
+    for public, name in service.routes.items():
+        sig = loaded.signature(name)
         extra, responses = _openapi(sig)
-        app.add_api_route(f"/{public}", endpoint, methods=["POST"], name=public,
+        app.add_api_route(f"/{public}", call_method, methods=["POST"], name=public,
                           summary=f"{public}: {_describe_args(sig)} -> {sig.returns.describe()}",
                           openapi_extra=extra, responses=responses, response_class=Response,
                           tags=["model"])
-
-    seen: set[str] = set()
-    for name, sig in loaded.meta.model_type.methods.items():
-        if public_name(name) in seen:
-            continue
-        seen.add(public_name(name))
-        add_method(name, sig)
-
-    async def root() -> Response:
-        return RedirectResponse("/docs", status_code=307)
-
-    async def get_interface() -> Response:
-        return Response(interface_bytes, media_type=JSON)
-
-    async def health() -> Response:
-        return Response(health_bytes, media_type=JSON)
-
-    for fn in (root, get_interface, health):
-        fn.__annotations__ = {"return": Response}
-    app.add_api_route("/", root, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/interface.json", get_interface, methods=["GET"], tags=["meta"],
-                      summary="methods and schemas (MLEM's layout)")
-    app.add_api_route("/health", health, methods=["GET"], tags=["meta"],
-                      summary="liveness: 200 while the model is loaded")
-    app.add_api_route("/ping", health, methods=["GET"], tags=["sagemaker"],
-                      summary="SageMaker health check", name="ping")
-
+    app.include_router(router)
     default_sig = None
     with contextlib.suppress(AttributeError):
         default_sig = loaded.signature(settings.sagemaker_method)
-
-    async def invocations(request: Request) -> Response:
-        return await serve(request, settings.sagemaker_method, False)
-
-    invocations.__annotations__ = resolved
-
     extra, responses = _openapi(default_sig) if default_sig is not None else ({}, {})
     app.add_api_route("/invocations", invocations, methods=["POST"], tags=["sagemaker"],
                       summary="SageMaker inference: method from X-Mlem-Method, "
                               "X-Amzn-SageMaker-Custom-Attributes 'method=...' or "
                               f"MLEM_SAGEMAKER_METHOD (now {settings.sagemaker_method})",
                       openapi_extra=extra, responses=responses, response_class=Response)
+    app.state.service = service
+    app.state.inflight = InFlight()
     app.state.loaded = loaded
     app.state.settings = settings
     app.state.pid = os.getpid()
     return app
-
-
-def _describe_args(sig: Signature) -> str:
-    return ", ".join(f"{a.name}: {a.type_.describe()}" for a in sig.args) or "()"

@@ -1,0 +1,307 @@
+"""Media types, and the body readers and writers that data types build their formats on.
+
+A data type says which media types its values travel in
+(:meth:`~mlem_lib.data.base.DataType.media_types`) and turns bodies into values and back
+(:meth:`~mlem_lib.data.base.DataType.decode` / :meth:`~mlem_lib.data.base.DataType.encode`).
+This module holds the pieces they share: the names of the media types, JSON with orjson,
+CSV / Parquet / ``.npy`` bodies read into pandas and numpy objects, and any result written
+as a table. Nothing here knows which data type it works for.
+
+Example:
+    >>> import numpy as np
+    >>> read_npy(write_npy(np.arange(3))).tolist()
+    [0, 1, 2]
+    >>> write_table([[1, 2], [3, 4]], CSV)
+    b'1,2\\n3,4\\n'
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from mlem_lib.errors import HTTPProblem, SchemaError
+
+JSON = "application/json"
+CSV = "text/csv"
+PARQUET = "application/x-parquet"
+NPY = "application/x-npy"
+#: What tables and arrays travel in: JSON first (every data type has a JSON form).
+TABULAR: tuple[str, ...] = (JSON, CSV, PARQUET, NPY)
+#: Other names for the same media types.
+ALIASES = {"application/vnd.apache.parquet": PARQUET, "application/parquet": PARQUET,
+           "application/octet-stream+npy": NPY, "application/npy": NPY,
+           "text/json": JSON, "application/csv": CSV}
+
+_BINARY_SCHEMA = {"type": "string", "format": "binary"}
+_ORJSON_NUMPY_KINDS = "biuf"
+
+
+def body_schema(media_type: str) -> dict[str, Any]:
+    """The OpenAPI schema of a non-JSON body: text for ``text/*``, else binary.
+
+    Example:
+        >>> body_schema(CSV), body_schema(NPY)["format"]
+        ({'type': 'string'}, 'binary')
+    """
+    if media_type.startswith("text/"):
+        return {"type": "string"}
+    return dict(_BINARY_SCHEMA)
+
+
+def require_body(body: bytes | str, expected: str) -> None:
+    """Refuse an empty body with a 400 that says what was expected.
+
+    Example:
+        >>> require_body(b"", "CSV rows")
+        Traceback (most recent call last):
+        ...
+        mlem_lib.errors.HTTPProblem: empty request body: expected CSV rows
+    """
+    if not body.strip():
+        raise HTTPProblem(400, f"empty request body: expected {expected}", field="body",
+                          expected=expected, got="empty body")
+
+
+def loads_json(body: bytes) -> Any:
+    """Parse a JSON body with orjson.
+
+    Raises:
+        HTTPProblem: 400 for an empty or malformed body.
+
+    Example:
+        >>> loads_json(b'{"data": [1, 2]}')
+        {'data': [1, 2]}
+    """
+    import orjson
+
+    require_body(body, "JSON like {\"data\": ...}")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPProblem(400, f"malformed JSON: {exc}", field="body",
+                          expected="valid JSON", got="malformed JSON") from None
+
+
+def dumps_json(value: Any, to_json: Any = None) -> bytes:
+    """JSON bytes of ``value`` (converted by ``to_json`` first when given).
+
+    Numeric numpy arrays skip ``to_json``: orjson writes them as nested lists directly,
+    which is the same JSON, much faster.
+
+    Example:
+        >>> import numpy as np
+        >>> dumps_json(np.array([1.5, 2.0])), dumps_json((1, 2), list)
+        (b'[1.5,2.0]', b'[1,2]')
+    """
+    import orjson
+
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) and \
+            value.dtype.kind in _ORJSON_NUMPY_KINDS and value.dtype.itemsize >= 2:
+        import numpy as np
+
+        return orjson.dumps(np.ascontiguousarray(value), option=orjson.OPT_SERIALIZE_NUMPY)
+    payload = to_json(value) if to_json is not None else value
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+def csv_text(body: bytes) -> str:
+    """The text of a CSV body (a UTF-8 byte-order mark is dropped).
+
+    Raises:
+        HTTPProblem: 400 for an empty body.
+    """
+    text = body.decode("utf-8-sig")
+    require_body(text, "CSV rows")
+    return text
+
+
+def csv_first_row(text: str) -> list[str]:
+    """The cells of the first line of a CSV text, unquoted and stripped.
+
+    Example:
+        >>> csv_first_row('"a", b\\n1,2\\n')
+        ['a', 'b']
+    """
+    first = text.lstrip().split("\n", 1)[0]
+    return [t.strip().strip('"') for t in first.split(",")]
+
+
+def is_number(token: str) -> bool:
+    """True when a CSV cell reads as a number (so a first row of them is not a header).
+
+    Example:
+        >>> is_number("1e3"), is_number("petal_width")
+        (True, False)
+    """
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(text: str, header: bool, names: list[str] | None = None) -> Any:
+    """A DataFrame from CSV text; ``Unnamed: n`` columns (a written index) are dropped.
+
+    Raises:
+        SchemaError: the CSV cannot be parsed.
+
+    Example:
+        >>> read_csv("a,b\\n1,2\\n", header=True).to_dict("records")
+        [{'a': 1, 'b': 2}]
+    """
+    import pandas as pd
+
+    try:
+        if header:
+            frame = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+            frame.columns = [str(c).strip() for c in frame.columns]
+        else:
+            frame = pd.read_csv(io.StringIO(text), header=None, names=names,
+                                skipinitialspace=True)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise SchemaError(f"malformed CSV: {exc}", field="body", expected="CSV rows",
+                          got="malformed CSV") from None
+    unnamed = [c for c in frame.columns if str(c).startswith("Unnamed: ")]
+    return frame.drop(columns=unnamed) if unnamed else frame
+
+
+def read_csv_values(body: bytes, header: bool | None = None) -> Any:
+    """A numpy array of the cells of a CSV body of values (no column names needed).
+
+    A first row that is not all numbers is taken as a header and skipped, unless
+    ``header`` says otherwise (``text/csv; header=present|absent``).
+
+    Example:
+        >>> read_csv_values(b"x\\n1\\n2\\n").tolist()
+        [[1], [2]]
+    """
+    text = csv_text(body)
+    if header is None:
+        header = not all(is_number(t) for t in csv_first_row(text))
+    if header:
+        stripped = text.lstrip()
+        text = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        require_body(text, "CSV rows after the header")
+    return read_csv(text, header=False).to_numpy()
+
+
+def csv_header_param(params: Mapping[str, str] | None) -> bool | None:
+    """``header=present|absent`` of a ``text/csv`` Content-Type (RFC 4180), else ``None``.
+
+    Example:
+        >>> csv_header_param({"header": "absent"}), csv_header_param({})
+        (False, None)
+    """
+    value = (params or {}).get("header", "").lower()
+    return {"present": True, "absent": False}.get(value)
+
+
+# --- Parquet and .npy ------------------------------------------------------------------
+
+def read_parquet(body: bytes) -> Any:
+    """A DataFrame from a Parquet body.
+
+    Raises:
+        HTTPProblem: 400 for an empty body.
+        SchemaError: the body is not Parquet.
+    """
+    import pandas as pd
+
+    require_body(body, "a Parquet file")
+    try:
+        return pd.read_parquet(io.BytesIO(body))
+    except Exception as exc:  # pyarrow raises several unrelated types
+        raise SchemaError(f"unreadable Parquet body: {type(exc).__name__}: {exc}",
+                          field="body", expected="Parquet file", got="bytes") from None
+
+
+def read_npy(body: bytes) -> Any:
+    """A numpy array from an ``.npy`` body (never unpickles objects).
+
+    Raises:
+        HTTPProblem: 400 for an empty body.
+        SchemaError: the body is not an ``.npy`` array.
+    """
+    import numpy as np
+
+    if not body:
+        require_body(body, "an .npy array")  # (binary: only a truly empty body is empty)
+    try:
+        return np.load(io.BytesIO(body), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise SchemaError(f"unreadable .npy body: {exc}", field="body",
+                          expected=".npy array", got="bytes") from None
+
+
+def write_npy(value: Any) -> bytes:
+    """An ``.npy`` body of an array-like value (DataFrames by their values).
+
+    Raises:
+        HTTPProblem: 406 for values without a fixed numeric dtype.
+    """
+    import numpy as np
+
+    arr = value.to_numpy() if hasattr(value, "to_numpy") else np.asarray(value)
+    if arr.dtype.kind == "O":
+        raise HTTPProblem(406, "this result has no fixed numeric dtype; ask for JSON",
+                          field="Accept", expected=JSON, got=NPY)
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+# --- any result as a table ---------------------------------------------------------------
+
+def table(value: Any) -> Any:
+    """A DataFrame of a result: DataFrames as they are, arrays with columns ``0``, ``1``...
+
+    Raises:
+        HTTPProblem: 406 for arrays of more than two dimensions.
+
+    Example:
+        >>> list(table([[1, 2]]).columns)
+        ['0', '1']
+    """
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        return value
+    if isinstance(value, pd.Series):
+        return value.to_frame(name=str(value.name) if value.name is not None else "0")
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim == 1:
+        return pd.DataFrame({"0": arr})
+    if arr.ndim == 2:
+        return pd.DataFrame(arr, columns=[str(i) for i in range(arr.shape[1])])
+    raise HTTPProblem(406, f"a result of shape {arr.shape} cannot be written as a table",
+                      field="Accept", expected=f"{JSON} or {NPY}", got=str(arr.shape))
+
+
+def write_table(value: Any, media_type: str, index_cols: list[str] | None = None) -> bytes:
+    """A CSV or Parquet body of a result.
+
+    DataFrames keep their column names (a CSV header) and their ``index_cols`` as columns;
+    arrays and Series are written as bare values (CSV without a header), as SageMaker
+    expects.
+
+    Example:
+        >>> write_table([1, 2], CSV)
+        b'1\\n2\\n'
+    """
+    frame = table(value)
+    named = type(value).__name__ == "DataFrame"
+    if named and index_cols and list(frame.index.names) == list(index_cols):
+        frame = frame.reset_index()
+    if media_type == CSV:
+        return str(frame.to_csv(index=False, header=named)).encode()
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
