@@ -369,6 +369,9 @@ class ShippedCodeFinder(importlib.abc.MetaPathFinder, importlib.abc.InspectLoade
         key, is_package = found
         spec = importlib.util.spec_from_loader(fullname, self, origin=f"{self.ORIGIN}/{key}",
                                                is_package=is_package)
+        if spec is not None:
+            # modules often derive paths from __file__ at import time; give them a virtual one
+            spec.has_location = True
         return spec
 
     def get_source(self, fullname: str) -> str:

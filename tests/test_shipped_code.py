@@ -130,3 +130,23 @@ def test_shipped_code_does_not_replace_modules_already_imported(tmp_path):
     loaded = mlem.load(str(tmp_path / "s"))
     assert type(loaded) is Scaler
     assert not [p for p in sys.path if p.startswith(tempfile.gettempdir())]
+
+
+def test_shipped_module_that_reads_its_file_path_at_import_loads(tmp_path):
+    """Modules often compute paths from ``__file__`` when imported; code served from
+    memory gets a virtual ``__file__`` instead of failing with NameError."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "pathy_mod_h12.py").write_text(textwrap.dedent("""
+        from pathlib import Path
+        HERE = Path(__file__).parent
+        def triple(xs):
+            return [x * 3 for x in xs]
+    """))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    model = str(tmp_path / "model")
+    save = ("import sys; sys.path.insert(0, sys.argv[1]); import mlem_lib.api as mlem, "
+            "pathy_mod_h12; mlem.save(pathy_mod_h12.triple, sys.argv[2], sample_data=[1])")
+    _run(save, str(src), model, env=env, cwd=tmp_path)
+    (src / "pathy_mod_h12.py").unlink()
+    assert _run(LOAD, model, env=env, cwd=tmp_path) == "[15, 18]"
