@@ -15,6 +15,7 @@ EXAMPLES = """\
 examples:
   mlem serve models/rf
   mlem serve models/rf --host 0.0.0.0 --port 9000 --workers 2
+  mlem serve models/rf --batch-max-size 64 --batch-max-latency-ms 5
   mlem serve rf#prod --auth-token-file /run/secrets/mlem-token --auth-docs
   curl -X POST localhost:8080/predict -H 'Content-Type: application/json' \\
        -d '{"data": {"values": [{"sepal_length": 5.1, ...}]}}'
@@ -46,6 +47,13 @@ def register(sub: Any) -> None:
     p.add_argument("--max-body-mb", type=float, default=None,
                    help="reject request bodies larger than this with 413 "
                         "(default: $MLEM_MAX_BODY_MB, else 100)")
+    p.add_argument("--batch-max-size", type=int, default=None, metavar="ROWS",
+                   help="merge concurrent requests to a method into one model call of up to "
+                        "ROWS rows; each caller still gets its own rows back (default: "
+                        "$MLEM_BATCH_MAX_SIZE, else 0: off)")
+    p.add_argument("--batch-max-latency-ms", type=float, default=None, metavar="MS",
+                   help="the longest a request waits for others to join its batch; a lone "
+                        "request never waits (default: $MLEM_BATCH_MAX_LATENCY_MS, else 5)")
     p.add_argument("--repo", help="git repository for registry references")
     p.set_defaults(func=_serve)
 
@@ -63,9 +71,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.max_body_mb is not None and args.max_body_mb <= 0:
         raise ServeError(f"--max-body-mb must be positive, got {args.max_body_mb}")
+    if args.batch_max_size is not None and args.batch_max_size < 0:
+        raise ServeError(f"--batch-max-size must be 0 (off) or more, got {args.batch_max_size}")
+    if args.batch_max_latency_ms is not None and args.batch_max_latency_ms < 0:
+        raise ServeError("--batch-max-latency-ms must be 0 or more, got "
+                         f"{args.batch_max_latency_ms}")
     if args.auth_token:
         print(TOKEN_IN_ARGV_WARNING, file=sys.stderr, flush=True)
     run(args.path, host=args.host, port=args.port, workers=args.workers,
         auth_token=args.auth_token, repo=args.repo, max_body_mb=args.max_body_mb,
-        auth_token_file=args.auth_token_file, auth_docs=args.auth_docs)
+        auth_token_file=args.auth_token_file, auth_docs=args.auth_docs,
+        batch_max_size=args.batch_max_size, batch_max_latency_ms=args.batch_max_latency_ms)
     return 0

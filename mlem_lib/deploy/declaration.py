@@ -50,6 +50,25 @@ class BaseDeclaration(BaseModel):
         None, description="model method the smoke request calls (default: predict)")
     wait_timeout: float = Field(120.0, gt=0, description="seconds to wait for the target")
     poll_interval: float = Field(0.5, gt=0, description="seconds between readiness polls")
+    batch_max_size: int = Field(
+        0, ge=0, description="merge concurrent requests into model calls of up to this many "
+                             "rows, each caller getting its own rows back (0: off)")
+    batch_max_latency_ms: float = Field(
+        5.0, ge=0, description="longest wait, in ms, for requests to join a batch (a lone "
+                               "request never waits)")
+
+    def server_env(self) -> dict[str, str]:
+        """Environment variables that carry the declaration's server settings.
+
+        Example:
+            >>> BaseDeclaration(type="local", batch_max_size=32).server_env()
+            {'MLEM_BATCH_MAX_SIZE': '32', 'MLEM_BATCH_MAX_LATENCY_MS': '5'}
+        """
+        from mlem_lib.serve.settings import batching_env
+
+        if not self.batch_max_size:
+            return {}
+        return batching_env(self.batch_max_size, self.batch_max_latency_ms)
 
 
 def target_class(kind: str) -> type[Target]:

@@ -201,6 +201,7 @@ class LocalTarget(Target):
         log_path = self.run_dir / "server.log"
         env = server_environment(self.decl.environment, MLEM_MODEL=model_path,
                                  PORT=str(self.decl.port), MLEM_HOST=self.decl.host)
+        env.update(self.decl.server_env())
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "mlem_lib.serve.container", "serve"],
@@ -352,10 +353,11 @@ class LocalTarget(Target):
                 "(field 'port' of the declaration)")
         container = client.containers.run(
             image_id, detach=True, name=name, network_mode="host",
-            environment=server_environment(
+            environment={**server_environment(
                 self.decl.environment,
                 {n: os.environ[n] for n in self.decl.environment if n in os.environ},
                 PORT=str(self.decl.port), MLEM_HOST=self.decl.host),
+                **self.decl.server_env()},
             labels={LABEL: self.decl.name})
         try:
             self._smoke(meta, self._container_alive(container))

@@ -267,7 +267,8 @@ class SageMakerTarget(Target):
             self._call("sagemaker", "create_model", ModelName=name,
                        ExecutionRoleArn=self.decl.role_arn,
                        PrimaryContainer={"Image": image, "ModelDataUrl": data_url,
-                                         "Environment": {"MLEM_MODEL": MODEL_IN_CONTAINER}})
+                                         "Environment": {"MLEM_MODEL": MODEL_IN_CONTAINER,
+                                                         **self.decl.server_env()}})
         if self._exists("sagemaker", "describe_endpoint_config",
                         EndpointConfigName=name) is None:
             self._call("sagemaker", "create_endpoint_config", EndpointConfigName=name,

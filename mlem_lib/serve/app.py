@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import os
 from collections.abc import Iterator
@@ -48,6 +49,7 @@ from starlette.responses import RedirectResponse, Response
 from mlem_lib.data.media import JSON
 from mlem_lib.errors import HTTPProblem, SchemaError
 from mlem_lib.serve import codecs
+from mlem_lib.serve.batching import MicroBatcher
 from mlem_lib.serve.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -212,6 +214,16 @@ class ModelService:
         self.routes: dict[str, str] = {}  # public route name -> method name
         for name in loaded.meta.model_type.methods:
             self.routes.setdefault(public_name(name), name)
+        from mlem_lib.serve.fastpath import ArrayPath
+
+        # methods whose JSON rows can go to the estimator as an array (same predictions)
+        self.fast_paths: dict[str, ArrayPath] = {}
+        for name in loaded.meta.model_type.methods:
+            args = loaded.signature(name).args
+            path = ArrayPath.for_model(loaded.model, args[0].type_) if args else None
+            if path is not None:
+                self.fast_paths[name] = path
+        self._batchers: dict[str, MicroBatcher] = {}
         info = interface(loaded)
         self.version = str(info["version"])
         self.interface_bytes = orjson.dumps(info)
@@ -272,10 +284,41 @@ class ModelService:
                 return _error_response(exc.status, exc.body, headers)
             ctype = request.headers.get("content-type")
             accept = request.headers.get("accept")
-            if len(body) <= INLINE_BODY_BYTES and inflight.alone():
+            inline = len(body) <= INLINE_BODY_BYTES
+            if self.settings.batch_max_size:
+                return await self._serve_batched(method, body, ctype, accept, wrapped,
+                                                 inline, inflight)
+            if inline and inflight.alone():
                 return self.handle(method, body, ctype, accept, wrapped)
             # concurrent or big requests: threads let models that release the GIL overlap
             return await run_in_threadpool(self.handle, method, body, ctype, accept, wrapped)
+
+    async def _serve_batched(self, method: str, body: bytes, ctype: str | None,
+                             accept: str | None, wrapped: bool, inline: bool,
+                             inflight: InFlight) -> Response:
+        """Decode alone, call together with concurrent requests, encode alone."""
+        if inline:  # small bodies decode faster on the loop than a thread hop costs
+            prepared = self.prepare(method, body, ctype, accept, wrapped)
+        else:
+            prepared = await run_in_threadpool(self.prepare, method, body, ctype, accept,
+                                               wrapped)
+        if isinstance(prepared, Response):
+            return prepared
+        sig, out_kind, data = prepared
+        batcher = self._batchers.get(sig.name)
+        if batcher is None:
+            batcher = self._batchers[sig.name] = MicroBatcher(
+                functools.partial(self.loaded.handler.call, self.loaded.model, sig.name),
+                max_size=self.settings.batch_max_size,
+                max_latency=self.settings.batch_max_latency_ms / 1000,
+                expected=lambda: inflight.count)
+        try:
+            result = await batcher.submit(data)
+        except Exception as exc:  # this caller's rows failed (others' are answered)
+            return _error_response(500, {"error": _exception_text(exc)})
+        if inline:
+            return self.respond(sig, out_kind, result)
+        return await run_in_threadpool(self.respond, sig, out_kind, result)
 
     def handle(self, method: str, body: bytes, content_type: str | None, accept: str | None,
                wrapped: bool) -> Response:
@@ -284,6 +327,19 @@ class ModelService:
         ``wrapped`` is True for MLEM's ``{"data": ...}`` bodies; ``/invocations`` also takes
         the bare value.
         """
+        prepared = self.prepare(method, body, content_type, accept, wrapped)
+        if isinstance(prepared, Response):
+            return prepared
+        sig, out_kind, data = prepared
+        try:
+            result = self.loaded.handler.call(self.loaded.model, sig.name, data)
+        except Exception as exc:
+            return _error_response(500, {"error": _exception_text(exc)})
+        return self.respond(sig, out_kind, result)
+
+    def prepare(self, method: str, body: bytes, content_type: str | None, accept: str | None,
+                wrapped: bool) -> tuple[Signature, str, Any] | Response:
+        """(signature, answer's media type, decoded argument), or the error response."""
         try:
             sig = self.loaded.signature(method)
             out_kind = codecs.choose_output(accept, sig.returns.media_types())
@@ -298,10 +354,10 @@ class ModelService:
             return _error_response(400, body_)
         except Exception as exc:  # any decoding failure is the client's input, not a 5xx
             return _error_response(400, {"error": _exception_text(exc), "field": "data"})
-        try:
-            result = self.loaded.handler.call(self.loaded.model, sig.name, data)
-        except Exception as exc:
-            return _error_response(500, {"error": _exception_text(exc)})
+        return sig, out_kind, data
+
+    def respond(self, sig: Signature, out_kind: str, result: Any) -> Response:
+        """The method's result in the media type the client accepts."""
         try:
             payload = sig.returns.encode(result, out_kind)
         except HTTPProblem as exc:
@@ -317,17 +373,24 @@ class ModelService:
         arg = sig.args[0]
         arg_type = arg.type_
         kind, params = codecs.body_media_type(content_type, arg_type.media_types())
+        fast = self.fast_paths.get(sig.name)
         if kind == JSON:
             payload = codecs.loads_json(body)
             if wrapped or (isinstance(payload, dict) and len(payload) == 1
                            and arg.name in payload):
                 payload = _unwrap(payload, arg.name)
+            if fast is not None:
+                rows = fast.from_json(payload)
+                if rows is not None:
+                    return rows
             data = arg_type.from_json(payload)
         else:
             data = arg_type.decode(body, kind, params)
         if arg_type.is_empty(data):  # models answer a batch of no rows with an exception
             raise SchemaError("the batch has no rows: send at least one", field="data",
                               expected="at least one row", got="0 rows")
+        if fast is not None:  # a validated table: what the estimator would make of it
+            return fast.from_frame(data)
         return data
 
     def method_for_invocation(self, request: Request) -> str:

@@ -28,6 +28,7 @@ from mlem_lib.serve.settings import (
     ENV_MODEL,
     ENV_REPO,
     ServerSettings,
+    batching_env,
     default_port,
 )
 
@@ -54,7 +55,22 @@ def app_from_env() -> FastAPI:
         raise ServeError(f"set {ENV_MODEL} to the path of the model to serve")
     settings = ServerSettings.from_env()
     loaded = LoadedModel.load(path, repo=os.environ.get(ENV_REPO) or None)
-    return protect_docs(create_app(loaded, settings), settings)
+    app = protect_docs(create_app(loaded, settings), settings)
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Exempt everything loaded so far (the model, the libraries) from garbage collection.
+
+    They live as long as the server. Frozen, they are no longer rescanned by every full
+    collection, which a large request (100k JSON rows are half a million new objects)
+    triggers several times: decoding such a body gets about twice as fast.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -100,10 +116,18 @@ def check_model(path: str, repo: str | None = None) -> ModelMeta:
     return meta
 
 
+def _batching_note(settings: ServerSettings) -> str:
+    if not settings.batch_max_size:
+        return ""
+    return (f", batching up to {settings.batch_max_size} rows within "
+            f"{settings.batch_max_latency_ms:g} ms")
+
+
 def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: int = 1,
         auth_token: str | None = None, repo: str | None = None, *,
         max_body_mb: float | None = None, log_level: str = "info",
-        auth_token_file: str | None = None, auth_docs: bool | None = None) -> None:
+        auth_token_file: str | None = None, auth_docs: bool | None = None,
+        batch_max_size: int | None = None, batch_max_latency_ms: float | None = None) -> None:
     """Serve the model at ``path`` until SIGTERM/SIGINT (blocks).
 
     Args:
@@ -119,6 +143,10 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
             ``/interface.json`` too (default: env ``MLEM_AUTH_DOCS``).
         repo: git repository for registry references.
         max_body_mb: body size limit (default: env ``MLEM_MAX_BODY_MB`` or 100).
+        batch_max_size: merge concurrent requests into model calls of up to this many rows
+            (default: env ``MLEM_BATCH_MAX_SIZE``, else 0: off).
+        batch_max_latency_ms: longest wait for a batch to fill (default: env
+            ``MLEM_BATCH_MAX_LATENCY_MS``, else 5).
         log_level: uvicorn's log level.
 
     Raises:
@@ -141,7 +169,9 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
     if not 0 <= port < 65536:
         raise ServeError(f"port must be between 0 and 65535, got {port}")
     settings = ServerSettings.from_env(auth_token=auth_token, max_body_mb=max_body_mb,
-                                       auth_token_file=auth_token_file, auth_docs=auth_docs)
+                                       auth_token_file=auth_token_file, auth_docs=auth_docs,
+                                       batch_max_size=batch_max_size,
+                                       batch_max_latency_ms=batch_max_latency_ms)
     _exit_cleanly_on_sigterm()
     # a missing or broken model fails here with one clear line; with several workers the
     # supervisor only checks it: each worker loads its own copy
@@ -152,13 +182,16 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
     print(f"serving {path} ({meta.model_type.type}: {methods}) on "
           f"http://{host}:{port} with {workers} worker(s)"
           f"{', bearer auth on' if settings.auth_token else ''}"
-          f"{' (docs too)' if settings.auth_docs else ''}; docs at /docs",
+          f"{' (docs too)' if settings.auth_docs else ''}"
+          f"{_batching_note(settings)}; docs at /docs",
           file=sys.stderr, flush=True)
     options = {"host": host, "port": port, "log_level": log_level,
                "timeout_graceful_shutdown": GRACEFUL_SECONDS, "access_log": False,
                "proxy_headers": True, "server_header": False}
     if loaded is not None:
-        uvicorn.run(protect_docs(create_app(loaded, settings), settings),
+        app = protect_docs(create_app(loaded, settings), settings)
+        settle_heap()
+        uvicorn.run(app,
                     **options)  # type: ignore[arg-type]
         return
     os.environ[ENV_MODEL] = path
@@ -168,5 +201,6 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
         os.environ[ENV_AUTH_TOKEN] = settings.auth_token
     os.environ[ENV_AUTH_DOCS] = "1" if settings.auth_docs else "0"
     os.environ[ENV_MAX_BODY_MB] = str(settings.max_body_mb)
+    os.environ.update(batching_env(settings.batch_max_size, settings.batch_max_latency_ms))
     uvicorn.run("mlem_lib.serve.runner:app_from_env", factory=True, workers=workers,
                 **options)  # type: ignore[arg-type]

@@ -24,9 +24,12 @@ ENV_AUTH_TOKEN_FILE = "MLEM_AUTH_TOKEN_FILE"
 ENV_AUTH_DOCS = "MLEM_AUTH_DOCS"
 ENV_MAX_BODY_MB = "MLEM_MAX_BODY_MB"
 ENV_SAGEMAKER_METHOD = "MLEM_SAGEMAKER_METHOD"
+ENV_BATCH_MAX_SIZE = "MLEM_BATCH_MAX_SIZE"
+ENV_BATCH_MAX_LATENCY_MS = "MLEM_BATCH_MAX_LATENCY_MS"
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_MB = 100.0
+DEFAULT_BATCH_MAX_LATENCY_MS = 5.0
 
 
 class ServerSettings(BaseModel):
@@ -38,12 +41,18 @@ class ServerSettings(BaseModel):
             ``/interface.json`` (``/health`` and ``/ping`` stay open).
         max_body_mb: bodies larger than this get 413.
         sagemaker_method: the method ``POST /invocations`` calls unless a header says otherwise.
+        batch_max_size: merge concurrent requests to a method into model calls of up to
+            this many rows (0: off; see :mod:`mlem_lib.serve.batching`).
+        batch_max_latency_ms: the longest a request waits for others to join its batch
+            (a lone request never waits).
     """
 
     auth_token: str | None = Field(default=None, repr=False)
     auth_docs: bool = False
     max_body_mb: float = Field(default=DEFAULT_MAX_BODY_MB, gt=0)
     sagemaker_method: str = "predict"
+    batch_max_size: int = Field(default=0, ge=0)
+    batch_max_latency_ms: float = Field(default=DEFAULT_BATCH_MAX_LATENCY_MS, ge=0)
 
     @property
     def max_body_bytes(self) -> int:
@@ -53,7 +62,8 @@ class ServerSettings(BaseModel):
     def from_env(cls, env: Mapping[str, str] | None = None, *,
                  auth_token_file: str | None = None, **overrides: object) -> ServerSettings:
         """Settings from ``MLEM_AUTH_TOKEN`` (or ``MLEM_AUTH_TOKEN_FILE``),
-        ``MLEM_AUTH_DOCS``, ``MLEM_MAX_BODY_MB`` and ``MLEM_SAGEMAKER_METHOD``.
+        ``MLEM_AUTH_DOCS``, ``MLEM_MAX_BODY_MB``, ``MLEM_SAGEMAKER_METHOD``,
+        ``MLEM_BATCH_MAX_SIZE`` and ``MLEM_BATCH_MAX_LATENCY_MS``.
 
         Keyword overrides that are not ``None`` win over the environment; a token given
         directly wins over a token file.
@@ -81,14 +91,42 @@ class ServerSettings(BaseModel):
             values["max_body_mb"] = env[ENV_MAX_BODY_MB]
         if env.get(ENV_SAGEMAKER_METHOD):
             values["sagemaker_method"] = env[ENV_SAGEMAKER_METHOD]
+        if env.get(ENV_BATCH_MAX_SIZE):
+            values["batch_max_size"] = env[ENV_BATCH_MAX_SIZE]
+        if env.get(ENV_BATCH_MAX_LATENCY_MS):
+            values["batch_max_latency_ms"] = env[ENV_BATCH_MAX_LATENCY_MS]
         if auth_token_file is not None:
             values["auth_token"] = read_token_file(auth_token_file)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls.model_validate(values)
+        try:
+            settings = cls.model_validate(values)
+        except ValueError as exc:  # pydantic's ValidationError: one line naming the field
+            raise ServeError(_first_error(exc)) from None
         if settings.auth_docs and not settings.auth_token:
             raise ServeError("protecting the docs (--auth-docs, MLEM_AUTH_DOCS) needs a token: "
                              "give --auth-token-file, MLEM_AUTH_TOKEN_FILE or MLEM_AUTH_TOKEN")
         return settings
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"invalid server setting {where}: {first.get('msg')} (got {first.get('input')!r})"
+    return f"invalid server settings: {exc}"
+
+
+def batching_env(batch_max_size: int, batch_max_latency_ms: float) -> dict[str, str]:
+    """The environment that turns batching on in a server started elsewhere (a worker
+    process, a container, a cloud target).
+
+    Example:
+        >>> batching_env(32, 2.5)
+        {'MLEM_BATCH_MAX_SIZE': '32', 'MLEM_BATCH_MAX_LATENCY_MS': '2.5'}
+    """
+    return {ENV_BATCH_MAX_SIZE: str(batch_max_size),
+            ENV_BATCH_MAX_LATENCY_MS: f"{batch_max_latency_ms:g}"}
 
 
 def read_token_file(path: str) -> str:
@@ -124,7 +162,8 @@ def read_token_file(path: str) -> str:
 CHILD_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
              "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE",
              "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS",
-             "XDG_CACHE_HOME", "MLEM_LIB_CACHE_DIR", ENV_MAX_BODY_MB, ENV_SAGEMAKER_METHOD)
+             "XDG_CACHE_HOME", "MLEM_LIB_CACHE_DIR", ENV_MAX_BODY_MB, ENV_SAGEMAKER_METHOD,
+             ENV_BATCH_MAX_SIZE, ENV_BATCH_MAX_LATENCY_MS)
 
 
 def server_environment(names: Iterable[str] = (), env: Mapping[str, str] | None = None,

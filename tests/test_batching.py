@@ -1,0 +1,129 @@
+"""Micro-batching (mlem_lib.serve.batching): merged calls, each caller's own rows back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlem_lib.serve.batching import MicroBatcher
+
+
+class Recorder:
+    """A model method that records the size of every call it gets."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.calls: list[int] = []
+
+    def __call__(self, data):
+        self.calls.append(len(data))
+        return self.fn(data)
+
+
+def _gather(batcher: MicroBatcher, inputs: list) -> list:
+    async def main():
+        return await asyncio.gather(*(batcher.submit(x) for x in inputs),
+                                    return_exceptions=True)
+    return asyncio.run(main())
+
+
+def test_frames_merge_and_every_caller_gets_its_own_predictions(iris, iris_rf):
+    X, _ = iris
+    parts = [X.iloc[i * 7:i * 7 + n].reset_index(drop=True) for i, n in enumerate([1, 3, 5, 2])]
+    model = Recorder(iris_rf.predict_proba)
+    got = _gather(MicroBatcher(model, max_size=64, max_latency=0.05), parts)
+    assert model.calls == [11]  # one merged call
+    for part, answer in zip(parts, got, strict=True):
+        np.testing.assert_array_equal(answer, iris_rf.predict_proba(part))
+
+
+def test_frame_results_keep_their_own_index():
+    model = Recorder(lambda df: df.assign(total=df.sum(axis=1)))
+    parts = [pd.DataFrame({"a": [1.0, 2.0]}), pd.DataFrame({"a": [3.0]})]
+    got = _gather(MicroBatcher(model, max_size=8, max_latency=0.05), parts)
+    assert model.calls == [3]
+    for part, answer in zip(parts, got, strict=True):
+        pd.testing.assert_frame_equal(answer, part.assign(total=part.sum(axis=1)))
+
+
+def test_arrays_and_lists_merge():
+    arrays = Recorder(lambda a: a * 2)
+    inputs = [np.arange(4.0).reshape(2, 2), np.ones((1, 2))]
+    got = _gather(MicroBatcher(arrays, max_size=8, max_latency=0.05), inputs)
+    assert arrays.calls == [3]
+    for x, answer in zip(inputs, got, strict=True):
+        np.testing.assert_array_equal(answer, x * 2)
+
+    lists = Recorder(lambda xs: [x + 1 for x in xs])
+    assert _gather(MicroBatcher(lists, max_size=8, max_latency=0.05), [[1], [2, 3]]) == [
+        [2], [3, 4]]
+    assert lists.calls == [3]
+
+
+def test_an_error_in_one_callers_rows_fails_only_that_caller():
+    def model(xs):
+        if any(x < 0 for x in xs):
+            raise ValueError("negative input")
+        return [x * 10 for x in xs]
+
+    got = _gather(MicroBatcher(model, max_size=8, max_latency=0.05), [[1], [-1, 2], [3]])
+    assert got[0] == [10] and got[2] == [30]
+    assert isinstance(got[1], ValueError) and "negative" in str(got[1])
+
+
+def test_unmergeable_inputs_and_results_run_one_by_one():
+    # different columns cannot be merged
+    frames = Recorder(lambda df: list(df.columns))
+    got = _gather(MicroBatcher(frames, max_size=8, max_latency=0.05),
+                  [pd.DataFrame({"a": [1]}), pd.DataFrame({"b": [2]})])
+    assert got == [["a"], ["b"]] and frames.calls == [1, 1]
+    # a result without one row per input row cannot be cut back: each caller alone
+    summary = Recorder(lambda xs: {"n": len(xs)})
+    got = _gather(MicroBatcher(summary, max_size=8, max_latency=0.05), [[1, 2], [3]])
+    assert got == [{"n": 2}, {"n": 1}]
+    # values without rows (a dict, a scalar) are never merged
+    scalars = Recorder(lambda d: sorted(d))
+    got = _gather(MicroBatcher(scalars, max_size=8, max_latency=0.05), [{"x": 1}, {"y": 2}])
+    assert got == [["x"], ["y"]]
+
+
+def test_max_size_splits_batches():
+    model = Recorder(lambda xs: xs)
+    got = _gather(MicroBatcher(model, max_size=4, max_latency=0.05), [[i] * 3 for i in range(3)])
+    assert got == [[0] * 3, [1] * 3, [2] * 3]
+    assert model.calls == [3, 3, 3]
+
+
+def test_a_lone_caller_does_not_wait_for_company():
+    model = Recorder(lambda xs: xs)
+    batcher = MicroBatcher(model, max_size=64, max_latency=2.0)
+
+    async def main():
+        start = time.perf_counter()
+        for i in range(5):
+            assert await batcher.submit([i]) == [i]
+        return time.perf_counter() - start
+
+    assert asyncio.run(main()) < 1.0  # five sequential calls, none waited the 2 s
+    assert model.calls == [1] * 5
+
+
+@pytest.mark.parametrize("clients", [8])
+def test_concurrent_callers_are_merged_under_load(clients):
+    model = Recorder(lambda xs: (time.sleep(0.01), [x * 2 for x in xs])[1])
+    batcher = MicroBatcher(model, max_size=64, max_latency=0.02)
+
+    async def client(k):
+        return [await batcher.submit([k * 100 + i]) for i in range(10)]
+
+    async def main():
+        return await asyncio.gather(*(client(k) for k in range(clients)))
+
+    results = asyncio.run(main())
+    for k, answers in enumerate(results):
+        assert answers == [[(k * 100 + i) * 2] for i in range(10)]
+    assert len(model.calls) < clients * 10 / 2  # most calls carried several callers
