@@ -143,18 +143,3 @@ def test_apply_batch_does_not_retry_schema_errors(prefect_harness, iris, saved_l
         task_run = client.read_task_run(outcome["task_run_id"])
     assert task_run.run_count == 1
 
-
-def test_network_errors_are_the_only_retryable_ones():
-    import httpx
-
-    from mlem_lib.errors import ApplyError, ServeError
-    from mlem_lib.prefect.tasks.apply import is_network_error
-
-    assert is_network_error(ConnectionResetError("reset"))
-    assert is_network_error(TimeoutError())
-    assert is_network_error(httpx.ConnectError("refused"))
-    assert is_network_error(ServeError("server answered 503"))
-    assert not is_network_error(SchemaError("bad column", field="x"))
-    assert not is_network_error(ApplyError("bad extension"))
-    assert not is_network_error(ValueError("model broke"))
-    assert not is_network_error(None)

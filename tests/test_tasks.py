@@ -4,6 +4,7 @@ real saves, a real git + DVC registry, real pip builds, real model servers."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.conftest import free_port
 
 # --- retry policy ---------------------------------------------------------------------------
 
-def test_validation_errors_are_not_retryable():
+def test_only_transient_failures_are_retryable():
     from pydantic import BaseModel, ValidationError
 
     from mlem_lib.errors import (
@@ -21,10 +22,16 @@ def test_validation_errors_are_not_retryable():
         DeclarationError,
         DeploymentError,
         MetadataError,
+        NetworkError,
         RegistryError,
+        RolledBackError,
         SchemaError,
+        ServerUnreachableError,
+        SmokeTestError,
+        TargetNotReadyError,
+        TransientStorageError,
     )
-    from mlem_lib.prefect.retry import is_retryable
+    from mlem_lib.prefect.retry import is_transient
 
     class M(BaseModel):
         x: int
@@ -32,26 +39,29 @@ def test_validation_errors_are_not_retryable():
     with pytest.raises(ValidationError) as info:
         M(x="nope")  # type: ignore[arg-type]
     for exc in (SchemaError("bad"), MetadataError("bad"), RegistryError("bad"),
-                CredentialsError("bad"), DeclarationError("field 'port'"), info.value):
-        assert not is_retryable(exc), exc
-    assert is_retryable(DeploymentError("the endpoint did not come up"))
-    assert is_retryable(BuildError("pip install failed"))
-    assert is_retryable(ConnectionError("reset"))
-    assert is_retryable(TimeoutError())
+                CredentialsError("bad"), DeclarationError("field 'port'"), info.value,
+                SmokeTestError("HTTP 500"), RolledBackError("x", restored_state=None),
+                DeploymentError("the endpoint failed"), BuildError("pip install failed"),
+                ValueError("model broke"), None):
+        assert not is_transient(exc), exc
+    for exc in (NetworkError("reset"), TransientStorageError("503 from S3"),
+                ServerUnreachableError("not up yet"), TargetNotReadyError("update in progress"),
+                ConnectionResetError("reset"), TimeoutError()):
+        assert is_transient(exc), exc
 
 
-def test_retry_condition_skips_validation_errors_in_a_real_run(prefect_harness):
+def test_retry_condition_retries_transient_failures_only_in_a_real_run(prefect_harness):
     from prefect import flow, task
 
-    from mlem_lib.errors import SchemaError
-    from mlem_lib.prefect.retry import retry_unless_invalid
+    from mlem_lib.errors import NetworkError, SchemaError
+    from mlem_lib.prefect.retry import retry_if_transient
 
     attempts: list[str] = []
 
-    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=retry_unless_invalid)
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=retry_if_transient)
     def flaky(kind: str) -> None:
         attempts.append(kind)
-        raise SchemaError("column 'x' is missing") if kind == "schema" else ConnectionError()
+        raise SchemaError("column 'x' is missing") if kind == "schema" else NetworkError("reset")
 
     @flow
     def run(kind: str) -> None:
@@ -59,10 +69,36 @@ def test_retry_condition_skips_validation_errors_in_a_real_run(prefect_harness):
 
     with pytest.raises(SchemaError, match="column 'x'"):
         run("schema")
-    with pytest.raises(ConnectionError):
+    with pytest.raises(NetworkError):
         run("network")
     assert attempts.count("schema") == 1
     assert attempts.count("network") == 3
+
+
+def test_a_failed_smoke_test_inside_deploy_model_is_not_retried(prefect_harness, tmp_path,
+                                                               broken_lr, deployments):
+    """A broken model is rolled out once and reported, not rolled out and back three times."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+
+    from mlem_lib.errors import SmokeTestError
+    from mlem_lib.prefect.tasks.deploy import deploy_model
+
+    decl = write_declaration(str(tmp_path / "deploy"), "no-retry", free_port())
+    deployments.append(decl)
+
+    @flow
+    def roll_out() -> tuple[Any, BaseException]:
+        state = deploy_model.with_options(retry_delay_seconds=0)(decl, broken_lr,
+                                                                 return_state=True)
+        return state.state_details.task_run_id, state.result(raise_on_failure=False)
+
+    task_run_id, error = roll_out()
+    assert isinstance(error, SmokeTestError) and "HTTP 500" in str(error)
+    with get_client(sync_client=True) as client:
+        task_run = client.read_task_run(task_run_id)
+    assert deploy_model.retries == 2  # retries are on, for transient failures
+    assert task_run.run_count == 1
 
 
 # --- credentials ----------------------------------------------------------------------------

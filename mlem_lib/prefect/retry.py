@@ -1,12 +1,15 @@
-"""When a failed task run is worth retrying.
+"""When a failed task run is worth retrying: when its failure is transient.
 
-Network steps (pushing an image, rolling out a deployment) fail for transient
-reasons and get retried; a validation error fails the same way every time, so
-retrying it only delays the report.
+The library says which failures a retry may fix: they derive from
+:class:`~mlem_lib.errors.TransientError` (the network, an object store, a target
+that is not ready yet). Python's own ``ConnectionError`` and ``TimeoutError`` are
+transient by definition. Everything else (bad input, a missing object, a model
+that fails its smoke test) fails the same way every time, so retrying it would
+only roll a broken model out again and delay the report.
 
 Example:
     >>> from prefect import task
-    >>> @task(retries=2, retry_condition_fn=retry_unless_invalid)
+    >>> @task(retries=2, retry_condition_fn=retry_if_transient)
     ... def push(): ...
 """
 
@@ -14,48 +17,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlem_lib.errors import (
-    ArtifactIntegrityError,
-    CredentialsError,
-    DockerUnavailableError,
-    MetadataError,
-    MethodNotFoundError,
-    ObjectNotFoundError,
-    RegistryError,
-    SchemaError,
-    UnsafePathError,
-    UnsupportedObjectError,
-)
+from mlem_lib.errors import TransientError
 
-#: Errors that a retry cannot fix: bad input, bad metadata, missing objects or credentials.
-NOT_RETRYABLE: tuple[type[BaseException], ...] = (
-    SchemaError, MetadataError, RegistryError, ObjectNotFoundError, UnsafePathError,
-    ArtifactIntegrityError, UnsupportedObjectError, MethodNotFoundError, CredentialsError,
-    DockerUnavailableError,
-)
-
-#: mlem_lib errors that also inherit one of these builtins describe bad input.
-INPUT_KINDS: tuple[type[BaseException], ...] = (
-    ValueError, TypeError, LookupError, AttributeError, PermissionError, FileNotFoundError)
+#: The failures a retry may fix.
+TRANSIENT: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
 
 
-def is_retryable(exc: BaseException | None) -> bool:
-    """``False`` for validation-type errors (see :data:`NOT_RETRYABLE`), ``True`` otherwise.
+def is_transient(exc: BaseException | None) -> bool:
+    """True for failures a retry may fix.
 
     Example:
-        >>> from mlem_lib.errors import SchemaError
-        >>> is_retryable(SchemaError("bad column")), is_retryable(ConnectionError("reset"))
-        (False, True)
+        >>> from mlem_lib.errors import NetworkError, SchemaError, SmokeTestError
+        >>> [is_transient(e) for e in (NetworkError("reset"), SchemaError("bad column"),
+        ...                            SmokeTestError("HTTP 500"), None)]
+        [True, False, False, False]
     """
-    if exc is None:
-        return True
-    from pydantic import ValidationError
-
-    from mlem_lib.errors import MlemError
-
-    if isinstance(exc, MlemError) and isinstance(exc, INPUT_KINDS):
-        return False  # e.g. DeclarationError(DeploymentError, ValueError): a bad field
-    return not isinstance(exc, (*NOT_RETRYABLE, ValidationError))
+    return isinstance(exc, TRANSIENT)
 
 
 def failure_exception(state: Any) -> BaseException | None:
@@ -67,6 +44,6 @@ def failure_exception(state: Any) -> BaseException | None:
     return result if isinstance(result, BaseException) else None
 
 
-def retry_unless_invalid(task: Any, task_run: Any, state: Any) -> bool:
-    """A Prefect ``retry_condition_fn``: retry unless the failure was a validation error."""
-    return is_retryable(failure_exception(state))
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """A Prefect ``retry_condition_fn``: retry transient failures only."""
+    return is_transient(failure_exception(state))

@@ -2,8 +2,8 @@
 
 ``apply_batch`` predicts a whole file, or one partition of it, into an output file
 (streamed, see :mod:`mlem_lib.batch`) and records a table artifact with rows and
-rows/s. Only network failures are retried; a schema error fails the same way
-every time.
+rows/s. Only transient failures (the network, an object store) are retried; a
+schema error fails the same way every time.
 
 Example:
     >>> from prefect import flow
@@ -21,41 +21,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from mlem_lib.prefect.logs import run_logger
-from mlem_lib.prefect.retry import failure_exception
+from mlem_lib.prefect.retry import retry_if_transient
 
 if TYPE_CHECKING:
     from mlem_lib.batch import ApplySummary
     from mlem_lib.formats import Partition
-
-# client libraries whose own exceptions mean "the network or the remote store failed"
-_NETWORK_MODULES = ("httpx", "httpcore", "botocore", "aiobotocore", "aiohttp", "urllib3",
-                    "requests", "s3fs", "gcsfs", "adlfs")
-
-
-def is_network_error(exc: BaseException | None) -> bool:
-    """True for failures a retry may fix: connection resets, timeouts, an unreachable server.
-
-    Example:
-        >>> from mlem_lib.errors import SchemaError
-        >>> is_network_error(ConnectionResetError()), is_network_error(SchemaError("x"))
-        (True, False)
-    """
-    from mlem_lib.errors import MlemError, ServeError, StorageError
-
-    if exc is None:
-        return False
-    if isinstance(exc, ServeError | StorageError):
-        return True
-    if isinstance(exc, MlemError):
-        return False
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return True
-    return type(exc).__module__.split(".")[0] in _NETWORK_MODULES
-
-
-def retry_on_network_error(task: Any, task_run: Any, state: Any) -> bool:
-    """A Prefect ``retry_condition_fn`` that retries network failures only."""
-    return is_network_error(failure_exception(state))
 
 
 def _summary_table(summary: ApplySummary) -> list[dict[str, Any]]:
@@ -66,7 +36,7 @@ def _summary_table(summary: ApplySummary) -> list[dict[str, Any]]:
 
 
 @task(name="apply_batch", retries=2, retry_delay_seconds=[5, 30],
-      retry_condition_fn=retry_on_network_error, cache_policy=NO_CACHE,
+      retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE,
       task_run_name="apply-batch-{method}")
 def apply_batch(model: str, data: str, output: str | None = None, method: str = "predict",
                 batch_size: int | None = None, partition: Partition | None = None,
@@ -143,7 +113,7 @@ def plan_batch_partitions(model: str, data: str, method: str = "predict",
 
 
 @task(name="merge_batch_outputs", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
-      retry_condition_fn=retry_on_network_error)
+      retry_condition_fn=retry_if_transient)
 def merge_batch_outputs(parts: list[str], output: str | None,
                         batch_size: int | None = None) -> Any:
     """Concatenate partition outputs in order into ``output`` (atomically), or return them.

@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
 from pydantic import SecretStr
 
 from mlem_lib.prefect.logs import run_logger
-from mlem_lib.prefect.retry import retry_unless_invalid
+from mlem_lib.prefect.retry import retry_if_transient
 
 if TYPE_CHECKING:
     from prefect.context import TaskRunContext
@@ -64,7 +64,7 @@ def _options(extra: dict[str, Any] | None, **named: Any) -> dict[str, Any]:
     return options
 
 
-@task(cache_policy=BUILD_CACHE, persist_result=True, retry_condition_fn=retry_unless_invalid,
+@task(cache_policy=BUILD_CACHE, persist_result=True, retry_condition_fn=retry_if_transient,
       task_run_name="build-pip-{model}")
 def build_pip_package(model: str, target: str = "build/", package_name: str | None = None,
                       version: str | None = None, repo: str | None = None,
@@ -98,7 +98,7 @@ def build_pip_package(model: str, target: str = "build/", package_name: str | No
     return package
 
 
-@task(cache_policy=BUILD_CACHE, persist_result=True, retry_condition_fn=retry_unless_invalid,
+@task(cache_policy=BUILD_CACHE, persist_result=True, retry_condition_fn=retry_if_transient,
       task_run_name="build-docker-{image}")
 def build_docker_image(model: str, image: str, base: str | None = None,
                        repo: str | None = None, options: dict[str, Any] | None = None) -> Any:
@@ -132,7 +132,7 @@ def build_docker_image(model: str, image: str, base: str | None = None,
     return built
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_unless_invalid,
+@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient,
       cache_policy=NO_CACHE, task_run_name="push-{image}")
 def push_image(image: str, registry: str, username: str | None = None,
                password: SecretStr | str | None = None) -> str:

@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from mlem_lib.prefect.blocks import HerokuCredentials
 from mlem_lib.prefect.logs import run_logger
-from mlem_lib.prefect.retry import retry_unless_invalid
+from mlem_lib.prefect.retry import retry_if_transient
 
 if TYPE_CHECKING:
     from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
@@ -50,7 +50,7 @@ def _options(declaration: str, aws_credentials: Any,
     return opts
 
 
-@task(retries=2, retry_delay_seconds=[10, 30], retry_condition_fn=retry_unless_invalid,
+@task(retries=2, retry_delay_seconds=[10, 30], retry_condition_fn=retry_if_transient,
       cache_policy=NO_CACHE, task_run_name="deploy-{model}")
 def deploy_model(declaration: str, model: str, aws_credentials: Any = None,
                  heroku_credentials: HerokuCredentials | None = None,
@@ -86,7 +86,7 @@ def deploy_model(declaration: str, model: str, aws_credentials: Any = None,
     return state
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_invalid,
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient,
       cache_policy=NO_CACHE)
 def deployment_status(declaration: str, aws_credentials: Any = None,
                       heroku_credentials: HerokuCredentials | None = None,
@@ -107,7 +107,7 @@ def deployment_status(declaration: str, aws_credentials: Any = None,
     return status
 
 
-@task(retries=2, retry_delay_seconds=[10, 30], retry_condition_fn=retry_unless_invalid,
+@task(retries=2, retry_delay_seconds=[10, 30], retry_condition_fn=retry_if_transient,
       cache_policy=NO_CACHE)
 def remove_deployment(declaration: str, aws_credentials: Any = None,
                       heroku_credentials: HerokuCredentials | None = None,

@@ -14,14 +14,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from mlem_lib.prefect.logs import run_logger
-from mlem_lib.prefect.retry import retry_unless_invalid
+from mlem_lib.prefect.retry import retry_if_transient
 
 if TYPE_CHECKING:
     from mlem_lib.registry.models import RegisteredVersion, StageAssignment
 
 
 # Pushing to the DVC remote is the network part; registry errors never get retried.
-@task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_invalid,
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_if_transient,
       cache_policy=NO_CACHE, task_run_name="register-{model_path}")
 def register_version(model_path: str, *, name: str | None = None, version: str | None = None,
                      bump: Literal["patch", "minor", "major"] | None = None, repo: str = ".",
@@ -50,7 +50,7 @@ def register_version(model_path: str, *, name: str | None = None, version: str |
     return registered
 
 
-@task(retry_condition_fn=retry_unless_invalid, cache_policy=NO_CACHE,
+@task(retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE,
       task_run_name="assign-{name}-{stage}")
 def assign_stage(name: str, stage: str, *, version: str | None = None,
                  repo: str = ".") -> StageAssignment:
