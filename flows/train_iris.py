@@ -78,7 +78,12 @@ class TrainIrisResult(BaseModel):
 
 @flow(name="train-iris", log_prints=True)
 def train_iris(options: TrainIrisOptions | None = None) -> TrainIrisResult:
-    """Train, register, package, roll out and call the iris model (the README's main job)."""
+    """Train, register, package, roll out and call the iris model (the README's main job).
+
+    Args:
+        options: the workspace (registry), model name, forest size, port, runtime and
+            packaging of the demo, and the stage to promote the version to.
+    """
     options = options or TrainIrisOptions()
     logger = run_logger()
     workspace = ensure_workspace(options.workspace)

@@ -105,23 +105,6 @@ def test_flow_parameters_are_validated():
         rollout_model({"model": "iris@v0.0.1", "smoke_timeout": -1})  # type: ignore[arg-type]
 
 
-def test_credential_blocks_are_loaded_by_name():
-    from prefect_aws import AwsCredentials
-    from pydantic import SecretStr
-
-    from mlem_lib.prefect.blocks import HerokuCredentials, deploy_options
-    from mlem_lib.prefect.flows.rollout_model import load_credentials
-
-    AwsCredentials(aws_access_key_id="AKIDFLOW", aws_secret_access_key=SecretStr("x"),
-                   region_name="us-west-2").save("aws-flow-test", overwrite=True)
-    HerokuCredentials(api_key=SecretStr("hk-flow")).save("heroku-flow-test", overwrite=True)
-    creds = load_credentials("aws-flow-test", "heroku-flow-test")
-    options = deploy_options(**creds)
-    assert options["api_key"] == "hk-flow"
-    assert options["boto_session"].region_name == "us-west-2"
-    assert load_credentials(None, None) == {}
-
-
 def test_rollout_of_a_path_cannot_promote(tmp_path, saved_lr):
     from mlem_lib.errors import RegistryError
     from mlem_lib.prefect.flows.params import RolloutRequest

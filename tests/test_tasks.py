@@ -103,27 +103,50 @@ def test_a_failed_smoke_test_inside_deploy_model_is_not_retried(prefect_harness,
 
 # --- credentials ----------------------------------------------------------------------------
 
-def test_heroku_block_saves_masks_and_feeds_deploy_options(prefect_harness):
+def test_credentials_are_a_block_or_a_saved_blocks_name(prefect_harness):
+    from prefect_aws import AwsCredentials
     from pydantic import SecretStr
 
-    from mlem_lib.prefect.blocks import HerokuCredentials, deploy_options
+    from mlem_lib.errors import CredentialsError
+    from mlem_lib.prefect.blocks import HerokuCredentials, load_credentials
 
-    HerokuCredentials(api_key=SecretStr("hrku-secret-1")).save("heroku-test", overwrite=True)
-    loaded = HerokuCredentials.load("heroku-test")
-    assert "hrku-secret-1" not in repr(loaded)
-    assert deploy_options(heroku_credentials=loaded) == {"api_key": "hrku-secret-1"}
+    HerokuCredentials(api_key=SecretStr("hrku-secret-1")).save("tasks-test", overwrite=True)
+    AwsCredentials(aws_access_key_id="AKIDTASKS", aws_secret_access_key=SecretStr("x"),
+                   region_name="eu-west-1").save("tasks-test", overwrite=True)
+
+    heroku = load_credentials("heroku-credentials/tasks-test")
+    assert isinstance(heroku, HerokuCredentials)
+    assert heroku.api_key.get_secret_value() == "hrku-secret-1"
+    assert "hrku-secret-1" not in repr(heroku)
+    aws = load_credentials("aws-credentials/tasks-test")
+    assert isinstance(aws, AwsCredentials) and aws.region_name == "eu-west-1"
+    assert load_credentials(heroku) is heroku
+    assert load_credentials(None) is None and load_credentials("") is None
+    with pytest.raises(CredentialsError, match="<block-type-slug>/<block-name>"):
+        load_credentials("tasks-test")
+    with pytest.raises(CredentialsError, match="no such saved block"):
+        load_credentials("heroku-credentials/nobody-saved-this")
 
 
-def test_aws_block_becomes_a_boto_session():
-    from prefect_aws import AwsCredentials
+@pytest.mark.docker
+def test_deploy_model_carries_credentials_by_block_name(prefect_harness, heroku_decl,
+                                                        saved_lr):
+    """The Heroku API double accepts only its key: a rollout with the saved block's name
+    succeeds, one without credentials is refused (and not retried)."""
+    from pydantic import SecretStr
 
-    from mlem_lib.prefect.blocks import deploy_options
+    from mlem_lib.errors import CredentialsError
+    from mlem_lib.prefect.blocks import HerokuCredentials
+    from mlem_lib.prefect.tasks.deploy import deploy_model, remove_deployment
+    from tests._fixtures.deploy import HEROKU_TEST_KEY
 
-    creds = AwsCredentials(aws_access_key_id="AKIDTEST", aws_secret_access_key="s3cret",
-                           region_name="eu-west-1")
-    session = deploy_options(aws_credentials=creds)["boto_session"]
-    assert session.region_name == "eu-west-1"
-    assert session.get_credentials().access_key == "AKIDTEST"
+    HerokuCredentials(api_key=SecretStr(HEROKU_TEST_KEY)).save("tasks-heroku", overwrite=True)
+    decl = heroku_decl("tasks-credentials")
+    with pytest.raises(CredentialsError):
+        deploy_model.fn(decl, saved_lr)
+    state = deploy_model.fn(decl, saved_lr, credentials="heroku-credentials/tasks-heroku")
+    assert state.type == "heroku" and state.model_hash
+    remove_deployment.fn(decl, credentials="heroku-credentials/tasks-heroku")
 
 
 # --- models ---------------------------------------------------------------------------------

@@ -84,6 +84,10 @@ def _password(secret_block: str | None) -> str | None:
 def package_model(request: PackageRequest) -> PackageResult:
     """Build the requested packages for a model path, version or stage reference.
 
+    Args:
+        request: the model (a path, ``rf@v1.2.0``, ``rf@latest`` or ``rf#prod``) and what
+            to build from it: a pip package, a docker image, where to push the image.
+
     Returns:
         A :class:`PackageResult` with the pinned reference, ``PipPackage`` and/or
         ``DockerImage``, and the pushed digest.

@@ -18,7 +18,7 @@ from prefect import flow
 from pydantic import BaseModel
 
 from mlem_lib.prefect.flows.params import RedeployRequest, RolloutRequest
-from mlem_lib.prefect.flows.rollout_model import RolloutResult, load_credentials, rollout_model
+from mlem_lib.prefect.flows.rollout_model import RolloutResult, rollout_model
 from mlem_lib.prefect.logs import run_logger
 from mlem_lib.prefect.tasks.deploy import deployment_status
 from mlem_lib.prefect.tasks.registry import find_stage_version
@@ -35,7 +35,12 @@ class RedeployResult(BaseModel):
 
 @flow(name="redeploy-stage", log_prints=True)
 def redeploy_stage(request: RedeployRequest) -> RedeployResult:
-    """Roll the stage's version out if the deployment runs something else."""
+    """Roll the stage's version out if the deployment runs something else.
+
+    Args:
+        request: the model name and the stage to follow, the deployment declaration and
+            its credentials, and the smoke test's rows.
+    """
     import os
 
     import mlem_lib.api as mlem
@@ -48,8 +53,7 @@ def redeploy_stage(request: RedeployRequest) -> RedeployResult:
         return RedeployResult(action="empty-stage")
     ref = f"{request.name}@{version}"
     wanted = getattr(mlem.load_meta(ref, repo=os.path.abspath(request.repo)), "model_hash", "")
-    creds = load_credentials(request.aws_credentials_block, request.heroku_credentials_block)
-    status = deployment_status(request.declaration, state_url=request.state_url, **creds)
+    status = deployment_status(request.declaration, request.credentials, request.state_url)
     if status.deployed and status.healthy and status.model_hash == wanted:
         logger.info("%s already runs %s (%s): nothing to do", status.name, ref, wanted[:12])
         return RedeployResult(action="unchanged", version=version, model_hash=wanted)
@@ -58,8 +62,7 @@ def redeploy_stage(request: RedeployRequest) -> RedeployResult:
     logger.info("%s is %s; rolling out %s (%s)", status.name, why, ref, wanted[:12])
     result = rollout_model(RolloutRequest(
         model=ref, repo=request.repo, declaration=request.declaration, sample=request.sample,
-        method=request.method, aws_credentials_block=request.aws_credentials_block,
-        heroku_credentials_block=request.heroku_credentials_block,
-        state_url=request.state_url, smoke_timeout=request.smoke_timeout))
+        method=request.method, credentials=request.credentials, state_url=request.state_url,
+        smoke_timeout=request.smoke_timeout))
     return RedeployResult(action="rolled-out", version=version, model_hash=result.model_hash,
                           rollout=result)

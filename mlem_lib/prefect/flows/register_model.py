@@ -27,10 +27,10 @@ from mlem_lib.prefect.flows.references import artifact_key
 from mlem_lib.prefect.logs import run_logger
 from mlem_lib.prefect.tasks.models import save_model
 from mlem_lib.prefect.tasks.registry import assign_stage, register_version
+from mlem_lib.registry.models import RegisteredVersion  # at run time: Prefect reads the hints
 
 if TYPE_CHECKING:
     from mlem_lib.meta import ModelMeta
-    from mlem_lib.registry.models import RegisteredVersion
 
 
 def registered_with_hash(name: str, model_hash: str, repo: str) -> RegisteredVersion | None:
@@ -119,6 +119,10 @@ def register_saved_model(request: RegisterSavedRequest) -> RegisteredVersion:
 
     ``register_model`` needs the trained object, which a deployment cannot take as a
     parameter; this flow takes the saved model's path instead.
+
+    Args:
+        request: the saved model's path in the registry repository, the version (or the
+            part to bump), the metrics for the model card and an optional stage.
     """
     import mlem_lib.api as mlem
     from mlem_lib.errors import MetadataError

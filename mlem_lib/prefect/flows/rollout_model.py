@@ -41,20 +41,6 @@ class RolloutResult(BaseModel):
     answer: Any = None
 
 
-def load_credentials(aws_block: str | None, heroku_block: str | None) -> dict[str, Any]:
-    """Load the named credential blocks as ``deploy_model`` keyword arguments."""
-    creds: dict[str, Any] = {}
-    if aws_block:
-        from prefect_aws import AwsCredentials
-
-        creds["aws_credentials"] = AwsCredentials.load(aws_block)
-    if heroku_block:
-        from mlem_lib.prefect.blocks import HerokuCredentials
-
-        creds["heroku_credentials"] = HerokuCredentials.load(heroku_block)
-    return creds
-
-
 def smoke_sample(model: str, repo: str | None, method: str,
                  sample: list[Any] | None) -> Any:
     """The rows to send: the given sample, else an example built from the saved schema."""
@@ -81,25 +67,28 @@ def _rollback_source(state: DeploymentState) -> str | None:
     return prev.model_path
 
 
-def roll_back(state: DeploymentState, declaration: str, options: dict[str, Any],
-              creds: dict[str, Any]) -> str:
+def roll_back(state: DeploymentState, declaration: str, repo: str | None,
+              state_url: str | None, credentials: str | None) -> str:
     """Put the previous good model back (or remove a first deployment); says what it did."""
     logger = run_logger()
     source = _rollback_source(state)
     if source is None:
         logger.warning("no previous version of %s to go back to: removing it", state.name)
-        remove_deployment(declaration, state_url=options.get("state_url"), **creds)
+        remove_deployment(declaration, credentials, state_url)
         return "removed the deployment (there was no previous version)"
     logger.warning("rolling %s back to %s", state.name, source)
-    opts = {k: v for k, v in options.items() if k != "state_url"}
-    restored = deploy_model(declaration, source, state_url=options.get("state_url"),
-                            options=opts, **creds)
+    restored = deploy_model(declaration, source, credentials, repo=repo, state_url=state_url)
     return f"rolled back to model {restored.model_hash[:12]} ({source})"
 
 
 @flow(name="rollout-model", log_prints=True)
 def rollout_model(request: RolloutRequest) -> RolloutResult:
     """Package (optional), deploy, smoke-test, roll back on failure, promote on success.
+
+    Args:
+        request: the model (a path, ``rf@v1.2.0``, ``rf@latest`` or ``rf#prod``), the
+            deployment declaration and its credentials, the smoke test's rows, and the
+            stage to promote the version to once it answers.
 
     Raises:
         SmokeTestError: the new version did not answer correctly; the message gives the
@@ -119,17 +108,15 @@ def rollout_model(request: RolloutRequest) -> RolloutResult:
     if request.package is not None:
         package_model(request.package.model_copy(update={"model": model,
                                                           "repo": request.repo}))
-    creds = load_credentials(request.aws_credentials_block, request.heroku_credentials_block)
-    options: dict[str, Any] = {"repo": repo} if repo else {}
-    state = deploy_model(request.declaration, model, state_url=request.state_url,
-                         options=options, **creds)
+    state = deploy_model(request.declaration, model, request.credentials, repo=repo,
+                         state_url=request.state_url)
     sample = smoke_sample(model, repo, request.method, request.sample)
     try:
         answer = smoke_test(state.url or "", sample, method=request.method,
                             timeout=request.smoke_timeout)
     except SmokeTestError as exc:
-        done = roll_back(state, request.declaration,
-                         {**options, "state_url": request.state_url}, creds)
+        done = roll_back(state, request.declaration, repo, request.state_url,
+                         request.credentials)
         raise SmokeTestError(f"smoke test of {model} at {state.url} failed: {exc}; {done}"
                              ) from exc
     if request.stage and version:
