@@ -99,7 +99,7 @@ def train_iris(options: TrainIrisOptions | None = None) -> TrainIrisResult:
     package = options.package if options.package != "auto" else ("docker" if docker else "pip")
     logger.info("Docker engine %s: packaging as %s, running as a %s",
                 "answers" if docker else "not found", package, runtime)
-    ref = f"{registered.name}@{registered.version}"
+    ref = registered.tag
     if package != "none":
         package_model(PackageRequest(model=ref, repo=workspace, pip=package == "pip",
                                      docker=package == "docker", base=options.base_image,

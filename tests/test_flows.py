@@ -45,6 +45,7 @@ def test_register_model_publishes_a_card_and_is_idempotent(tmp_path, iris, iris_
 
     again = register_model(iris_lr, options, sample_data=iris[0], metrics={"accuracy": 0.97})
     assert (again.version, again.commit) == (first.version, first.commit)
+    assert again.path == first.path == "models/lr"  # also when the version is reused
     assert _tags(root) == ["lr#staging#1", "lr@v0.0.1"]
     status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
                             text=True, check=True).stdout
@@ -126,6 +127,13 @@ def test_rollout_rollback_and_scheduled_redeploy(tmp_path, iris, iris_registry, 
     decl = write_declaration(str(tmp_path / "deploy"), "flows-test", free_port())
     deployments.append(decl)
     rows = iris[0].head(2).to_dict("records")
+
+    # a first rollout that fails its smoke test leaves nothing behind
+    with pytest.raises(SmokeTestError, match="removed the deployment"):
+        rollout_model(RolloutRequest(model=f"iris@{v1}", repo=repo, declaration=decl,
+                                     sample=[{"bogus": 1.0}], stage="live"))
+    assert not mlem.status(decl).deployed
+    assert mlem.find_stage_version("iris", "live", repo=repo) is None
 
     # a good rollout answers and promotes the version
     first = rollout_model(RolloutRequest(model=f"iris@{v1}", repo=repo, declaration=decl,

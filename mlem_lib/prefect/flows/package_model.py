@@ -18,10 +18,11 @@ from typing import Any
 from prefect import flow
 from pydantic import BaseModel
 
+from mlem_lib.prefect.flows.names import image_tag, model_name
 from mlem_lib.prefect.flows.params import PackageRequest
-from mlem_lib.prefect.flows.references import image_tag, model_name, split_reference
 from mlem_lib.prefect.logs import run_logger
 from mlem_lib.prefect.tasks.build import build_docker_image, build_pip_package, push_image
+from mlem_lib.prefect.tasks.registry import resolve_version
 
 
 class PackageResult(BaseModel):
@@ -34,31 +35,24 @@ class PackageResult(BaseModel):
     pushed_digest: str | None = None
 
 
-def pin_reference(model: str, repo: str) -> tuple[str, str | None]:
-    """``(reference, version)``: ``name#stage`` and ``name@latest`` become ``name@vX.Y.Z``.
+def _pip_package(model: str, target: str, version: str | None, repo: str | None) -> Any:
+    """The pip package: from the build cache, or built again when its wheel is gone."""
+    package: Any = build_pip_package(model, target=target, version=version, repo=repo)
+    if not os.path.exists(package.wheel):
+        run_logger().info("cached wheel %s is gone: building again", package.wheel)
+        package = build_pip_package.with_options(refresh_cache=True)(
+            model, target=target, version=version, repo=repo)
+    return package
 
-    Raises:
-        VersionNotFoundError: the stage holds no version or the model has none.
 
-    Example:
-        >>> pin_reference("iris#prod", "ws")  # doctest: +SKIP
-        ('iris@v0.0.2', 'v0.0.2')
-    """
-    import mlem_lib.api as mlem
-    from mlem_lib.errors import VersionNotFoundError
-
-    ref = split_reference(model)
-    if ref is None:
-        return model, None
-    name, sep, spec = ref
-    if sep == "@" and spec != "latest":
-        return model, spec
-    version = (mlem.find_stage_version(name, spec, repo=repo) if sep == "#"
-               else mlem.find_latest_version(name, repo=repo))
-    if version is None:
-        what = f"stage {spec!r}" if sep == "#" else "any version"
-        raise VersionNotFoundError(f"model {name!r} has no version in {what} (registry {repo})")
-    return f"{name}@{version}", version
+def _docker_image(model: str, image: str, base: str | None, repo: str | None) -> Any:
+    """The docker image: from the build cache, or built again when the engine lost it."""
+    built: Any = build_docker_image(model, image=image, base=base, repo=repo)
+    if not _image_exists(built.image_id):
+        run_logger().info("cached image %s is gone from the engine: building again", image)
+        built = build_docker_image.with_options(refresh_cache=True)(
+            model, image=image, base=base, repo=repo)
+    return built
 
 
 def _image_exists(image_id: str) -> bool:
@@ -92,28 +86,16 @@ def package_model(request: PackageRequest) -> PackageResult:
         A :class:`PackageResult` with the pinned reference, ``PipPackage`` and/or
         ``DockerImage``, and the pushed digest.
     """
-    logger = run_logger()
-    model, version = pin_reference(request.model, request.repo)
-    repo = request.repo if split_reference(model) else None
-    result = PackageResult(model=model, version=version)
+    version = resolve_version(request.model, repo=request.repo)  # rf#prod -> rf@v1.2.0
+    model = version.tag if version else request.model
+    repo = request.repo if version else None
+    result = PackageResult(model=model, version=version.version if version else None)
     if request.pip:
-        target = os.path.abspath(request.target)
-        package: Any = build_pip_package(model, target=target, version=version, repo=repo)
-        if not os.path.exists(package.wheel):
-            logger.info("cached wheel %s is gone: building again", package.wheel)
-            package = build_pip_package.with_options(refresh_cache=True)(
-                model, target=target, version=version, repo=repo)
-        result.pip = package
+        result.pip = _pip_package(model, os.path.abspath(request.target), result.version, repo)
     if request.docker:
-        image = request.image or image_tag(model_name(model), version)
-        built: Any = build_docker_image(model, image=image, base=request.base, repo=repo)
-        if not _image_exists(built.image_id):
-            logger.info("cached image %s is gone from the engine: building again", image)
-            built = build_docker_image.with_options(refresh_cache=True)(
-                model, image=image, base=request.base, repo=repo)
-        result.docker = built
+        image = request.image or image_tag(model_name(model), result.version)
+        result.docker = _docker_image(model, image, request.base, repo)
         if request.push_to:
-            result.pushed_digest = push_image(image, request.push_to,
-                                              request.registry_username,
+            result.pushed_digest = push_image(image, request.push_to, request.registry_username,
                                               _password(request.registry_password_secret))
     return result

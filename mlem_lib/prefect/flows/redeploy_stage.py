@@ -41,9 +41,7 @@ def redeploy_stage(request: RedeployRequest) -> RedeployResult:
         request: the model name and the stage to follow, the deployment declaration and
             its credentials, and the smoke test's rows.
     """
-    import os
-
-    import mlem_lib.api as mlem
+    from mlem_lib.locate import read_model_meta
 
     logger = run_logger()
     version = find_stage_version(request.name, request.stage, repo=request.repo)
@@ -52,7 +50,7 @@ def redeploy_stage(request: RedeployRequest) -> RedeployResult:
                        request.stage)
         return RedeployResult(action="empty-stage")
     ref = f"{request.name}@{version}"
-    wanted = getattr(mlem.load_meta(ref, repo=os.path.abspath(request.repo)), "model_hash", "")
+    wanted = read_model_meta(ref, request.repo).model_hash
     status = deployment_status(request.declaration, request.credentials, request.state_url)
     if status.deployed and status.healthy and status.model_hash == wanted:
         logger.info("%s already runs %s (%s): nothing to do", status.name, ref, wanted[:12])

@@ -22,8 +22,8 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from mlem_lib.prefect.flows.model_card import card_row, render_card
+from mlem_lib.prefect.flows.names import artifact_key, model_name
 from mlem_lib.prefect.flows.params import Bump, RegisterOptions, RegisterSavedRequest
-from mlem_lib.prefect.flows.references import artifact_key
 from mlem_lib.prefect.logs import run_logger
 from mlem_lib.prefect.tasks.models import save_model
 from mlem_lib.prefect.tasks.registry import assign_stage, register_version
@@ -37,24 +37,18 @@ def registered_with_hash(name: str, model_hash: str, repo: str) -> RegisteredVer
     """The latest version of ``name`` when it holds exactly this model content, else ``None``.
 
     Example:
-        >>> registered_with_hash("iris", meta.model_hash, "ws")  # doctest: +SKIP
+        >>> registered_with_hash("iris", meta.model_hash, "ws").path  # doctest: +SKIP
+        'models/iris'
     """
-    import mlem_lib.api as mlem
+    from mlem_lib import locate
     from mlem_lib.errors import RegistryError
-    from mlem_lib.registry.models import RegisteredVersion
 
     try:
-        latest = mlem.find_latest_version(name, repo=repo)
-    except RegistryError:
+        latest = locate.resolve_version(locate.Reference(name, "latest"), repo)
+    except RegistryError:  # no such model yet, or no version registered
         return None
-    if latest is None:
-        return None
-    meta = mlem.load_meta(f"{name}@{latest}", repo=repo)
-    if getattr(meta, "model_hash", None) != model_hash:
-        return None
-    commit = next((e.commit for e in mlem.history(name, repo=repo)
-                   if e.event == "registration" and e.version == latest), "")
-    return RegisteredVersion(name=name, version=latest, tag=f"{name}@{latest}", commit=commit)
+    same = locate.read_model_meta(latest.tag, repo).model_hash == model_hash
+    return latest if same else None
 
 
 def publish_card(meta: ModelMeta, registered: RegisteredVersion,
@@ -124,14 +118,9 @@ def register_saved_model(request: RegisterSavedRequest) -> RegisteredVersion:
         request: the saved model's path in the registry repository, the version (or the
             part to bump), the metrics for the model card and an optional stage.
     """
-    import mlem_lib.api as mlem
-    from mlem_lib.errors import MetadataError
-    from mlem_lib.meta import ModelMeta
-    from mlem_lib.prefect.flows.references import model_name
+    from mlem_lib.locate import read_model_meta
 
-    meta = mlem.load_meta(os.path.join(request.repo, request.model_path))
-    if not isinstance(meta, ModelMeta):
-        raise MetadataError(f"{request.model_path} is a data object, not a model")
+    meta = read_model_meta(os.path.join(request.repo, request.model_path))
     return _register(meta, request.model_path, model_name(request.model_path), request.repo,
                      version=request.version, bump=request.bump, push=request.push,
                      stage=request.stage, metrics=request.metrics)

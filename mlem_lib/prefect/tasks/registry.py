@@ -81,3 +81,29 @@ def find_stage_version(name: str, stage: str, *, repo: str = ".") -> str | None:
     found = mlem.find_stage_version(name, stage, repo=repo)
     run_logger().info("%s#%s -> %s", name, stage, found or "no version")
     return found
+
+
+@task(cache_policy=NO_CACHE, task_run_name="resolve-{model}")
+def resolve_version(model: str, *, repo: str = ".") -> RegisteredVersion | None:
+    """The version a registry reference points at now; ``None`` when ``model`` is a path.
+
+    ``rf#prod`` and ``rf@latest`` are pinned to the version they hold (``rf@v1.2.0``), so
+    what follows (a package, a rollout, a promotion) all use that one version.
+
+    Raises:
+        VersionNotFoundError: the stage holds no version, or the model has none.
+
+    Example:
+        >>> resolve_version.fn("models/rf") is None
+        True
+        >>> resolve_version.fn("rf#prod", repo="ws").tag  # doctest: +SKIP
+        'rf@v1.2.0'
+    """
+    from mlem_lib import locate
+
+    reference = locate.as_reference(model)
+    if reference is None:
+        return None
+    found = locate.resolve_version(reference, repo)
+    run_logger().info("%s -> %s (commit %s)", model, found.tag, found.commit[:8])
+    return found
