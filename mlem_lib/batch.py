@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, computed_field
 
+from mlem_lib.batch_errors import locate_schema_error, model_call_error
 from mlem_lib.data.base import DataType, UnspecifiedType
-from mlem_lib.errors import ApplyError
+from mlem_lib.errors import ApplyError, MlemError, ModelCallError, SchemaError
 
 if TYPE_CHECKING:
     from mlem_lib.formats import Partition, Source
@@ -118,7 +119,13 @@ def _local_predictor(loaded: LoadedModel, method: str) -> Predictor:
     arg_type = sig.args[0].type_ if sig.args else UnspecifiedType()
 
     def predict(chunk: Any) -> Any:
-        return loaded.call(method, arg_type.from_chunk(chunk), validate=False)
+        data = arg_type.from_chunk(chunk)
+        try:
+            return loaded.call(method, data, validate=False)
+        except MlemError:
+            raise
+        except Exception as exc:  # the model's own error: _stream says on which rows
+            raise ModelCallError(str(exc)) from exc
 
     return Predictor(arg_type, sig.returns, predict)
 
@@ -184,6 +191,22 @@ def _all_or_nothing(sink: Sink, bar: Any) -> Iterator[None]:
         bar.close()
 
 
+_END = object()
+
+
+def _next_chunk(chunks: Iterator[Any], label: str | None) -> Any:
+    """The next chunk, or ``_END``; a reader's own exception becomes one ApplyError line."""
+    try:
+        return next(chunks)
+    except StopIteration:
+        return _END
+    except MlemError:
+        raise
+    except Exception as exc:
+        text = " ".join(str(exc).split())
+        raise ApplyError(f"cannot read {label or 'the input'}: {text}") from exc
+
+
 def _stream(source: Source, predict: Predictor, sink: Sink, batch_size: int,
             quiet: bool, part: Partition | None = None) -> tuple[Any, int, int, float]:
     """Push every chunk through ``predict`` into ``sink``; abort the sink on any failure."""
@@ -191,12 +214,19 @@ def _stream(source: Source, predict: Predictor, sink: Sink, batch_size: int,
     rows = batches = 0
     total = source.num_rows() if part is None else None
     bar = _progress(total, quiet, desc="apply")
+    label = getattr(source, "label", None)
     with _all_or_nothing(sink, bar):
-        for chunk in _prefetch(source.chunks(batch_size, part)):
+        chunks = _prefetch(source.chunks(batch_size, part))
+        while (chunk := _next_chunk(chunks, label)) is not _END:
             n_in = predict.arg_type.rows(chunk)
             if n_in == 0:  # header-only files, empty row groups: nothing to predict
                 continue
-            result = predict(chunk)
+            try:
+                result = predict(chunk)
+            except SchemaError as exc:
+                raise locate_schema_error(exc, chunk, rows, label) from exc
+            except ModelCallError as exc:
+                raise model_call_error(exc.__cause__ or exc, rows, n_in, label) from exc.__cause__
             n_out = predict.returns.rows(result)
             if n_in is not None and n_out is not None and n_in != n_out:
                 raise ApplyError(f"the method returned {n_out} rows for a batch of {n_in}: "

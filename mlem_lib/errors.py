@@ -29,6 +29,7 @@ The tree (a second parent in brackets)::
     │   └── ServerUnreachableError [TransientError]
     ├── HTTPProblem                                   (a request the server refuses)
     ├── ApplyError [ValueError]
+    ├── ModelCallError [RuntimeError]                 (the model raised in batch prediction)
     ├── BuildError [RuntimeError]
     │   └── DockerUnavailableError
     ├── DeploymentError [RuntimeError]
@@ -206,6 +207,11 @@ class HTTPProblem(MlemError):
 
 class ApplyError(MlemError, ValueError):
     """Batch prediction failed for a reason other than a schema mismatch."""
+
+
+class ModelCallError(MlemError, RuntimeError):
+    """The model raised an exception during batch prediction; the message says on which
+    rows, and the original exception is the ``__cause__``."""
 
 
 class BuildError(MlemError, RuntimeError):

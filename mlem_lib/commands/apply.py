@@ -13,7 +13,10 @@ FORMATS_HELP = ("DATA may be CSV, Parquet, JSON Lines (.jsonl), .npy or a MLEM d
 APPLY_DESCRIPTION = f"""\
 Run a model method over a data file in chunks: read, check against the method's saved
 schema, predict and write, so memory stays flat however big the file is. Output rows keep
-the input's order, and the output file appears only when every row was written.
+the input's order, and the output file appears only when every row was written. A bad
+value is reported with its row (counted from 1, header not counted) and column. An input
+without rows (an empty file, or a header only) gives an empty output (with -o: a file with
+the header and no rows; without: []) and a note on stderr.
 {FORMATS_HELP}
 Without -o the predictions are printed as JSON."""
 
@@ -77,13 +80,18 @@ def register(sub: Any) -> None:
     r.set_defaults(func=_apply_remote)
 
 
-def _report(result: Any) -> int:
+def _report(result: Any, data: str) -> int:
     from mlem_lib.batch import ApplySummary
 
     if isinstance(result, ApplySummary):
+        if result.rows == 0:
+            print(f"note: {data} has no rows: {result.output} holds the header and no "
+                  "predictions", file=sys.stderr)
         print(f"wrote {result.rows:,} predictions ({result.method}) to {result.output} "
               f"in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s)")
         return 0
+    if hasattr(result, "__len__") and len(result) == 0:
+        print(f"note: {data} has no rows: no predictions", file=sys.stderr)
     import orjson
 
     from mlem_lib.data.convert import to_jsonable
@@ -97,7 +105,8 @@ def _apply(args: argparse.Namespace) -> int:
     import mlem_lib.api as mlem
 
     return _report(mlem.apply(args.model, args.data, method=args.method, output=args.output,
-                              batch_size=args.batch_size, quiet=args.quiet, repo=args.repo))
+                              batch_size=args.batch_size, quiet=args.quiet, repo=args.repo),
+                   args.data)
 
 
 def _apply_remote(args: argparse.Namespace) -> int:
@@ -118,4 +127,4 @@ def _apply_remote(args: argparse.Namespace) -> int:
             token = read_token_file(os.environ["MLEM_AUTH_TOKEN_FILE"])
     return _report(mlem.apply_remote(args.url, args.data, method=args.method,
                                      output=args.output, batch_size=args.batch_size,
-                                     auth_token=token, quiet=args.quiet))
+                                     auth_token=token, quiet=args.quiet), args.data)
