@@ -43,10 +43,12 @@ def coerce_dtype(arr: Any, expected: str, field: str | None) -> Any:
         ok = a in "OUSb" or t == "O" or str(actual) in ("str", "string")
     elif str(actual) in ("str", "string") or a in "OUS":
         ok = False
-    elif t == "f" or t == "c":
-        ok = a in "iubfc"
+    elif t == "c":
+        ok = a in "iufc"
+    elif t == "f":
+        ok = a in "iuf"  # not booleans, not complex numbers (the imaginary part is data)
     elif t in "iu":
-        if a in "iub":
+        if a in "iu":
             ok = True
         elif a == "f":
             values = np.asarray(arr, dtype=float)
@@ -58,7 +60,51 @@ def coerce_dtype(arr: Any, expected: str, field: str | None) -> Any:
     if not ok:
         raise SchemaError(f"{_where(field)}: expected dtype {expected}, got {actual}",
                           field=field, expected=expected, got=str(actual))
+    _check_range(arr, target, field)
     return arr.astype(target if t != "O" else object)
+
+
+def _has_bool(payload: Any) -> bool:
+    """Whether a nested list holds a JSON true/false (numpy would read it as 1 or 0)."""
+    if isinstance(payload, bool):
+        return True
+    if isinstance(payload, list):
+        if payload and not isinstance(payload[0], list):
+            return any(type(v) is bool for v in payload)
+        return any(_has_bool(v) for v in payload)
+    return False
+
+
+def _check_range(arr: Any, target: np.dtype[Any], field: str | None) -> None:
+    """Refuse values that ``target`` cannot hold: never a wrapped int or an inf from a cast.
+
+    Example:
+        >>> _check_range(np.array([1e30]), np.dtype("int64"), "a")
+        Traceback (most recent call last):
+        ...
+        mlem_lib.errors.SchemaError: 'a': value 1e+30 is out of the range of int64
+    """
+    if arr.dtype == target or arr.size == 0:
+        return
+    values = np.asarray(arr)
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        if values.dtype.kind == "f":
+            bad = (values < float(info.min)) | (values >= float(info.max) + 1.0)
+        elif values.dtype.kind in "iu" and (np.iinfo(values.dtype).min < info.min
+                                            or np.iinfo(values.dtype).max > info.max):
+            bad = (values < info.min) | (values > info.max)
+        else:
+            return
+    elif target.kind == "f" and values.dtype.kind in "iuf":
+        finite = np.isfinite(values.astype(float))
+        bad = finite & (np.abs(values.astype(float)) > float(np.finfo(target).max))
+    else:
+        return
+    if np.any(bad):
+        value = values[bad].flat[0].item()
+        raise SchemaError(f"{_where(field)}: value {value!r} is out of the range of {target}",
+                          field=field, expected=str(target), got=repr(value))
 
 
 class NumpyNdarrayType(DataType):
@@ -118,6 +164,9 @@ class NumpyNdarrayType(DataType):
             raise SchemaError(f"{_where(field)}: rows have different lengths "
                               f"(expected shape {self._shape_str()})", field=field,
                               expected=f"shape {self._shape_str()}", got="ragged list") from exc
+        if arr.dtype.kind in "iufc" and np.dtype(self.dtype).kind in "iufc" and _has_bool(payload):
+            raise SchemaError(f"{_where(field)}: expected {self.dtype} numbers, got true/false",
+                              field=field, expected=self.dtype, got="bool")
         if arr.dtype == object and arr.ndim and self.dtype != "object":
             raise SchemaError(f"{_where(field)}: rows have different lengths or mixed types "
                               f"(expected shape {self._shape_str()}, dtype {self.dtype})",

@@ -72,6 +72,11 @@ class DataFrameType(DataType):
 
     def _frame(self, df: pd.DataFrame, field: str | None) -> pd.DataFrame:
         present = [str(c) for c in df.columns]
+        if len(set(present)) != len(present):
+            dup = next(c for i, c in enumerate(present) if c in present[:i])
+            raise SchemaError(f"duplicate column '{dup}' (expected columns: "
+                              f"{', '.join(self.columns)})", field=dup,
+                              expected="each column once", got=f"column {dup!r} twice")
         missing = [c for c in self.columns if c not in present]
         if missing:
             raise SchemaError(

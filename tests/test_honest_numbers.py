@@ -1,0 +1,122 @@
+"""Honest numbers at the boundary: no silent wrap, no bools or complex numbers taken for
+floats, duplicate columns refused (issue 12, items 13 and 14). The same checks hold in
+the API (data types) and over HTTP (create_app through Starlette's TestClient)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+
+from mlem_lib.data.base import infer_data_type
+from mlem_lib.errors import SchemaError
+from mlem_lib.runner import LoadedModel
+from mlem_lib.serve.app import create_app
+from mlem_lib.serve.settings import ServerSettings
+
+SAMPLE = pd.DataFrame({"count": np.array([1, 2], dtype="int64"),
+                       "weight": np.array([0.5, 1.5], dtype="float32")})
+
+
+def total(df: pd.DataFrame) -> list[float]:
+    return [float(c) + float(w) for c, w in zip(df["count"], df["weight"], strict=True)]
+
+
+@pytest.fixture(scope="module")
+def table_app(tmp_path_factory) -> TestClient:
+    import mlem_lib.api as mlem
+
+    path = str(tmp_path_factory.mktemp("honest") / "total")
+    mlem.save(total, path, sample_data=SAMPLE)
+    return TestClient(create_app(LoadedModel.load(path), ServerSettings()))
+
+
+@pytest.mark.parametrize("value,column", [(1e30, "count"), (-1e19, "count"),
+                                          (1e39, "weight")])
+def test_out_of_range_value_is_refused_by_the_data_type(value, column):
+    row = {"count": 1, "weight": 1.0, column: value}
+    with pytest.raises(SchemaError, match=f"'{column}'.*out of the range") as err:
+        infer_data_type(SAMPLE).from_json({"values": [row]})
+    assert err.value.field == column
+
+
+def test_int_overflow_is_refused_when_validating_a_frame():
+    df = pd.DataFrame({"count": [1e30], "weight": np.array([1.0], dtype="float32")})
+    with pytest.raises(SchemaError, match="out of the range of int64"):
+        infer_data_type(SAMPLE).validate_value(df)
+
+
+def test_booleans_are_not_numbers():
+    with pytest.raises(SchemaError):
+        infer_data_type(SAMPLE).from_json({"values": [{"count": 1, "weight": True}]})
+    with pytest.raises(SchemaError, match="true/false"):
+        infer_data_type(np.zeros((1, 2))).from_json([[True, 1.0]])
+    with pytest.raises(SchemaError):
+        infer_data_type(np.float64(1.0)).from_json(True)
+
+
+def test_complex_array_is_not_cast_to_its_real_part():
+    with pytest.raises(SchemaError, match="complex"):
+        infer_data_type(np.zeros((1, 2))).validate_value(np.array([[1 + 2j, 1.0]]))
+
+
+def test_duplicate_split_columns_are_refused():
+    with pytest.raises(SchemaError, match="duplicate column 'count'"):
+        infer_data_type(SAMPLE).from_json({"columns": ["count", "count"], "data": [[1, 2]]})
+
+
+def _csv(rows: list[dict]) -> bytes:
+    return pd.DataFrame(rows).to_csv(index=False).encode()
+
+
+def _parquet(rows: list[dict]) -> bytes:
+    buf = io.BytesIO()
+    pd.DataFrame(rows).to_parquet(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "parquet"])
+def test_int64_overflow_is_a_400_naming_the_column_in_every_format(table_app, fmt):
+    rows = [{"count": 1e30, "weight": 1.0}]
+    if fmt == "json":
+        r = table_app.post("/predict", json={"data": {"values": rows}})
+    else:
+        body, ctype = ((_csv(rows), "text/csv") if fmt == "csv"
+                       else (_parquet(rows), "application/x-parquet"))
+        r = table_app.post("/predict", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 400, r.text
+    assert "count" in r.text
+    assert "9223372036854775808" not in r.text
+
+
+def test_a_big_json_integer_is_a_400_not_a_wrapped_value(table_app):
+    body = b'{"data": {"values": [{"count": 99999999999999999999999, "weight": 1.0}]}}'
+    r = table_app.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500, r.text
+    assert "-9223372036854775808" not in r.text
+
+
+def test_float32_overflow_and_bools_are_400s(table_app):
+    r = table_app.post("/predict", json={"data": {"values": [{"count": 1, "weight": 1e39}]}})
+    assert r.status_code == 400 and "weight" in r.text
+    r = table_app.post("/predict", json={"data": {"values": [{"count": 1, "weight": True}]}})
+    assert r.status_code == 400 and "weight" in r.text
+
+
+def test_duplicate_split_columns_are_a_clear_400(table_app):
+    r = table_app.post("/predict", json={"data": {"columns": ["count", "count"],
+                                                  "data": [[1, 2]]}})
+    assert r.status_code == 400
+    assert "duplicate column 'count'" in r.text and "AttributeError" not in r.text
+
+
+def test_complex_npy_body_is_a_400(saved_kinds):
+    client = TestClient(create_app(LoadedModel.load(saved_kinds["ndarray"]), ServerSettings()))
+    buf = io.BytesIO()
+    np.save(buf, np.array([[1 + 1j, 2, 3, 4]]))
+    r = client.post("/predict", content=buf.getvalue(),
+                    headers={"Content-Type": "application/x-npy"})
+    assert r.status_code == 400 and "complex" in r.text
