@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+
 import httpx
 import pytest
 
-from mlem_lib.deploy import deploy, remove, status
-from mlem_lib.errors import AppNameTakenError, CredentialsError, RolledBackError, SmokeTestError
+from mlem_lib.deploy import deploy, remove, rollback, status
+from mlem_lib.errors import (
+    AppNameTakenError,
+    BuildError,
+    CredentialsError,
+    DeploymentError,
+    RolledBackError,
+    SmokeTestError,
+    TargetFailedError,
+)
+from tests._fixtures.cloud import model_hash
 from tests._fixtures.deploy import HEROKU_TEST_KEY, OTHERS_APP
 
 CREDS = {"api_key": HEROKU_TEST_KEY}
@@ -76,3 +87,83 @@ def test_app_name_taken(heroku_api_decl, heroku_api, saved_lr):
         deploy(decl, saved_lr, credentials=CREDS, progress=False)
     assert heroku_api.apps == {}
     assert heroku_api.called("POST", "/apps") == 0
+
+
+def _serves(double, app: str, url: str, model: str, rows, answers: list[int]) -> None:
+    """The app's dyno reports ``model`` on /health and answers ``answers`` on ``rows``."""
+    assert double.served_hash(app) == model_hash(model)
+    r = httpx.post(f"{url}/predict", json={"data": {"values": rows.to_dict("records")}},
+                   trust_env=False, timeout=30)
+    assert r.status_code == 200 and r.json() == answers
+
+
+def test_heroku_limits_on_an_app_with_history(heroku_decl, heroku_double, saved_lr,
+                                              saved_lr_v2, broken_lr, identity_rows):
+    """An existing app with 450 releases (more than one page), pending releases, a rate
+    limit during the rollout, a failed release, a smoke failure, rollback and remove."""
+    heroku_double.seed_app("iris-history", releases=450)
+    heroku_double.release_delay = 1.0  # every release is pending for a second
+    decl = heroku_decl("iris-history")
+    first = deploy(decl, saved_lr, credentials=CREDS, progress=False)
+    assert first.target["release_version"] == 451 and first.target["created_app"] is False
+    _serves(heroku_double, "iris-history", first.url, saved_lr, identity_rows, [0, 1, 2])
+    st = status(decl, credentials=CREDS)
+    assert st.healthy and "release v451 (succeeded)" in st.detail
+
+    # polls slow down as a wait goes on
+    polls = [t for t, method, path, _ in heroku_double.calls
+             if (method, path) == ("GET", "/apps/iris-history/dynos")]
+    gaps = [b - a for a, b in itertools.pairwise(polls)]
+    # (each gap is a pause, 0.3 s growing by half each time, plus the call itself)
+    assert len(gaps) >= 3 and gaps[-1] > gaps[0] + 0.5, gaps
+
+    # the account's budget runs out during the rollout: 429s are waited out
+    heroku_double.rate_limit(remaining=2, refill_per_second=1.0, most=2)
+    second = deploy(decl, saved_lr_v2, credentials=CREDS, progress=False)
+    assert [s for *_, s in heroku_double.calls].count(429) >= 1
+    _serves(heroku_double, "iris-history", second.url, saved_lr_v2, identity_rows, [1, 2, 0])
+    heroku_double.budget = None
+
+    # the release phase fails: a failed rollout, v2 keeps running
+    heroku_double.fail_releases = 1
+    with pytest.raises(RolledBackError, match="release v453 of iris-history failed") as err:
+        deploy(decl, saved_lr, credentials=CREDS, progress=False)
+    assert isinstance(err.value.reason, TargetFailedError)
+    assert heroku_double.releases["iris-history"][-1]["status"] == "failed"
+    _serves(heroku_double, "iris-history", second.url, saved_lr_v2, identity_rows, [1, 2, 0])
+
+    # the smoke request fails: Heroku's rollback puts v2's release back
+    with pytest.raises(RolledBackError, match="HTTP 500"):
+        deploy(decl, broken_lr, credentials=CREDS, progress=False)
+    _serves(heroku_double, "iris-history", second.url, saved_lr_v2, identity_rows, [1, 2, 0])
+
+    back = rollback(decl, credentials=CREDS)
+    assert back.model_hash == first.model_hash
+    _serves(heroku_double, "iris-history", back.url, saved_lr, identity_rows, [0, 1, 2])
+
+    # the app existed before mlem_lib deployed to it: remove refuses without force
+    with pytest.raises(DeploymentError, match="not created by mlem_lib"):
+        remove(decl, credentials=CREDS)
+    assert "iris-history" in heroku_double.apps
+    remove(decl, credentials=CREDS, force=True)
+    assert "iris-history" not in heroku_double.apps
+
+
+def test_a_rollout_failing_after_creating_the_app_deletes_it(heroku_decl, heroku_double,
+                                                             saved_lr):
+    decl = heroku_decl("iris-nobuild", base="mlem-missing-base:0")  # the build fails
+    with pytest.raises(RolledBackError, match="deleted") as err:
+        deploy(decl, saved_lr, credentials=CREDS, progress=False)
+    assert isinstance(err.value.reason, BuildError)
+    assert heroku_double.called("POST", "/apps") == 1
+    assert "iris-nobuild" not in heroku_double.apps
+
+
+def test_remove_refuses_an_app_without_a_recorded_deployment(heroku_api_decl, heroku_api):
+    heroku_api.seed_app("iris-foreign")
+    decl = heroku_api_decl("iris-foreign")
+    with pytest.raises(DeploymentError, match="no deployment of it is recorded"):
+        remove(decl, credentials=CREDS)
+    assert "iris-foreign" in heroku_api.apps
+    remove(decl, credentials=CREDS, force=True)
+    assert "iris-foreign" not in heroku_api.apps

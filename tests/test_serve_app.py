@@ -156,6 +156,9 @@ def test_sagemaker_invocations(lr_app, iris, iris_lr):
     csv_rows = X.to_csv(header=False, index=False)
     r = lr_app.post("/invocations", content=csv_rows, headers={"Content-Type": "text/csv"})
     assert r.status_code == 200 and r.json() == iris_lr.predict(X).tolist()
+    # SageMaker hands this header to the caller as CustomAttributes: the served model
+    served = lr_app.app.state.loaded.meta.model_hash
+    assert r.headers["X-Amzn-SageMaker-Custom-Attributes"] == f"model_hash={served}"
     r = lr_app.post("/invocations", content=X.to_csv(index=False),
                     headers={"Content-Type": "text/csv", "Accept": "text/csv",
                              "X-Amzn-SageMaker-Custom-Attributes": "method=predict_proba"})

@@ -3,20 +3,27 @@
 A rollout of model hash ``H`` to endpoint ``E``:
 
 1. pushes the model's image to ``<registry>/<ecr_repository>:H`` (registry
-   credentials from ECR's ``get_authorization_token`` unless the credentials name them);
+   credentials from ECR's ``get_authorization_token`` unless the credentials name
+   them), or uses the declaration's ``image`` (an image that serves mlem_lib models,
+   built once) and skips the build;
 2. uploads ``model.tar.gz`` (``model.mlem`` + artifacts) to
    ``s3://<bucket>/<prefix>/E/H/model.tar.gz``; SageMaker unpacks it into
    ``/opt/ml/model`` and the container gets ``MLEM_MODEL=/opt/ml/model/model``;
 3. creates model ``E-H`` and endpoint config ``E-H`` (reused when a rerun finds them);
-4. creates the endpoint, or switches it to the new config with ``update_endpoint``;
-5. waits for ``InService`` and sends the smoke request through ``sagemaker-runtime``.
+4. creates the endpoint, or switches it to the new config with ``update_endpoint``
+   (a live endpoint is never deleted to change it);
+5. waits for ``InService`` (see :mod:`mlem_lib.deploy.sagemaker_endpoint`) and sends
+   the smoke request through ``sagemaker-runtime`` (at most 6 MB, 60 s); the server
+   reports its model hash in the ``CustomAttributes`` of the answer, which must be ``H``.
 
-When 4-5 fail on an update, the endpoint is switched back to the previous
-config and the new model/config are deleted. Where ``update_endpoint`` is not
-implemented (moto answers HTTP 500), the switch deletes the endpoint and
-creates it again with the other config: the same end state, with downtime,
-which is why it is only a fallback. The model and config of the previous good
-version are kept for rollback; older ones are deleted.
+When the update does not come up, SageMaker itself puts the old config back: that is
+seen at once and reported as a :class:`~mlem_lib.errors.RolledBackError` whose state
+records the failed update. When the smoke request fails, the endpoint is switched
+back to the previous config. Either way the new model/config are deleted. The model
+and config of the previous good version are kept for rollback; older ones are deleted.
+
+Throttled calls are retried with growing pauses; network errors are one line
+(:mod:`mlem_lib.deploy.aws`).
 
 Credentials: :class:`SageMakerCredentials`, whose fields are those of prefect-aws's
 ``AwsCredentials`` block (which validates into it), plus the image registry's user and
@@ -33,30 +40,31 @@ import base64
 import json
 import os
 import tempfile
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from mlem_lib.deploy.aws import AwsCalls, describe, error_code
 from mlem_lib.deploy.base import ModelSource, Progress, Target, TargetCredentials
 from mlem_lib.deploy.declaration import BaseDeclaration
+from mlem_lib.deploy.sagemaker_endpoint import Endpoint
 from mlem_lib.deploy.smoke import SmokeRequest
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
-from mlem_lib.errors import CredentialsError, DeploymentError, RolledBackError, SmokeTestError
+from mlem_lib.errors import (
+    CredentialsError,
+    DeploymentError,
+    RolledBackError,
+    SmokeTestError,
+    TargetUnreachableError,
+    UpdateRevertedError,
+)
 
 MODEL_IN_CONTAINER = "/opt/ml/model/model"
-_CREDENTIAL_CODES = {"UnrecognizedClientException", "InvalidClientTokenId",
-                     "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
-                     "AccessDeniedException", "ExpiredToken", "ExpiredTokenException"}
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
-def _http_status(exc: Exception) -> int:
-    return int(getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+MAX_PAYLOAD = 6 * 1024 * 1024  # InvokeEndpoint's limit on a request body
+INVOKE_TIMEOUT = 70.0  # the runtime gives the container 60 s; its ModelError comes first
+CUSTOM_ATTRIBUTES_HASH = "model_hash="
 
 
 class SageMakerDeclaration(BaseDeclaration):
@@ -74,6 +82,10 @@ class SageMakerDeclaration(BaseDeclaration):
     instance_type: str = "ml.t2.medium"
     instance_count: int = Field(1, ge=1)
     base: str | None = None
+    image: str | None = Field(
+        None, description="an image in ECR that serves mlem_lib models (e.g. built once "
+                          "with `mlem build docker`): the rollout uploads the model data "
+                          "and uses this image instead of building and pushing one")
     endpoint_urls: dict[str, str] = Field(
         default_factory=dict,
         description="per-service endpoint URL override (sagemaker, sagemaker-runtime, s3, ecr)")
@@ -155,17 +167,25 @@ class SageMakerTarget(Target):
         super().__init__(decl, state_url, credentials, progress=progress)
         self._clients: dict[str, Any] = {}
         self._session: Any = None
+        self.calls = AwsCalls(self.client, self.progress, first=min(1.0, decl.poll_interval))
+        self.endpoint = Endpoint(self.calls, decl.endpoint_name, poll=decl.poll_interval,
+                                 timeout=decl.wait_timeout, progress=self.progress)
 
     # --- clients ---------------------------------------------------------------
     def client(self, service: str) -> Any:
-        """A boto3 client for ``service`` honouring ``endpoint_urls`` and the credentials."""
+        """A boto3 client for ``service`` honouring ``endpoint_urls`` and the credentials.
+
+        botocore's own retries are off: :class:`~mlem_lib.deploy.aws.AwsCalls` retries
+        throttling and says when it gives up.
+        """
         if service not in self._clients:
             from botocore.config import Config
 
             if self._session is None:
                 self._session = self.credentials.session(self.decl.region)
             params = self.credentials.aws_client_parameters
-            config = Config(retries={"max_attempts": 2, "mode": "standard"})
+            config = Config(retries={"total_max_attempts": 1}, connect_timeout=10,
+                            read_timeout=INVOKE_TIMEOUT)
             if params.config:
                 config = config.merge(Config(**params.config))
             kwargs: dict[str, Any] = {
@@ -176,62 +196,44 @@ class SageMakerTarget(Target):
             self._clients[service] = self._session.client(service, **kwargs)
         return self._clients[service]
 
-    def _call(self, service: str, op: str, **kwargs: Any) -> Any:
-        """Call ``op``, turning refused credentials into CredentialsError."""
-        from botocore.exceptions import ClientError, NoCredentialsError
-
-        try:
-            return getattr(self.client(service), op)(**kwargs)
-        except NoCredentialsError as exc:
-            raise CredentialsError(f"no AWS credentials for {service}.{op}: set AWS_* "
-                                   "variables or pass credentials= (an AwsCredentials block "
-                                   "or a dict of its fields)") from exc
-        except ClientError as exc:
-            if _code(exc) in _CREDENTIAL_CODES or _http_status(exc) == 403:
-                raise CredentialsError(f"AWS refused the credentials for {service}.{op}: "
-                                       f"{exc}") from exc
-            raise
-
-    def _exists(self, service: str, op: str, **kwargs: Any) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self._call(service, op, **kwargs)  # type: ignore[no-any-return]
-        except ClientError as exc:
-            if _code(exc) in ("ValidationException", "ResourceNotFound", "404", "NoSuchBucket",
-                              "RepositoryNotFoundException", "NotFound"):
-                return None
-            raise
-
     # --- names -----------------------------------------------------------------
     def _names(self, model_hash: str) -> str:
         return f"{self.decl.endpoint_name[:50]}-{model_hash[:12]}"
 
     # --- image and model data ----------------------------------------------------
-    def _registry_auth(self) -> tuple[str, str, str]:
-        """(registry host from ECR, user, password)."""
+    def registry_auth(self) -> tuple[str, str, str]:
+        """(ECR registry host of the repository, user, password).
+
+        The host is the repository URI's (``<account>.dkr.ecr.<region>.amazonaws.com``);
+        user and password come from the credentials, else from ECR's
+        ``get_authorization_token`` (base64 ``user:password``).
+        """
         user = self.credentials.registry_username
         secret = self.credentials.registry_password
         password = secret.get_secret_value() if secret is not None else None
-        repo = self._exists("ecr", "describe_repositories",
-                            repositoryNames=[self.decl.ecr_repository])
+        repo = self.calls.find("ecr", "describe_repositories",
+                               repositoryNames=[self.decl.ecr_repository])
         if repo is None:
             self.progress(f"creating ECR repository {self.decl.ecr_repository}")
-            uri = self._call("ecr", "create_repository",
-                             repositoryName=self.decl.ecr_repository)["repository"]["repositoryUri"]
+            uri = self.calls("ecr", "create_repository", repositoryName=self.decl
+                             .ecr_repository)["repository"]["repositoryUri"]
         else:
             uri = repo["repositories"][0]["repositoryUri"]
         host = str(uri).split("/", 1)[0]
         if not (user and password):
-            token = self._call("ecr", "get_authorization_token")["authorizationData"][0]
+            token = self.calls("ecr", "get_authorization_token")["authorizationData"][0]
             user, _, password = base64.b64decode(token["authorizationToken"]).decode() \
                 .partition(":")
         return host, str(user), str(password)
 
-    def _push_image(self, source: ModelSource) -> tuple[str, str]:
+    def _image(self, source: ModelSource) -> tuple[str, str | None]:
+        """The image the model runs in: the declared one, or one built and pushed now."""
         from mlem_lib.build.docker import build_docker, push_image
 
-        ecr_host, user, password = self._registry_auth()
+        if self.decl.image:
+            self.progress(f"using image {self.decl.image} (field 'image': no build)")
+            return self.decl.image, None
+        ecr_host, user, password = self.registry_auth()
         registry = self.decl.registry or ecr_host
         ref = f"{registry}/{self.decl.ecr_repository}:{source.meta.model_hash[:12]}"
         self.progress(f"building image {ref}")
@@ -248,115 +250,83 @@ class SageMakerTarget(Target):
         bucket = self.decl.bucket
         key = f"{self.decl.prefix.strip('/')}/{self.decl.endpoint_name}/" \
               f"{meta.model_hash[:12]}/model.tar.gz".lstrip("/")
-        if self._exists("s3", "head_bucket", Bucket=bucket) is None:
+        if self.calls.find("s3", "head_bucket", Bucket=bucket) is None:
             self.progress(f"creating bucket {bucket}")
             extra = {} if self.decl.region == "us-east-1" else {
                 "CreateBucketConfiguration": {"LocationConstraint": self.decl.region}}
-            self._call("s3", "create_bucket", Bucket=bucket, **extra)
+            self.calls("s3", "create_bucket", Bucket=bucket, **extra)
         with tempfile.TemporaryDirectory(prefix="mlem-sm-") as tmp:
             path = os.path.join(tmp, "model.tar.gz")
             model_tarball(source.path, path)
             self.progress(f"uploading s3://{bucket}/{key}")
             with open(path, "rb") as f:
-                self._call("s3", "put_object", Bucket=bucket, Key=key, Body=f)
+                self.calls("s3", "put_object", Bucket=bucket, Key=key, Body=f)
         return f"s3://{bucket}/{key}"
 
     # --- endpoint ----------------------------------------------------------------
     def _create_model_and_config(self, name: str, image: str, data_url: str) -> None:
-        if self._exists("sagemaker", "describe_model", ModelName=name) is None:
-            self._call("sagemaker", "create_model", ModelName=name,
+        if self.calls.find("sagemaker", "describe_model", ModelName=name) is None:
+            self.calls("sagemaker", "create_model", ModelName=name,
                        ExecutionRoleArn=self.decl.role_arn,
                        PrimaryContainer={"Image": image, "ModelDataUrl": data_url,
                                          "Environment": {"MLEM_MODEL": MODEL_IN_CONTAINER,
                                                          **self.decl.server_env()}})
-        if self._exists("sagemaker", "describe_endpoint_config",
-                        EndpointConfigName=name) is None:
-            self._call("sagemaker", "create_endpoint_config", EndpointConfigName=name,
+        if self.calls.find("sagemaker", "describe_endpoint_config",
+                           EndpointConfigName=name) is None:
+            self.calls("sagemaker", "create_endpoint_config", EndpointConfigName=name,
                        ProductionVariants=[{
                            "VariantName": "AllTraffic", "ModelName": name,
                            "InstanceType": self.decl.instance_type,
                            "InitialInstanceCount": self.decl.instance_count,
                            "InitialVariantWeight": 1.0}])
 
-    def _endpoint(self) -> dict[str, Any] | None:
-        return self._exists("sagemaker", "describe_endpoint",
-                            EndpointName=self.decl.endpoint_name)
+    def smoke(self, request: SmokeRequest, model_hash: str | None = None) -> Any:
+        """Send the smoke request through ``sagemaker-runtime``'s ``invoke_endpoint``.
 
-    def switch(self, config: str) -> None:
-        """Point the endpoint at ``config`` (create it when missing).
+        The body must fit InvokeEndpoint's 6 MB; the runtime gives the container 60 s.
+        When the server reports its model hash (``CustomAttributes: model_hash=...``),
+        it must be ``model_hash``.
 
-        Uses ``update_endpoint``; where that call is not implemented (an HTTP 5xx
-        such as moto's), deletes the endpoint and creates it again with ``config``.
+        Raises:
+            SmokeTestError: too big a request, an error answer, or another model serving.
         """
         from botocore.exceptions import ClientError
 
-        name = self.decl.endpoint_name
-        if self._endpoint() is None:
-            self._call("sagemaker", "create_endpoint", EndpointName=name,
-                       EndpointConfigName=config)
-            return
+        body = json.dumps(request.body).encode()
+        if len(body) > MAX_PAYLOAD:
+            raise SmokeTestError(
+                f"the smoke request for {request.method} is {len(body)} bytes: SageMaker "
+                f"takes at most {MAX_PAYLOAD} bytes (6 MB) per invocation; choose another "
+                "method with the declaration's smoke_method")
         try:
-            self._call("sagemaker", "update_endpoint", EndpointName=name,
-                       EndpointConfigName=config)
-        except ClientError as exc:
-            if _http_status(exc) < 500 and _code(exc) not in ("InternalFailure",
-                                                              "NotImplemented"):
-                raise
-            self.progress("update_endpoint is not available here: recreating the endpoint "
-                          f"with {config}")
-            self._call("sagemaker", "delete_endpoint", EndpointName=name)
-            self._wait_gone()
-            self._call("sagemaker", "create_endpoint", EndpointName=name,
-                       EndpointConfigName=config)
-
-    def _wait_gone(self) -> None:
-        deadline = time.monotonic() + self.decl.wait_timeout
-        while self._endpoint() is not None:
-            if time.monotonic() >= deadline:
-                raise DeploymentError(f"endpoint {self.decl.endpoint_name} was not deleted "
-                                      f"within {self.decl.wait_timeout:g}s")
-            time.sleep(self.decl.poll_interval)
-
-    def wait_in_service(self, config: str) -> None:
-        """Poll until the endpoint is ``InService`` on ``config``.
-
-        Raises:
-            DeploymentError: it went ``Failed`` or the wait timed out.
-        """
-        deadline = time.monotonic() + self.decl.wait_timeout
-        status = "missing"
-        while True:
-            desc = self._endpoint()
-            if desc is not None:
-                status = str(desc.get("EndpointStatus"))
-                if status == "InService" and desc.get("EndpointConfigName") == config:
-                    return
-                if status == "Failed":
-                    raise DeploymentError(
-                        f"endpoint {self.decl.endpoint_name} failed: "
-                        f"{desc.get('FailureReason') or 'no reason given'}")
-            if time.monotonic() >= deadline:
-                raise DeploymentError(
-                    f"endpoint {self.decl.endpoint_name} did not reach InService within "
-                    f"{self.decl.wait_timeout:g}s (status: {status}; field 'wait_timeout')")
-            time.sleep(self.decl.poll_interval)
-
-    def smoke(self, request: SmokeRequest) -> Any:
-        """Send the smoke request through ``sagemaker-runtime``'s ``invoke_endpoint``."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        method, body = request.method, request.body
-        try:
-            r = self._call("sagemaker-runtime", "invoke_endpoint",
-                           EndpointName=self.decl.endpoint_name, Body=json.dumps(body),
+            r = self.calls("sagemaker-runtime", "invoke_endpoint",
+                           EndpointName=self.decl.endpoint_name, Body=body,
                            ContentType="application/json", Accept="application/json",
-                           CustomAttributes=f"method={method}")
-            return json.loads(r["Body"].read())
-        except CredentialsError:
+                           CustomAttributes=f"method={request.method}")
+            answer = json.loads(r["Body"].read())
+        except (CredentialsError, TargetUnreachableError):
             raise
-        except (ClientError, BotoCoreError, ValueError) as exc:
+        except (ClientError, ValueError) as exc:
             raise SmokeTestError(f"smoke request to endpoint {self.decl.endpoint_name} "
-                                 f"({method}) failed: {exc}") from exc
+                                 f"({request.method}) failed: {describe(exc)}") from exc
+        served = _served_hash(r.get("CustomAttributes"))
+        if model_hash and served is not None and served != model_hash:
+            raise SmokeTestError(
+                f"endpoint {self.decl.endpoint_name} answers with model {served[:12]}, "
+                f"not the model just deployed ({model_hash[:12]})")
+        if model_hash and served is None:
+            self.progress("the endpoint's server does not report its model hash: the served "
+                          "model was not verified")
+        return answer
+
+    def _discard(self, name: str, current: DeploymentState | None) -> None:
+        """Delete the config and model a failed rollout made, unless a recorded version
+        uses them (redeploying the previous version reuses its config)."""
+        used = {str(state.target.get("config")) for state in
+                (current, current.previous if current is not None else None)
+                if state is not None}
+        if name not in used:
+            self._delete(name)
 
     def _delete(self, name: str) -> None:
         """Delete endpoint config and model ``name`` (missing ones are fine)."""
@@ -365,9 +335,9 @@ class SageMakerTarget(Target):
         for op, key in (("delete_endpoint_config", "EndpointConfigName"),
                         ("delete_model", "ModelName")):
             try:
-                self._call("sagemaker", op, **{key: name})
+                self.calls("sagemaker", op, **{key: name})
             except ClientError as exc:
-                if _code(exc) not in ("ValidationException", "ResourceNotFound"):
+                if error_code(exc) not in ("ValidationException", "ResourceNotFound"):
                     raise
 
     # --- rollout -------------------------------------------------------------------
@@ -376,19 +346,24 @@ class SageMakerTarget(Target):
         meta = source.meta
         request = SmokeRequest.for_model(meta, self.smoke_method)
         name = self._names(meta.model_hash)
-        image, image_id = self._push_image(source)
+        image, image_id = self._image(source)
         data_url = self._upload_model(source)
         self._create_model_and_config(name, image, data_url)
-        old = str(current.target["config"]) if current is not None else None
-        self.progress(f"{'updating' if self._endpoint() else 'creating'} endpoint "
-                      f"{self.decl.endpoint_name} with config {name}")
-        try:
-            self.switch(name)
-            self.wait_in_service(name)
-            self.smoke(request)
-        except Exception as exc:
-            self._recover(current, old, name, exc)
-            raise
+        desc = self.endpoint.describe()
+        if desc is not None and desc.get("EndpointStatus") == "Failed":
+            # a Failed endpoint serves nothing: it may go
+            self.progress(f"endpoint {self.decl.endpoint_name} is Failed "
+                          f"({desc.get('FailureReason') or 'no reason given'}): deleting it "
+                          "and creating it again")
+            self.endpoint.delete()
+            self.endpoint.wait_gone()
+            desc = None
+        if desc is None:
+            self._create(name, request, meta.model_hash, current)
+        else:
+            self._update(str(desc.get("EndpointConfigName")), name, request, meta.model_hash,
+                         current)
+        old = str(desc.get("EndpointConfigName")) if desc is not None else None
         keep = {name, old}
         if current is not None and current.previous is not None:
             older = str(current.previous.target.get("config"))
@@ -401,56 +376,78 @@ class SageMakerTarget(Target):
             target={"endpoint": self.decl.endpoint_name, "config": name, "model": name,
                     "model_data_url": data_url})
 
-    def _recover(self, current: DeploymentState | None, old: str | None, new: str,
-                 error: Exception) -> None:
-        """Switch back to ``old`` (or delete what a first rollout created).
-
-        Raises:
-            RolledBackError: it did; ``restored_state`` is what runs now.
-        """
+    def _create(self, name: str, request: SmokeRequest, model_hash: str,
+                current: DeploymentState | None) -> None:
+        """Create the endpoint on ``name``; on failure delete what was created."""
+        self.progress(f"creating endpoint {self.decl.endpoint_name} with config {name}")
+        self.endpoint.create(name)
         try:
-            if old is not None and old != new:
-                self.progress(f"rollout failed ({error}); switching back to {old}")
-                self.switch(old)
-                self.wait_in_service(old)
-                self._delete(new)
-                restored: DeploymentState | None = current
-            elif current is None:
-                self.progress(f"rollout failed ({error}); deleting what it created")
-                if self._endpoint() is not None:
-                    self._call("sagemaker", "delete_endpoint",
-                               EndpointName=self.decl.endpoint_name)
-                self._delete(new)
-                restored = None
-            else:
-                return
+            self.endpoint.wait(name)
+            self.smoke(request, model_hash)
         except Exception as exc:
-            raise DeploymentError(f"rollout failed ({error}) and so did the rollback: "
-                                  f"{exc}") from error
-        what = f"config {old} serves again" if restored else "what it created was deleted"
-        raise RolledBackError(f"{error} (rolled back: {what})", restored_state=restored,
-                              reason=error) from error
+            self.progress(f"rollout failed ({exc}); deleting what it created")
+            try:
+                self.endpoint.delete()
+                self._discard(name, current)
+            except Exception as again:
+                raise DeploymentError(f"rollout failed ({exc}) and so did deleting the "
+                                      f"endpoint it created: {again}") from exc
+            raise RolledBackError(f"{exc} (the endpoint this rollout created was deleted)",
+                                  restored_state=None, reason=exc) from exc
+
+    def _update(self, old: str, name: str, request: SmokeRequest, model_hash: str,
+                current: DeploymentState | None) -> None:
+        """Switch the live endpoint from ``old`` to ``name``; put ``old`` back on failure."""
+        self.progress(f"updating endpoint {self.decl.endpoint_name}: config {old} -> {name}")
+        before = self.endpoint.update(name)  # refused: nothing changed, state stays true
+        restored = current if current is not None and current.target.get("config") == old \
+            else None
+        try:
+            self.endpoint.wait(name, before)
+        except UpdateRevertedError as exc:
+            self._discard(name, current)
+            raise RolledBackError(
+                f"{exc} (SageMaker rolled the endpoint back itself)",
+                restored_state=_with_failure(restored, name, model_hash, exc.reason),
+                reason=exc) from exc
+        try:
+            self.smoke(request, model_hash)
+        except Exception as exc:
+            self.progress(f"rollout failed ({exc}); switching back to {old}")
+            try:
+                self.endpoint.wait(old, self.endpoint.update(old))
+                self._discard(name, current)
+            except Exception as again:
+                raise DeploymentError(f"rollout failed ({exc}) and so did switching back to "
+                                      f"{old}: {again}") from exc
+            raise RolledBackError(f"{exc} (rolled back: config {old} serves again)",
+                                  restored_state=_with_failure(restored, name, model_hash,
+                                                               str(exc)),
+                                  reason=exc) from exc
 
     def rollback(self, current: DeploymentState) -> DeploymentState:
         previous = current.previous
         assert previous is not None
         config = str(previous.target.get("config", ""))
-        if not config or self._exists("sagemaker", "describe_endpoint_config",
-                                      EndpointConfigName=config) is None:
+        if not config or self.calls.find("sagemaker", "describe_endpoint_config",
+                                         EndpointConfigName=config) is None:
             raise DeploymentError(f"the previous endpoint config {config or '?'} is gone: "
                                   "deploy the previous model again instead")
+        back = str(current.target["config"])
         self.progress(f"switching endpoint {self.decl.endpoint_name} back to {config}")
+        before = self.endpoint.update(config)
         try:
-            self.switch(config)
-            self.wait_in_service(config)
+            self.endpoint.wait(config, before)
+        except UpdateRevertedError as exc:
+            raise RolledBackError(f"{exc} (config {back} serves again)", restored_state=current,
+                                  reason=exc) from exc
+        try:
             if previous.smoke is not None:
-                self.smoke(previous.smoke)
+                self.smoke(previous.smoke, previous.model_hash)
         except Exception as exc:
-            back = str(current.target["config"])
             self.progress(f"rollback failed ({exc}); switching back to {back}")
             try:
-                self.switch(back)
-                self.wait_in_service(back)
+                self.endpoint.wait(back, self.endpoint.update(back))
             except Exception as again:
                 raise DeploymentError(f"rollback failed ({exc}) and so did switching back to "
                                       f"{back}: {again}") from exc
@@ -463,7 +460,7 @@ class SageMakerTarget(Target):
         base: dict[str, Any] = {"name": self.decl.name, "type": "sagemaker",
                                 "url": current.url if current else None,
                                 "model_hash": current.model_hash if current else None}
-        desc = self._endpoint()
+        desc = self.endpoint.describe()
         if desc is None:
             return DeploymentStatus(**base, deployed=False, healthy=False,
                                     detail=f"endpoint {self.decl.endpoint_name} does not exist")
@@ -471,19 +468,35 @@ class SageMakerTarget(Target):
         config = desc.get("EndpointConfigName")
         healthy = st == "InService" and (current is None or config == current.target.get(
             "config"))
+        detail = f"endpoint {st} with config {config}"
+        if desc.get("FailureReason"):
+            detail += f"; last failure: {desc['FailureReason']}"
         return DeploymentStatus(**base, deployed=current is not None, healthy=healthy,
-                                detail=f"endpoint {st} with config {config}")
+                                detail=detail)
 
     def remove(self, current: DeploymentState | None, *, force: bool = False) -> None:
-        from botocore.exceptions import ClientError
-
-        if self._endpoint() is not None:
+        if self.endpoint.describe() is not None:
             self.progress(f"deleting endpoint {self.decl.endpoint_name}")
-            try:
-                self._call("sagemaker", "delete_endpoint", EndpointName=self.decl.endpoint_name)
-            except ClientError as exc:
-                if _code(exc) != "ValidationException":
-                    raise
+            self.endpoint.delete()
         for state in (current, current.previous if current else None):
             if state is not None and state.target.get("config"):
                 self._delete(str(state.target["config"]))
+
+
+def _served_hash(attributes: str | None) -> str | None:
+    """The ``model_hash=...`` a server put in the answer's CustomAttributes."""
+    for part in (attributes or "").replace(";", ",").split(","):
+        part = part.strip()
+        if part.startswith(CUSTOM_ATTRIBUTES_HASH):
+            return part[len(CUSTOM_ATTRIBUTES_HASH):]
+    return None
+
+
+def _with_failure(state: DeploymentState | None, config: str, model_hash: str,
+                  reason: str) -> DeploymentState | None:
+    """``state`` (what serves again) recording the update that failed, for the state file."""
+    if state is None:
+        return None
+    failed = {"config": config, "model_hash": model_hash, "reason": reason,
+              "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    return state.model_copy(update={"target": {**state.target, "failed_update": failed}})

@@ -476,9 +476,15 @@ async def call_method(request: Request) -> Response:
     return await service.serve(request, method, request.app.state.inflight)
 
 
-# SageMaker's ``POST /invocations``: the method comes from the request's headers
+# SageMaker's ``POST /invocations``: the method comes from the request's headers. The
+# answer names the served model in X-Amzn-SageMaker-Custom-Attributes, which SageMaker hands
+# to the caller as CustomAttributes: how a deployment checks which model an endpoint serves.
 async def invocations(request: Request) -> Response:
-    return await _service(request).serve(request, None, request.app.state.inflight)
+    service = _service(request)
+    response = await service.serve(request, None, request.app.state.inflight)
+    response.headers[SAGEMAKER_ATTRIBUTES] = \
+        f"model_hash={service.loaded.meta.model_hash}"
+    return response
 
 
 def create_app(loaded: LoadedModel, settings: ServerSettings | None = None) -> FastAPI:

@@ -206,7 +206,7 @@ def sagemaker_api(aws_session: Any, moto_url: str) -> Iterator[Any]:
     entrypoint serving the model data from S3."""
     from tests.doubles.sagemaker import ProcessInstances, SageMakerDouble
 
-    double = SageMakerDouble(moto_url, aws_session, ProcessInstances(), ping_timeout=60)
+    double = SageMakerDouble(moto_url, aws_session, ProcessInstances(), ping_timeout=300)
     double.start()
     yield double
     double.stop()

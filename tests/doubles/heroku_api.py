@@ -319,14 +319,18 @@ class HerokuDouble(LoopbackServer):
         self.timers: list[threading.Timer] = []
         self.budget: float | None = None
         self.refill_per_second = 0.0
+        self.most = 4500.0
         self._refilled_at = time.monotonic()
 
     # --- knobs ---------------------------------------------------------------------
-    def rate_limit(self, remaining: int, refill_per_second: float) -> None:
-        """Give the account ``remaining`` requests, refilled at ``refill_per_second``."""
+    def rate_limit(self, remaining: int, refill_per_second: float,
+                   most: int = 4500) -> None:
+        """Give the account ``remaining`` requests, refilled at ``refill_per_second`` up
+        to ``most`` (Heroku's bucket holds 4500)."""
         with self.lock:
             self.budget = float(remaining)
             self.refill_per_second = refill_per_second
+            self.most = float(most)
             self._refilled_at = time.monotonic()
 
     def seed_app(self, name: str, releases: int = 0) -> dict[str, Any]:
@@ -438,7 +442,7 @@ class HerokuDouble(LoopbackServer):
             if self.budget is None:
                 return True
             now = time.monotonic()
-            self.budget = min(4500.0, self.budget + (now - self._refilled_at)
+            self.budget = min(self.most, self.budget + (now - self._refilled_at)
                               * self.refill_per_second)
             self._refilled_at = now
             if self.budget < 1:
