@@ -27,13 +27,31 @@ def test_methods_and_small_json_calls(client, iris, iris_lr):
     np.testing.assert_allclose(client.call("predict_proba", X), iris_lr.predict_proba(X))
 
 
-def test_big_frames_take_the_binary_path(client, iris, iris_lr):
-    X = pd.concat([iris[0]] * (FAST_ROWS // len(iris[0]) + 1), ignore_index=True)
-    assert len(X) >= FAST_ROWS
-    got = client.predict_proba(X)
-    assert isinstance(got, np.ndarray) and got.shape == (len(X), 3)
-    np.testing.assert_allclose(got, iris_lr.predict_proba(X))
-    np.testing.assert_array_equal(client.predict(X), iris_lr.predict(X))
+def test_big_frames_take_the_binary_path(lr_server, iris, iris_lr):
+    """Big frames travel as Parquet and come back as .npy; small ones stay JSON. The
+    formats are read off the wire (an httpx response hook), not off the client."""
+    import httpx
+
+    from mlem_lib.data.media import JSON, NPY, PARQUET
+
+    wire: list[tuple[str, str, str]] = []
+
+    def record(response: httpx.Response) -> None:
+        wire.append((response.request.url.path, response.request.headers.get("content-type", ""),
+                     response.headers.get("content-type", "").split(";")[0]))
+
+    with httpx.Client(event_hooks={"response": [record]}, timeout=60) as http, \
+            HTTPClient(lr_server.url, client=http, auth_token="client-token") as client:
+        wire.clear()  # the interface read
+        X = pd.concat([iris[0]] * (FAST_ROWS // len(iris[0]) + 1), ignore_index=True)
+        assert len(X) >= FAST_ROWS
+        got = client.predict_proba(X)
+        assert isinstance(got, np.ndarray) and got.shape == (len(X), 3)
+        np.testing.assert_allclose(got, iris_lr.predict_proba(X))
+        np.testing.assert_array_equal(client.predict(X), iris_lr.predict(X))
+        np.testing.assert_array_equal(client.predict(X.head(5)), iris_lr.predict(X.head(5)))
+    assert wire == [("/predict_proba", PARQUET, NPY), ("/predict", PARQUET, NPY),
+                    ("/predict", JSON, JSON)]
 
 
 def test_errors(client, lr_server, iris):

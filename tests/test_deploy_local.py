@@ -21,6 +21,7 @@ from mlem_lib.errors import (
     RolledBackError,
     SmokeTestError,
 )
+from tests._fixtures.cloud import model_hash
 from tests.conftest import free_port
 
 
@@ -52,11 +53,22 @@ def test_deploy_status_noop_and_remove(declare, removed_after, saved_lr, iris):
     remove(decl)  # already gone: no error
 
 
+def _serves(url: str, model: str, rows, answers: list[int]) -> None:
+    """The server at ``url`` reports ``model``'s hash and answers ``answers`` on ``rows``."""
+    assert _served_hash(url) == model_hash(model)
+    r = httpx.post(f"{url}/predict", json={"data": {"values": rows.to_dict("records")}},
+                   timeout=30, trust_env=False)
+    assert r.status_code == 200 and r.json() == answers
+
+
 def test_update_records_previous_and_failed_update_rolls_back(declare, removed_after,
-                                                             saved_lr, saved_rf, broken_lr):
+                                                             saved_lr, saved_lr_v2, broken_lr,
+                                                             identity_rows):
     decl = removed_after(_decl(declare))
     first = deploy(decl, saved_lr, progress=False)
-    second = deploy(decl, saved_rf, progress=False)
+    _serves(first.url, saved_lr, identity_rows, [0, 1, 2])
+    second = deploy(decl, saved_lr_v2, progress=False)
+    _serves(second.url, saved_lr_v2, identity_rows, [1, 2, 0])
     assert second.model_hash != first.model_hash
     assert second.previous is not None and second.previous.model_hash == first.model_hash
     assert not pid_alive(first.target["pid"])
@@ -65,9 +77,11 @@ def test_update_records_previous_and_failed_update_rolls_back(declare, removed_a
         deploy(decl, broken_lr, progress=False)
     assert isinstance(failed.value.reason, SmokeTestError)
     st = status(decl)
-    assert st.healthy and st.model_hash == second.model_hash  # the rf runs again
+    assert st.healthy and st.model_hash == second.model_hash  # version 2 runs again
     restored = StateStore(str(Path(decl).with_name("staging.state.json"))).load()
-    assert restored is not None and restored.previous is not None
+    assert restored is not None and restored.url is not None
+    _serves(restored.url, saved_lr_v2, identity_rows, [1, 2, 0])
+    assert restored.previous is not None
     assert restored.previous.model_hash == first.model_hash
     assert pid_alive(restored.target["pid"])
 
@@ -132,11 +146,34 @@ def test_state_at_an_fsspec_url(declare, removed_after, saved_lr):
     assert status(decl, state_url=url).healthy
 
 
-def test_declared_state_url_and_smoke_method(declare, removed_after, saved_lr, tmp_path):
+@pytest.fixture
+def proba_broken(tmp_path_factory) -> str:
+    """A model whose ``predict`` works and whose ``predict_proba`` raises: only a smoke
+    request to ``predict_proba`` notices."""
+    import mlem_lib.api as mlem
+
+    class ProbaBroken:
+        def predict(self, xs: list[float]) -> list[float]:
+            return xs
+
+        def predict_proba(self, xs: list[float]) -> list[float]:
+            raise RuntimeError("predict_proba is broken")
+
+    path = str(tmp_path_factory.mktemp("proba_broken") / "model")
+    mlem.save(ProbaBroken(), path, sample_data=[1.0, 2.0])
+    return path
+
+
+def test_declared_state_url_and_smoke_method(declare, removed_after, proba_broken, tmp_path):
     state_path = str(tmp_path / "elsewhere" / "s.json")
-    decl = removed_after(_decl(declare, state_url=state_path, smoke_method="predict_proba"))
-    deploy(decl, saved_lr, progress=False)
-    assert StateStore(state_path).load() is not None
+    plain = removed_after(_decl(declare, name="plain", state_url=state_path))
+    deployed = deploy(plain, proba_broken, progress=False)  # the default smoke: predict
+    assert StateStore(state_path).load() == deployed
+    # the declared smoke_method is the one called: its failure fails the rollout
+    proba = removed_after(_decl(declare, name="proba", smoke_method="predict_proba"))
+    with pytest.raises(DeploymentError, match="predict_proba is broken"):
+        deploy(proba, proba_broken, progress=False)
+    assert status(proba).deployed is False
 
 
 def _served_hash(url: str) -> str:

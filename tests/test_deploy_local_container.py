@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mlem_lib.deploy import deploy, remove, status
+from mlem_lib.deploy import deploy, remove, rollback, status
 from mlem_lib.errors import RolledBackError, SmokeTestError
+from tests._fixtures.cloud import model_hash
 from tests.conftest import free_port
 
 
@@ -14,6 +15,30 @@ from tests.conftest import free_port
 def container_decl(declare, removed_after, docker_client, docker_base_image):
     return removed_after(declare("box", type="local", runtime="container", port=free_port(),
                                  base=docker_base_image, wait_timeout=120))
+
+
+def _served(url: str, rows) -> tuple[str, list[int]]:
+    """(the model hash the server reports on /health, its answers on ``rows``)."""
+    health = httpx.get(f"{url}/health", timeout=10, trust_env=False).json()
+    r = httpx.post(f"{url}/predict", json={"data": {"values": rows.to_dict("records")}},
+                   timeout=30, trust_env=False)
+    return health["model_hash"], r.json()
+
+
+def test_container_update_serves_the_new_version(declare, removed_after, docker_base_image,
+                                                 saved_lr, saved_lr_v2, identity_rows):
+    import uuid
+
+    # a name of its own: containers are found by the deployment's name label
+    container_decl = removed_after(declare(f"box-{uuid.uuid4().hex[:8]}", type="local",
+                                           runtime="container", port=free_port(),
+                                           base=docker_base_image, wait_timeout=120))
+    first = deploy(container_decl, saved_lr, progress=False)
+    assert _served(first.url, identity_rows) == (model_hash(saved_lr), [0, 1, 2])
+    second = deploy(container_decl, saved_lr_v2, progress=False)
+    assert _served(second.url, identity_rows) == (model_hash(saved_lr_v2), [1, 2, 0])
+    back = rollback(container_decl, progress=False)
+    assert _served(back.url, identity_rows) == (model_hash(saved_lr), [0, 1, 2])
 
 
 def test_container_deploy_rollback_and_remove(container_decl, docker_client, saved_lr,
@@ -35,6 +60,7 @@ def test_container_deploy_rollback_and_remove(container_decl, docker_client, sav
     assert isinstance(failed.value.reason, SmokeTestError)
     st = status(container_decl)
     assert st.healthy and st.model_hash == state.model_hash
+    assert _served(state.url, iris[0].iloc[[0, 50, 100]])[0] == state.model_hash
     container.reload()
     assert container.status == "running"  # the previous container was started again
     assert not docker_client.containers.list(
