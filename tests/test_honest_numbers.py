@@ -120,3 +120,82 @@ def test_complex_npy_body_is_a_400(saved_kinds):
     r = client.post("/predict", content=buf.getvalue(),
                     headers={"Content-Type": "application/x-npy"})
     assert r.status_code == 400 and "complex" in r.text
+
+
+# --- item 12: non-finite values --------------------------------------------------------
+
+def log_probs(x: np.ndarray) -> np.ndarray:
+    """Like predict_log_proba of a sure classifier: -inf and NaN in the answer."""
+    out = np.zeros((len(x), 3))
+    out[:, 1] = -np.inf
+    out[:, 2] = np.nan
+    return out
+
+
+def nan_tolerant(x: np.ndarray) -> np.ndarray:
+    """A model that takes missing values (like xgboost): NaN counts as 0."""
+    return np.nan_to_num(x).sum(axis=1)
+
+
+@pytest.fixture(scope="module")
+def nonfinite_apps(tmp_path_factory) -> dict[str, TestClient]:
+    import mlem_lib.api as mlem
+
+    root = tmp_path_factory.mktemp("nonfinite")
+    apps = {}
+    for name, fn in {"log_probs": log_probs, "tolerant": nan_tolerant}.items():
+        mlem.save(fn, str(root / name), sample_data=np.ones((2, 4)))
+        apps[name] = TestClient(create_app(LoadedModel.load(str(root / name)),
+                                           ServerSettings()))
+    return apps
+
+
+def test_nonfinite_results_are_json_tokens_never_null(nonfinite_apps):
+    r = nonfinite_apps["log_probs"].post("/predict", json={"data": [[1.0, 2.0, 3.0, 4.0]]})
+    assert r.status_code == 200
+    assert r.json() == [[0.0, "-Infinity", "NaN"]]
+    assert b"null" not in r.content
+    csv = nonfinite_apps["log_probs"].post("/predict", json={"data": [[1.0, 2.0, 3.0, 4.0]]},
+                                           headers={"Accept": "text/csv"})
+    assert "-inf" in csv.text
+
+
+def test_nonfinite_results_round_trip_through_http_client(nonfinite_apps):
+    from mlem_lib.client import HTTPClient
+
+    with HTTPClient("http://testserver", client=nonfinite_apps["log_probs"]) as client:
+        got = np.asarray(client.predict(np.ones((2, 4))))
+    assert got.dtype.kind == "f"
+    np.testing.assert_array_equal(got, log_probs(np.ones((2, 4))))
+
+
+def _bodies(x: np.ndarray) -> dict[str, tuple[bytes, str]]:
+    from mlem_lib.data.media import dumps_json
+
+    npy, parquet = io.BytesIO(), io.BytesIO()
+    np.save(npy, x)
+    pd.DataFrame(x, columns=[str(i) for i in range(x.shape[1])]).to_parquet(parquet)
+    csv = "\n".join(",".join(repr(float(v)) for v in row) for row in x).encode()
+    return {"json": (b'{"data": ' + dumps_json(x) + b"}", "application/json"),
+            "csv": (csv, "text/csv"), "npy": (npy.getvalue(), "application/x-npy"),
+            "parquet": (parquet.getvalue(), "application/x-parquet")}
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "npy", "parquet"])
+def test_nan_input_gets_the_same_400_in_every_format(saved_kinds, fmt):
+    client = TestClient(create_app(LoadedModel.load(saved_kinds["ndarray"]), ServerSettings()))
+    x = np.array([[5.1, np.nan, 1.4, 0.2]])
+    body, ctype = _bodies(x)[fmt]
+    r = client.post("/predict", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 400, (fmt, r.status_code, r.text)
+    assert r.json()["field"] == "data" and "NaN" in r.json()["error"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "npy", "parquet"])
+def test_nan_reaches_a_model_that_takes_it_in_every_format(nonfinite_apps, fmt):
+    x = np.array([[1.0, np.nan, 2.0, -np.inf]])
+    body, ctype = _bodies(np.nan_to_num(x, posinf=np.inf, neginf=0.0, nan=np.nan))[fmt]
+    r = nonfinite_apps["tolerant"].post("/predict", content=body,
+                                        headers={"Content-Type": ctype})
+    assert r.status_code == 200, (fmt, r.text)
+    assert r.json() == [3.0]

@@ -84,16 +84,79 @@ def loads_json(body: bytes) -> Any:
                           expected="valid JSON", got="malformed JSON") from None
 
 
+#: How non-finite floats travel in JSON, which has no token for them (orjson would write
+#: ``null``, turning a number into a missing value): as these strings, read back by the
+#: float data types.
+NONFINITE_TOKENS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+def _nonfinite_token(x: float) -> str:
+    return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
+
+
+def encode_nonfinite(payload: Any) -> Any:
+    """``payload`` with every NaN/inf float replaced by its string token.
+
+    Example:
+        >>> encode_nonfinite([1.5, float("nan"), {"x": float("-inf")}])
+        [1.5, 'NaN', {'x': '-Infinity'}]
+    """
+    import math
+
+    import numpy as np
+
+    if isinstance(payload, float | np.floating):
+        return payload if math.isfinite(payload) else _nonfinite_token(float(payload))
+    if isinstance(payload, np.ndarray):
+        return encode_nonfinite(payload.tolist())
+    if isinstance(payload, list | tuple):
+        return [encode_nonfinite(v) for v in payload]
+    if isinstance(payload, dict):
+        return {k: encode_nonfinite(v) for k, v in payload.items()}
+    return payload
+
+
+def nonfinite_field(value: Any, name: str = "data") -> str | None:
+    """Where ``value`` holds a NaN or an infinity: a DataFrame's first such column, else
+    ``name``; None when every number is finite.
+
+    Example:
+        >>> import pandas as pd
+        >>> nonfinite_field(pd.DataFrame({"a": [1.0], "b": [float("nan")]}))
+        'b'
+    """
+    import numpy as np
+
+    if hasattr(value, "select_dtypes"):
+        numbers = value.select_dtypes(include="number")
+        for column in numbers.columns:
+            if not np.isfinite(numbers[column].to_numpy(dtype=float)).all():
+                return str(column)
+        return None
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):
+        return None
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        return name
+    if arr.dtype == object and encode_nonfinite(arr.tolist()) != arr.tolist():
+        return name
+    return None
+
+
 def dumps_json(value: Any, to_json: Any = None) -> bytes:
     """JSON bytes of ``value`` (converted by ``to_json`` first when given).
 
     Numeric numpy arrays skip ``to_json``: orjson writes them as nested lists directly,
-    which is the same JSON, much faster.
+    which is the same JSON, much faster. NaN and infinities are written as the strings
+    ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (see :data:`NONFINITE_TOKENS`).
 
     Example:
         >>> import numpy as np
         >>> dumps_json(np.array([1.5, 2.0])), dumps_json((1, 2), list)
         (b'[1.5,2.0]', b'[1,2]')
+        >>> dumps_json(np.array([0.0, -np.inf]))
+        b'[0.0,"-Infinity"]'
     """
     import orjson
 
@@ -101,9 +164,16 @@ def dumps_json(value: Any, to_json: Any = None) -> bytes:
             value.dtype.kind in _ORJSON_NUMPY_KINDS and value.dtype.itemsize >= 2:
         import numpy as np
 
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return orjson.dumps(encode_nonfinite(value))
         return orjson.dumps(np.ascontiguousarray(value), option=orjson.OPT_SERIALIZE_NUMPY)
     payload = to_json(value) if to_json is not None else value
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    out = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    if b"null" in out:  # maybe a NaN that orjson wrote as null: write it as a token
+        fixed = orjson.dumps(encode_nonfinite(payload), option=orjson.OPT_SERIALIZE_NUMPY)
+        if fixed != out:
+            return fixed
+    return out
 
 
 # --- CSV ---------------------------------------------------------------------------------

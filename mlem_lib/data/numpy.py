@@ -38,6 +38,10 @@ def coerce_dtype(arr: Any, expected: str, field: str | None) -> Any:
             raise SchemaError(f"{_where(field)}: expected dtype {expected}, got {actual}",
                               field=field, expected=expected, got=str(actual)) from exc
     a, t = getattr(actual, "kind", "O"), target.kind
+    if t == "f" and a in "OU":
+        parsed = parse_nonfinite_tokens(arr)
+        if parsed is not None:
+            return parsed.astype(target) if hasattr(parsed, "astype") else parsed
     ok = False
     if t in "OUS":
         ok = a in "OUSb" or t == "O" or str(actual) in ("str", "string")
@@ -62,6 +66,36 @@ def coerce_dtype(arr: Any, expected: str, field: str | None) -> Any:
                           field=field, expected=expected, got=str(actual))
     _check_range(arr, target, field)
     return arr.astype(target if t != "O" else object)
+
+
+def parse_nonfinite_tokens(arr: Any) -> Any:
+    """Numbers mixed with JSON's non-finite tokens (``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"``) as floats, or None when anything else is there."""
+    from mlem_lib.data.media import NONFINITE_TOKENS
+
+    is_series = hasattr(arr, "to_numpy")
+    values = arr.to_numpy(dtype=object) if is_series else np.asarray(arr, dtype=object)
+    out = np.empty(values.shape, dtype=float)
+    flat_in, flat_out = values.ravel(), out.ravel()
+    seen_token = False
+    for i, v in enumerate(flat_in):
+        if isinstance(v, str):
+            if v not in NONFINITE_TOKENS:
+                return None
+            flat_out[i] = NONFINITE_TOKENS[v]
+            seen_token = True
+        elif isinstance(v, int | float | np.integer | np.floating) and not isinstance(
+                v, bool | np.bool_):
+            flat_out[i] = v
+        else:
+            return None
+    if not seen_token:
+        return None
+    if is_series:
+        import pandas as pd
+
+        return pd.Series(out, index=arr.index, name=arr.name)
+    return out
 
 
 def _has_bool(payload: Any) -> bool:
@@ -160,6 +194,8 @@ class NumpyNdarrayType(DataType):
                               got=type(payload).__name__)
         try:
             arr = np.asarray(payload)
+            if arr.dtype.kind == "U" and np.dtype(self.dtype).kind == "f":
+                arr = np.asarray(payload, dtype=object)  # numbers mixed with "NaN" tokens
         except ValueError as exc:
             raise SchemaError(f"{_where(field)}: rows have different lengths "
                               f"(expected shape {self._shape_str()})", field=field,
@@ -167,6 +203,10 @@ class NumpyNdarrayType(DataType):
         if arr.dtype.kind in "iufc" and np.dtype(self.dtype).kind in "iufc" and _has_bool(payload):
             raise SchemaError(f"{_where(field)}: expected {self.dtype} numbers, got true/false",
                               field=field, expected=self.dtype, got="bool")
+        if arr.dtype == object and arr.ndim and np.dtype(self.dtype).kind == "f":
+            parsed = parse_nonfinite_tokens(arr)
+            if parsed is not None:
+                arr = parsed
         if arr.dtype == object and arr.ndim and self.dtype != "object":
             raise SchemaError(f"{_where(field)}: rows have different lengths or mixed types "
                               f"(expected shape {self._shape_str()}, dtype {self.dtype})",

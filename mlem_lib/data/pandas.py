@@ -10,7 +10,7 @@ import pandas as pd
 
 from mlem_lib.data import media
 from mlem_lib.data.base import DataType
-from mlem_lib.data.numpy import coerce_dtype
+from mlem_lib.data.numpy import coerce_dtype, parse_nonfinite_tokens
 from mlem_lib.errors import SchemaError
 
 _STRINGS = ("object", "str", "string")
@@ -187,6 +187,10 @@ class DataFrameType(DataType):
             except ValueError as exc:
                 raise SchemaError(f"column '{name}': expected {dtype} values", field=name,
                                   expected=dtype, got="mixed values") from exc
+            if arr.dtype.kind in "OUS" and dtype.startswith("float"):
+                parsed = parse_nonfinite_tokens(np.asarray(values, dtype=object))  # "NaN" in JSON
+                if parsed is not None:
+                    arr = parsed
             if arr.dtype.kind in "OUS":
                 bad = next((v for v in values if isinstance(v, str | dict | list)), None)
                 raise SchemaError(f"column '{name}': expected dtype {dtype}, got "

@@ -71,6 +71,11 @@ class PrimitiveType(DataType):
     def from_json(self, payload: Any, field: str | None = None) -> Any:
         if self.ptype == "complex" and isinstance(payload, list) and len(payload) == 2:
             return complex(payload[0], payload[1])
+        if self.ptype == "float" and isinstance(payload, str):
+            from mlem_lib.data.media import NONFINITE_TOKENS
+
+            if payload in NONFINITE_TOKENS:  # JSON's spelling of NaN and the infinities
+                return NONFINITE_TOKENS[payload]
         return self._check(payload, field)
 
     def to_json(self, obj: Any) -> Any:

@@ -46,6 +46,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from mlem_lib.data import media
 from mlem_lib.data.media import JSON
 from mlem_lib.errors import HTTPProblem, SchemaError
 from mlem_lib.serve import codecs
@@ -315,10 +316,21 @@ class ModelService:
         try:
             result = await batcher.submit(data)
         except Exception as exc:  # this caller's rows failed (others' are answered)
-            return _error_response(500, {"error": _exception_text(exc)})
+            return self.model_error(exc, method, data)
         if inline:
             return self.respond(sig, out_kind, result)
         return await run_in_threadpool(self.respond, sig, out_kind, result)
+
+    def model_error(self, exc: Exception, method: str, data: Any) -> Response:
+        """500 for an exception of the model; 400 naming the field when the input held NaN
+        or an infinity, so that such a value gets the same 4xx in every body format."""
+        where = media.nonfinite_field(data, _arg_name(self.loaded, method))
+        if where is not None:
+            return _error_response(400, {
+                "error": f"the model cannot take NaN or infinite values (in '{where}'): "
+                         f"{_exception_text(exc)}", "field": where,
+                "expected": "finite numbers", "got": "NaN or infinity"})
+        return _error_response(500, {"error": _exception_text(exc)})
 
     def handle(self, method: str, body: bytes, content_type: str | None, accept: str | None,
                wrapped: bool) -> Response:
@@ -334,7 +346,7 @@ class ModelService:
         try:
             result = self.loaded.handler.call(self.loaded.model, sig.name, data)
         except Exception as exc:
-            return _error_response(500, {"error": _exception_text(exc)})
+            return self.model_error(exc, method, data)
         return self.respond(sig, out_kind, result)
 
     def prepare(self, method: str, body: bytes, content_type: str | None, accept: str | None,
