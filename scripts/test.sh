@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the test suite on a fresh machine: installs the project, a Docker engine with local
-# base images and an image registry, and the real MLEM 0.4.14 in a side venv, then pytest.
+# base images and an image registry, the real MLEM 0.4.14 and schemathesis in side venvs, then
+# pytest.
 #
 #   bash scripts/test.sh            # everything
 #   bash scripts/test.sh -k serve   # extra arguments go to pytest
@@ -21,6 +22,10 @@ eval "$out"
 echo "test: preparing the MLEM 0.4.14 side venv ..." >&2
 MLEM_SIDE_VENV="$(bash scripts/mlem-side-venv.sh)"
 export MLEM_SIDE_VENV
+
+echo "test: preparing the schemathesis side venv ..." >&2
+SCHEMATHESIS_VENV="$(bash scripts/schemathesis-venv.sh)"
+export SCHEMATHESIS_VENV
 
 export DVC_NO_ANALYTICS=1 MLEM_NO_ANALYTICS=true PREFECT_SERVER_ANALYTICS_ENABLED=false
 export PYTHONDONTWRITEBYTECODE=1
