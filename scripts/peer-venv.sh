@@ -5,6 +5,7 @@
 #   scripts/peer-venv.sh bentoml     # ${BENCH_BENTOML_VENV:-<repo>/.venv-bentoml}
 #   scripts/peer-venv.sh mlflow      # ${BENCH_MLFLOW_VENV:-<repo>/.venv-mlflow}
 #   scripts/peer-venv.sh mlem        # ${MLEM_SIDE_VENV:-<repo>/.venv-mlem}
+#   scripts/peer-venv.sh schemathesis  # ${SCHEMATHESIS_VENV:-<repo>/.venv-schemathesis}
 #
 # Prints the venv path on stdout. BentoML and MLflow are for the bench only, never CI;
 # MLEM 0.4.14 is also used by the compatibility tests (scripts/mlem-side-venv.sh).
@@ -30,8 +31,13 @@ case "$PEER" in
               httpx)
         CHECK='import mlem, mlem.api, mlem.runtime.client, sklearn, httpx; assert mlem.__version__.startswith("0.4.14")'
         ;;
+    schemathesis)  # not a peer: the fuzzer of tests/test_fuzz_http.py, kept out of .venv
+        VENV="${SCHEMATHESIS_VENV:-$ROOT/.venv-schemathesis}"
+        PINS=(schemathesis==4.32.5)
+        CHECK='import schemathesis; assert schemathesis.__version__ == "4.32.5"'
+        ;;
     *)
-        echo "usage: $0 bentoml|mlflow|mlem" >&2
+        echo "usage: $0 bentoml|mlflow|mlem|schemathesis" >&2
         exit 2
         ;;
 esac

@@ -5,34 +5,6 @@
 #
 #   scripts/schemathesis-venv.sh     # creates ${SCHEMATHESIS_VENV:-<repo>/.venv-schemathesis}
 #
-# Prints the venv path on stdout.
+# Prints the venv path on stdout. The pin lives in scripts/peer-venv.sh.
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${SCHEMATHESIS_VENV:-$ROOT/.venv-schemathesis}"
-PINS=(schemathesis==4.32.5)
-CHECK='import schemathesis; assert schemathesis.__version__ == "4.32.5"'
-
-ok() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "$CHECK" >/dev/null 2>&1; }
-
-if ok; then
-    echo "$VENV"
-    exit 0
-fi
-echo "creating the schemathesis side venv at $VENV ..." >&2
-PY="${SCHEMATHESIS_PYTHON:-$(command -v python3.11 || command -v python3)}"
-if command -v uv >/dev/null 2>&1; then
-    uv venv --quiet --python "$PY" "$VENV" >&2
-    uv pip install --quiet --python "$VENV/bin/python" "${PINS[@]}" >&2
-elif "$PY" -m uv --version >/dev/null 2>&1; then
-    "$PY" -m uv venv --quiet --python "$PY" "$VENV" >&2
-    "$PY" -m uv pip install --quiet --python "$VENV/bin/python" "${PINS[@]}" >&2
-else
-    "$PY" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}" >&2
-fi
-if ! ok; then
-    echo "error: the schemathesis side venv at $VENV does not import (check: $CHECK)" >&2
-    exit 1
-fi
-echo "$VENV"
+exec bash "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peer-venv.sh" schemathesis
