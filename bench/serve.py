@@ -35,6 +35,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -552,6 +553,7 @@ def main() -> int:
           "client threads and servers share the machine.")
     if args.json:
         Path(args.json).write_text(json.dumps(cells, indent=1))
+    shutil.rmtree(tmp, ignore_errors=True)  # models, venv-trained copies and server logs
     return 0
 
 
