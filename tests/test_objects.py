@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
+import mlem_lib
 import mlem_lib.api as mlem
 from mlem_lib.errors import (
     ArtifactIntegrityError,
@@ -165,6 +166,26 @@ def test_dataframe_data_object(tmp_path, iris):
     meta = mlem.save(iris[0], str(tmp_path / "df"))
     assert meta.format == "parquet"
     assert mlem.load(str(tmp_path / "df")).equals(iris[0])
+
+
+def test_data_object_metadata_is_complete_and_true(tmp_path, iris):
+    """What a data object's .mlem records: found by mutation testing (every field of
+    save_data could be dropped without a test noticing)."""
+    from mlem_lib.storage import get_fs, hash_file
+
+    path = tmp_path / "df"
+    meta = mlem.save(iris[0], str(path), description="iris features", labels=["iris", "v1"])
+    again = mlem.load_meta(str(path))
+    assert again == meta
+    assert (meta.description, meta.labels, meta.format) == ("iris features", ["iris", "v1"],
+                                                           "parquet")
+    art = meta.artifacts["data"]
+    assert art.uri == "df" and art.size == path.stat().st_size > 0
+    fs, local = get_fs(str(path))
+    assert (art.hash, art.size) == hash_file(fs, local, art.hash_algorithm)
+    assert {"pandas", "pyarrow"} <= {getattr(r, "module", None) for r in meta.requirements}
+    assert meta.mlem_lib_version == mlem_lib.__version__
+    assert mlem.load(str(path)).equals(iris[0])
 
 
 def test_load_meta_does_not_unpickle(tmp_path, saved_lr):
