@@ -52,6 +52,7 @@ for group in "${selected[@]}"; do
     {
         echo "[mutmut]"
         echo "source_paths=mlem_lib"
+        printf 'also_copy=\n    deployments\n'  # the shipped declarations some tests read
         echo "only_mutate="
         for m in $modules; do echo "    $m"; done
         echo "pytest_add_cli_args="
