@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlem_lib.meta import ModelMeta
 from mlem_lib.serve.settings import (
@@ -73,23 +73,47 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+_SERVER: list[Any] = []  # the uvicorn.Server of this process, once it exists
+
+
 def _stop(signum: int, frame: object) -> None:
+    if _SERVER:  # uvicorn's loop runs (or is about to): let it shut down gracefully
+        _SERVER[0].should_exit = True
+        return
     raise SystemExit(0)
 
 
 def _exit_cleanly_on_sigterm() -> None:
     """Make SIGTERM end the process with status 0, whenever it arrives.
 
-    Before uvicorn takes over the signals (loading the model, importing the app), it
-    stops the process at once. Once uvicorn runs, uvicorn shuts down gracefully, puts
-    this handler back and raises the signal again, which ends the process with status 0
-    instead of -15 (which orchestrators report as a crash).
+    Before the server exists (loading the model, importing the app) it stops the process
+    at once. Once it exists, the signal asks it to shut down gracefully, also in the
+    moments before uvicorn installs its own handlers (which it restores to this one, and
+    re-raises the signal to, after its shutdown): the process then ends with status 0
+    instead of -15, which orchestrators report as a crash.
     """
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
+
+
+def _serve_one(app: Any, options: dict[str, Any]) -> None:
+    """Run one uvicorn server in this process; ``_stop`` can reach it from the start."""
+    import uvicorn
+
+    from mlem_lib.errors import ServeError
+
+    server = uvicorn.Server(uvicorn.Config(app, **options))
+    _SERVER[:] = [server]
+    try:
+        server.run()
+    finally:
+        _SERVER.clear()
+    if not server.started and not server.should_exit:
+        raise ServeError(f"the server did not start on {options['host']}:{options['port']} "
+                         "(see the log above)")
 
 
 def check_model(path: str, repo: str | None = None) -> ModelMeta:
@@ -191,8 +215,7 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
     if loaded is not None:
         app = protect_docs(create_app(loaded, settings), settings)
         settle_heap()
-        uvicorn.run(app,
-                    **options)  # type: ignore[arg-type]
+        _serve_one(app, options)
         return
     os.environ[ENV_MODEL] = path
     if repo:
