@@ -57,8 +57,10 @@ def save(obj: Any, path: str, sample_data: Any = None, *, description: str | Non
         >>> save(LogisticRegression().fit(X, y), "models/lr", sample_data=X)  # doctest: +SKIP
     """
     from mlem_lib.objects import save as _save
+    from mlem_lib.transient import reraise_transient
 
-    return _save(obj, path, sample_data, description, labels)
+    with reraise_transient(f"saving {path}", storage=True):
+        return _save(obj, path, sample_data, description, labels)
 
 
 def load_meta(path: str, *, repo: str | None = None) -> ModelMeta | DataMeta:
@@ -74,8 +76,10 @@ def load_meta(path: str, *, repo: str | None = None) -> ModelMeta | DataMeta:
         'sklearn'
     """
     from mlem_lib.locate import read_meta
+    from mlem_lib.transient import reraise_transient
 
-    return read_meta(path, repo)
+    with reraise_transient(f"reading {path}", storage=True):
+        return read_meta(path, repo)
 
 
 def load(path: str, *, repo: str | None = None, check_requirements: bool = True) -> Any:
@@ -92,8 +96,9 @@ def load(path: str, *, repo: str | None = None, check_requirements: bool = True)
     """
     from mlem_lib.locate import open_object
     from mlem_lib.objects import load_object
+    from mlem_lib.transient import reraise_transient
 
-    with open_object(path, repo) as found:
+    with reraise_transient(f"loading {path}", storage=True), open_object(path, repo) as found:
         return load_object(found.meta, found.fs, found.meta_path, check_requirements)
 
 
@@ -118,9 +123,12 @@ def apply(model: str | Any, data: Any, method: str = "predict", *, output: str |
         >>> apply("models/rf", X_test, method="predict_proba")  # doctest: +SKIP
     """
     from mlem_lib.apply import apply as _apply
+    from mlem_lib.transient import reraise_transient
 
-    return _apply(model, data, method=method, output=output, batch_size=batch_size,
-                  quiet=quiet, repo=repo)
+    with reraise_transient(f"applying a model to {data if isinstance(data, str) else 'data'}",
+                           storage=True):
+        return _apply(model, data, method=method, output=output, batch_size=batch_size,
+                      quiet=quiet, repo=repo)
 
 
 def show(path: str, *, repo: str | None = None) -> str:
@@ -198,8 +206,10 @@ def build(model: str, kind: str, options: BuildOptions | Mapping[str, object] | 
         'sha256:...'
     """
     from mlem_lib.build import build as _build
+    from mlem_lib.transient import reraise_transient
 
-    return _build(model, kind, options, repo=repo, progress=progress)
+    with reraise_transient(f"building {model} as {kind}"):
+        return _build(model, kind, options, repo=repo, progress=progress)
 
 
 def deploy(declaration: str | os.PathLike[str], model: str, *, credentials: object = None,
