@@ -158,6 +158,19 @@ def test_other_errors_are_not_retried(calls, sagemaker_api):
         calls("sagemaker", "list_endpoints")
 
 
+def test_error_lines_give_the_code_and_the_first_line():
+    from botocore.exceptions import ClientError
+
+    from mlem_lib.deploy.aws import describe, error_code, http_status
+
+    exc = ClientError({"Error": {"Code": "ValidationException", "Message": "first\nsecond"},
+                       "ResponseMetadata": {"HTTPStatusCode": 400}}, "UpdateEndpoint")
+    assert describe(exc) == "ValidationException: first"
+    assert (error_code(exc), http_status(exc)) == ("ValidationException", 400)
+    assert describe(ValueError("plain\nmore")) == "ValueError: plain"
+    assert (error_code(ValueError()), http_status(ValueError())) == ("", 0)
+
+
 def test_network_errors_are_one_line(aws_session):
     calls = _calls(aws_session, f"http://127.0.0.1:{free_port()}")
     with pytest.raises(TargetUnreachableError) as err:
