@@ -103,7 +103,9 @@ def load(path: str, *, repo: str | None = None, check_requirements: bool = True)
 
 
 def apply(model: str | Any, data: Any, method: str = "predict", *, output: str | None = None,
-          batch_size: int | None = None, quiet: bool = True, repo: str | None = None) -> Any:
+          batch_size: int | None = None, quiet: bool = True, repo: str | None = None,
+          column: str | None = None, keep_columns: list[str] | None = None,
+          with_input: bool = False) -> Any:
     """Run a model method on data.
 
     Args:
@@ -111,10 +113,15 @@ def apply(model: str | Any, data: Any, method: str = "predict", *, output: str |
         data: an in-memory value (DataFrame, ndarray, list...) or a file path/URL
             (CSV, Parquet, JSON Lines, .npy, a data ``.mlem``) for batch prediction.
         method: the method to call (``predict``, ``predict_proba``...).
-        output: where to write predictions when ``data`` is a file.
+        output: where to write predictions (``.csv``, ``.parquet``, ``.jsonl``, ``.json``,
+            ``.npy``; CSV and JSON may end in ``.gz``, ``.bz2``, ``.xz``).
         batch_size: rows per chunk when streaming a file.
         quiet: no progress bar.
         repo: the git repository holding a registry reference.
+        column: the input column a model of one column takes (a text model applied to
+            the ``text`` column of a CSV).
+        keep_columns: input columns written next to the predictions (an ``id``...).
+        with_input: write every input column next to the predictions.
 
     Returns:
         The predictions (for files without ``output``: all of them in memory).
@@ -128,7 +135,8 @@ def apply(model: str | Any, data: Any, method: str = "predict", *, output: str |
     with reraise_transient(f"applying a model to {data if isinstance(data, str) else 'data'}",
                            storage=True):
         return _apply(model, data, method=method, output=output, batch_size=batch_size,
-                      quiet=quiet, repo=repo)
+                      quiet=quiet, repo=repo, column=column, keep_columns=keep_columns,
+                      with_input=with_input)
 
 
 def show(path: str, *, repo: str | None = None) -> str:
@@ -156,16 +164,22 @@ def serve(path: str, *, host: str = "127.0.0.1", port: int | None = None, worker
 
 def apply_remote(url: str, data: Any, method: str = "predict", *, output: str | None = None,
                  batch_size: int | None = None, auth_token: str | None = None,
-                 quiet: bool = True) -> Any:
+                 quiet: bool = True, column: str | None = None,
+                 keep_columns: list[str] | None = None, with_input: bool = False) -> Any:
     """Apply a model served at ``url`` (by ``mlem serve``) to data, batching requests.
+
+    ``column``, ``keep_columns`` and ``with_input`` work as in :func:`apply`.
 
     Example:
         >>> apply_remote("http://127.0.0.1:8080", "data.csv", output="preds.csv")  # doctest: +SKIP
     """
+    from mlem_lib.batch import Layout
     from mlem_lib.batch import apply_remote as _apply_remote
 
+    layout = Layout(column=column, keep=list(keep_columns or []) or None,
+                    with_input=with_input)
     return _apply_remote(url, data, method=method, output=output, batch_size=batch_size,
-                         auth_token=auth_token, quiet=quiet)
+                         auth_token=auth_token, quiet=quiet, layout=layout)
 
 
 @overload

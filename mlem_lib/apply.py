@@ -12,8 +12,11 @@ def _is_location(data: Any) -> bool:
 
 
 def apply(model: Any, data: Any, method: str = "predict", output: str | None = None,
-          batch_size: int | None = None, quiet: bool = True, repo: str | None = None) -> Any:
+          batch_size: int | None = None, quiet: bool = True, repo: str | None = None,
+          column: str | None = None, keep_columns: list[str] | None = None,
+          with_input: bool = False) -> Any:
     """See :func:`mlem_lib.api.apply`."""
+    from mlem_lib.batch import Layout
     from mlem_lib.runner import LoadedModel
 
     if isinstance(model, LoadedModel):
@@ -22,9 +25,11 @@ def apply(model: Any, data: Any, method: str = "predict", output: str | None = N
         loaded = LoadedModel.load(model, repo=repo)
     else:
         loaded = LoadedModel.from_object(model)
-    if _is_location(data):
+    layout = Layout(column=column, keep=list(keep_columns or []) or None,
+                    with_input=with_input)
+    if _is_location(data) or output is not None or column or layout.passes_input:
         from mlem_lib.batch import apply_file
 
-        return apply_file(loaded, str(data), method=method, output=output,
-                          batch_size=batch_size, quiet=quiet)
+        return apply_file(loaded, str(data) if _is_location(data) else data, method=method,
+                          output=output, batch_size=batch_size, quiet=quiet, layout=layout)
     return loaded.call(method, data)

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from mlem_lib.sinks import Sink
 
 _GENERIC = UnspecifiedType()  # rows and joins of values whose type is not known
+#: column-name prefixes of the per-class matrices methods return (see ``output_columns``)
+_MATRIX_PREFIXES = ("proba_", "log_proba_", "decision_")
 
 #: Rows per chunk for local prediction: large enough that per-chunk overhead is noise
 #: next to the model call, small enough (a few MB for tabular data) to bound memory.
@@ -101,15 +103,75 @@ class Predictor:
 
     The argument's type turns each chunk read from the input into a checked batch
     (:meth:`~mlem_lib.data.base.DataType.from_chunk`); the return type counts the rows
-    of each result and joins them when they are kept in memory.
+    of each result and joins them when they are kept in memory. ``columns`` names the
+    columns of 2-D results in tabular outputs (``proba_setosa``...).
     """
 
     arg_type: DataType
     returns: DataType
     call: Callable[[Any], Any]
+    columns: list[str] | None = None
 
     def __call__(self, chunk: Any) -> Any:
         return self.call(chunk)
+
+
+@dataclass
+class Layout:
+    """Which input columns go to the model and which are written next to the predictions.
+
+    Attributes:
+        column: the input column a one-column argument (a list of texts, a Series, a 1-D
+            array) takes, when the input has several (``mlem apply --column text``).
+        keep: input columns written before the predictions (``--keep-columns id``).
+        with_input: write every input column before the predictions (``--with-input``).
+
+    Example:
+        >>> import pandas as pd
+        >>> model_in, kept = Layout(keep=["id"]).split(pd.DataFrame({"id": [7], "x": [1.0]}),
+        ...                                            ["x"])
+        >>> list(model_in.columns), list(kept.columns)
+        (['x'], ['id'])
+    """
+
+    column: str | None = None
+    keep: list[str] | None = None
+    with_input: bool = False
+
+    @property
+    def passes_input(self) -> bool:
+        return self.with_input or bool(self.keep)
+
+    def split(self, chunk: Any, needed: list[str] | None) -> tuple[Any, Any]:
+        """(what the model gets, the input columns to keep or ``None``) of one chunk.
+
+        Raises:
+            ApplyError: a named column is not in the input, or the input is not a table.
+        """
+        if not (self.column or self.passes_input):
+            return chunk, None
+        import pandas as pd
+
+        if isinstance(chunk, list) and (not chunk or isinstance(chunk[0], dict)):
+            chunk = pd.DataFrame.from_records(chunk)
+        if not isinstance(chunk, pd.DataFrame):
+            raise ApplyError("--column, --keep-columns and --with-input need an input with named "
+                             f"columns (CSV, Parquet, JSON Lines), not {type(chunk).__name__}")
+        present = [str(c) for c in chunk.columns]
+        for name in [*(self.keep or []), *([self.column] if self.column else [])]:
+            if name not in present:
+                raise ApplyError(f"the input has no column '{name}' (it has: "
+                                 f"{', '.join(present[:20])})")
+        kept = None
+        if self.with_input:
+            kept = chunk
+        elif self.keep:
+            kept = chunk[self.keep]
+        if self.column:
+            return chunk[self.column], kept
+        passthrough = set(present) if self.with_input else set(self.keep or [])
+        drop = [c for c in present if c in passthrough and (needed is None or c not in needed)]
+        return (chunk.drop(columns=drop) if drop else chunk), kept
 
 
 def _local_predictor(loaded: LoadedModel, method: str) -> Predictor:
@@ -127,7 +189,7 @@ def _local_predictor(loaded: LoadedModel, method: str) -> Predictor:
         except Exception as exc:  # the model's own error: _stream says on which rows
             raise ModelCallError(str(exc)) from exc
 
-    return Predictor(arg_type, sig.returns, predict)
+    return Predictor(arg_type, sig.returns, predict, sig.output_columns)
 
 
 def _prefetch(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
@@ -208,8 +270,13 @@ def _next_chunk(chunks: Iterator[Any], label: str | None) -> Any:
 
 
 def _stream(source: Source, predict: Predictor, sink: Sink, batch_size: int,
-            quiet: bool, part: Partition | None = None) -> tuple[Any, int, int, float]:
+            quiet: bool, part: Partition | None = None,
+            layout: Layout | None = None) -> tuple[Any, int, int, float]:
     """Push every chunk through ``predict`` into ``sink``; abort the sink on any failure."""
+    from mlem_lib.sinks import with_input
+
+    layout = layout or Layout()
+    needed = predict.arg_type.input_columns()
     start = time.perf_counter()
     rows = batches = 0
     total = source.num_rows() if part is None else None
@@ -221,8 +288,9 @@ def _stream(source: Source, predict: Predictor, sink: Sink, batch_size: int,
             n_in = predict.arg_type.rows(chunk)
             if n_in == 0:  # header-only files, empty row groups: nothing to predict
                 continue
+            model_in, kept = layout.split(chunk, needed)
             try:
-                result = predict(chunk)
+                result = predict(model_in)
             except SchemaError as exc:
                 raise locate_schema_error(exc, chunk, rows, label) from exc
             except ModelCallError as exc:
@@ -231,7 +299,7 @@ def _stream(source: Source, predict: Predictor, sink: Sink, batch_size: int,
             if n_in is not None and n_out is not None and n_in != n_out:
                 raise ApplyError(f"the method returned {n_out} rows for a batch of {n_in}: "
                                  "batch prediction needs one output row per input row")
-            sink.write(result)
+            sink.write(result if kept is None else with_input(kept, result, predict.columns))
             n = n_in if n_in is not None else 1
             rows += n
             batches += 1
@@ -241,31 +309,39 @@ def _stream(source: Source, predict: Predictor, sink: Sink, batch_size: int,
 
 
 def _run(source: Source, predict: Predictor, data: Any, method: str,
-         output: str | None, batch_size: int, quiet: bool) -> Any:
+         output: str | None, batch_size: int, quiet: bool, layout: Layout | None = None
+         ) -> Any:
     from mlem_lib.sinks import open_sink
 
-    sink = open_sink(output, predict.returns)
-    value, rows, batches, seconds = _stream(source, predict, sink, batch_size, quiet)
+    passes_input = layout is not None and layout.passes_input
+    # predictions with input columns beside them are tables, joined as tables
+    sink = open_sink(output, None if passes_input else predict.returns, predict.columns)
+    value, rows, batches, seconds = _stream(source, predict, sink, batch_size, quiet,
+                                            layout=layout)
     if output is None:
         return value
     return ApplySummary(data=_label(data), output=output, method=method, rows=rows,
                         batches=batches, seconds=seconds)
 
 
-def apply_file(loaded: LoadedModel, data: str, method: str = "predict",
+def apply_file(loaded: LoadedModel, data: Any, method: str = "predict",
                output: str | None = None, batch_size: int | None = None,
-               quiet: bool = True) -> Any:
+               quiet: bool = True, layout: Layout | None = None) -> Any:
     """Apply a model method to a file, streaming it in chunks.
 
     Args:
         loaded: the model.
         data: path or fsspec URL of a CSV, Parquet, JSON Lines or ``.npy`` file, or of
-            a MLEM data object (``*.mlem`` with ``object_type: data``).
+            a MLEM data object (``*.mlem`` with ``object_type: data``); or an in-memory
+            table.
         method: the method to call.
         output: where predictions go (format from the extension: ``.csv``,
-            ``.parquet``, ``.jsonl``, ``.npy``); ``None`` returns them in memory.
+            ``.parquet``, ``.jsonl``, ``.json``, ``.npy``; CSV and JSON may be compressed,
+            ``.csv.gz``); ``None`` returns them in memory.
         batch_size: rows per chunk (default :data:`DEFAULT_BATCH_SIZE`).
         quiet: no progress bar (there is none anyway when stderr is not a terminal).
+        layout: the input column the model takes and the input columns kept beside the
+            predictions (:class:`Layout`).
 
     Returns:
         An :class:`ApplySummary` when ``output`` is given, else all predictions
@@ -294,7 +370,7 @@ def apply_file(loaded: LoadedModel, data: str, method: str = "predict",
     if output is not None:
         output_format(output)  # a bad output extension fails before any reading
     source = open_source(data, predict.arg_type)
-    return _run(source, predict, data, method, output, size, quiet)
+    return _run(source, predict, data, method, output, size, quiet, layout)
 
 
 def check_input(loaded: LoadedModel, data: Any, method: str = "predict",
@@ -324,7 +400,8 @@ def check_input(loaded: LoadedModel, data: Any, method: str = "predict",
 
 
 def apply_partition(loaded: LoadedModel, data: str, partition: Partition, method: str,
-                    output: str, batch_size: int | None = None) -> ApplySummary:
+                    output: str, batch_size: int | None = None,
+                    layout: Layout | None = None) -> ApplySummary:
     """Predict one partition of an input file into its own output file.
 
     Example:
@@ -344,9 +421,9 @@ def apply_partition(loaded: LoadedModel, data: str, partition: Partition, method
 
     size = _batch_size(batch_size, DEFAULT_BATCH_SIZE)
     predict = _local_predictor(loaded, method)
-    sink = open_sink(output)
+    sink = open_sink(output, None, predict.columns)
     _, rows, batches, seconds = _stream(open_source(data, predict.arg_type), predict, sink,
-                                        size, quiet=True, part=partition)
+                                        size, quiet=True, part=partition, layout=layout)
     return ApplySummary(data=f"{data}[{partition.unit} {partition.start}:{partition.stop}]",
                         output=output, method=method, rows=rows, batches=batches,
                         seconds=seconds)
@@ -418,17 +495,19 @@ def merge_outputs(parts: list[str], output: str | None, batch_size: int | None =
 def _unframe(piece: Any) -> Any:
     """A single ``prediction`` column read back from a part file becomes an array again."""
     if hasattr(piece, "columns"):
-        cols = list(piece.columns)
+        cols = [str(c) for c in piece.columns]
         if cols == ["prediction"]:
             return piece["prediction"].to_numpy()
         if cols and all(c == f"prediction_{i}" for i, c in enumerate(cols)):
             return piece.to_numpy()
+        if cols and any(all(c.startswith(p) for c in cols) for p in _MATRIX_PREFIXES):
+            return piece.to_numpy()  # proba_<label>...: one matrix of a predict_proba
     return piece
 
 
 def apply_remote(url: str, data: Any, method: str = "predict", output: str | None = None,
                  batch_size: int | None = None, auth_token: str | None = None,
-                 quiet: bool = True) -> Any:
+                 quiet: bool = True, layout: Layout | None = None) -> Any:
     """Apply a model served by ``mlem serve`` at ``url``, one HTTP request per batch.
 
     ``data`` is a file path/URL (any format :func:`apply_file` reads) or an in-memory
@@ -455,5 +534,6 @@ def apply_remote(url: str, data: Any, method: str = "predict", output: str | Non
             # checked here too, so a bad file fails on its first chunk before any request
             return client.call(method, arg_type.from_chunk(chunk))
 
-        predict = Predictor(arg_type, client.return_type(method), call)
-        return _run(source, predict, data, method, output, size, quiet)
+        predict = Predictor(arg_type, client.return_type(method), call,
+                            client.output_columns(method))
+        return _run(source, predict, data, method, output, size, quiet, layout)

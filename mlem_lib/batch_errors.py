@@ -91,7 +91,8 @@ def locate_schema_error(exc: SchemaError, chunk: Any, offset: int, label: str | 
     message = str(exc)
     values = _column(chunk, exc.field) if exc.field is not None else None
     if values is not None:
-        row = _first_bad_row(values, exc.expected)
+        row = exc.row if exc.row is not None else _first_bad_row(values, exc.expected)
+        message = re.sub(r" \(row \d+\)$", "", message)  # the row within the chunk
         if row is not None:
             where.append(f"row {offset + row + 1}, column '{exc.field}' "
                          f"(value {_short(values[row])})")

@@ -49,6 +49,8 @@ class HTTPClient:
             (``httpx.MockTransport``, ``httpx.WSGITransport``...).
         auth_token: sent as ``Authorization: Bearer <token>``.
         timeout: seconds per request (for the client this object creates).
+        binary_rows: batches of at least this many rows travel in their binary media
+            type (Parquet, ``.npy``) when the server speaks it; smaller ones as JSON.
 
     Raises:
         ServerUnreachableError: the server cannot be reached.
@@ -57,7 +59,7 @@ class HTTPClient:
 
     def __init__(self, url: str, *, client: httpx.Client | None = None,
                  transport: httpx.BaseTransport | None = None, auth_token: str | None = None,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, binary_rows: int = FAST_ROWS) -> None:
         import httpx
 
         from mlem_lib.data.base import parse_data_type
@@ -65,6 +67,7 @@ class HTTPClient:
         if client is not None and transport is not None:
             raise ValueError("give HTTPClient a client or a transport, not both")
         self.url = url.rstrip("/")
+        self.binary_rows = binary_rows
         self._headers = {"Authorization": f"Bearer {auth_token}"} if auth_token else {}
         self._owns_http = client is None
         self._http = client if client is not None else httpx.Client(transport=transport,
@@ -80,14 +83,27 @@ class HTTPClient:
             raise ServeError(f"GET {self.url}/interface.json answered "
                              f"{response.status_code}: {response.text[:200]}")
         self.interface: dict[str, Any] = response.json()
-        self._fast = (self.interface.get("meta") or {}).get("server") == "mlem_lib"
+        meta = self.interface.get("meta") or {}
+        self._fast = isinstance(meta, dict) and meta.get("server") == "mlem_lib"
+        schemas = meta.get("schemas") if self._fast else None
+        schemas = schemas if isinstance(schemas, dict) else {}
         self._args: dict[str, tuple[str, DataType]] = {}
         self._returns: dict[str, DataType] = {}
+        self._media: dict[str, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
+        self._columns: dict[str, list[str] | None] = {}
         for name, method in self.interface.get("methods", {}).items():
             args = method.get("args") or [{"name": "data", "data_type": None}]
-            self._args[name] = (args[0]["name"], parse_data_type(args[0].get("data_type")))
-            self._returns[name] = parse_data_type((method.get("returns") or {}).get(
-                "data_type"))
+            full = schemas.get(name) or {}  # with the fields MLEM's layout leaves out
+            arg_type = (full.get("args") or [None])[0] or args[0].get("data_type")
+            self._args[name] = (args[0]["name"], parse_data_type(arg_type))
+            self._returns[name] = parse_data_type(
+                full.get("returns") or (method.get("returns") or {}).get("data_type"))
+            columns = full.get("output_columns")
+            self._columns[name] = [str(c) for c in columns] if isinstance(columns, list) \
+                else None
+            reads, answers = full.get("media_types"), full.get("answers")
+            self._media[name] = ((tuple(reads), tuple(answers)) if isinstance(reads, list)
+                                 and isinstance(answers, list) else None)
 
     @property
     def methods(self) -> list[str]:
@@ -114,6 +130,12 @@ class HTTPClient:
         self.arg_type(method)
         return self._returns[method]
 
+    def output_columns(self, method: str) -> list[str] | None:
+        """The names of the columns of ``method``'s 2-D results (``proba_setosa``...), when
+        the server says (``None`` otherwise)."""
+        self.arg_type(method)
+        return self._columns.get(method)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in self.__dict__.get("_args", {}):
             raise AttributeError(name)
@@ -138,7 +160,8 @@ class HTTPClient:
         arg_type = self.arg_type(method)
         arg_name = self._args[method][0]
         returns = self._returns[method]
-        content, ctype, accept = self._encode(data, arg_name, arg_type, returns)
+        content, ctype, accept = self._encode(data, arg_name, arg_type, returns,
+                                              self._media.get(method))
         try:
             response = self._http.post(f"{self.url}/{method}", content=content,
                                        headers={**self._headers, "Content-Type": ctype,
@@ -157,21 +180,29 @@ class HTTPClient:
                              f"type does not read: {exc}") from None
         return returns.decode(response.content, kind, params)
 
-    def _encode(self, data: Any, arg_name: str, arg_type: DataType, returns: DataType
+    def _encode(self, data: Any, arg_name: str, arg_type: DataType, returns: DataType,
+                server: tuple[tuple[str, ...], tuple[str, ...]] | None = None
                 ) -> tuple[bytes, str, str]:
-        """The body, its Content-Type and the Accept header of a call."""
+        """The body, its Content-Type and the Accept header of a call.
+
+        Big batches go in a binary media type only when both sides speak it: this
+        process (the data type lists it) and the server (its ``/interface.json`` does).
+        """
         import orjson
 
         from mlem_lib.serve import codecs
 
         rows = arg_type.rows(data)
-        big = self._fast and rows is not None and rows >= FAST_ROWS
+        big = self._fast and rows is not None and rows >= self.binary_rows
         accept = (returns.binary_media_type() if big else None) or codecs.JSON
+        if server is not None and accept not in server[1]:
+            accept = codecs.JSON  # the server runs where that format is not installed
         binary = arg_type.binary_media_type(data) if big else None
+        if binary is not None and server is not None and binary not in server[0]:
+            binary = None
         if binary is not None:
             return arg_type.encode(data, binary), binary, accept
-        arg_type.validate_value(data)
-        payload = arg_type.to_json(data)
+        payload = arg_type.to_json(arg_type.validate_value(data))
         body = orjson.dumps({arg_name: payload}, option=orjson.OPT_SERIALIZE_NUMPY)
         return body, codecs.JSON, accept
 

@@ -120,14 +120,17 @@ class SchemaError(MlemError, ValueError):
         field: the column, key or position that is wrong (``None`` for the whole value).
         expected: what the schema wanted, in words.
         got: what was found, in words.
+        row: the position of the bad row in the batch that was checked, when known.
     """
 
     def __init__(self, message: str, *, field: str | None = None,
-                 expected: str | None = None, got: str | None = None) -> None:
+                 expected: str | None = None, got: str | None = None,
+                 row: int | None = None) -> None:
         super().__init__(message)
         self.field = field
         self.expected = expected
         self.got = got
+        self.row = row
 
     def to_dict(self) -> dict[str, str | None]:
         """The error as a JSON-friendly dict (what the server answers)."""

@@ -37,11 +37,30 @@ INPUT_FORMATS: dict[str, str] = {
 }
 OUTPUT_FORMATS: dict[str, str] = {
     ".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
-    ".ndjson": "jsonl", ".npy": "npy",
+    ".ndjson": "jsonl", ".npy": "npy", ".json": "json",
 }
-COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
-SUPPORTED_INPUTS = ".csv, .parquet, .jsonl, .npy (CSV/JSON Lines may end in .gz) or a data .mlem"
-SUPPORTED_OUTPUTS = ".csv, .parquet, .jsonl or .npy"
+#: Text formats that may be compressed (``preds.csv.gz``): any compression fsspec knows.
+COMPRESSIBLE = ("csv", "jsonl", "json")
+SUPPORTED_INPUTS = (".csv, .parquet, .jsonl, .npy (CSV/JSON Lines may end in .gz, .bz2, .xz) "
+                    "or a data .mlem")
+SUPPORTED_OUTPUTS = (".csv, .parquet, .jsonl, .json or .npy (CSV and JSON may end in .gz, "
+                     ".bz2, .xz)")
+
+
+def compressions() -> dict[str, str]:
+    """Extension (with the dot) -> fsspec compression name, for every codec fsspec knows
+    here (``.gz``, ``.bz2``, ``.xz``, ``.lzma``, plus ``.zst``/``.lz4``... when their
+    libraries are installed).
+
+    Example:
+        >>> compressions()[".gz"]
+        'gzip'
+    """
+    from fsspec.compression import compr
+    from fsspec.utils import compressions as by_ext
+
+    return {f".{ext}": name for ext, name in by_ext.items()
+            if name in compr and name != "zip"}
 
 
 class Partition(BaseModel):
@@ -62,7 +81,7 @@ def _split_ext(url: str) -> tuple[str, str | None]:
     """(format extension, compression) of a path or URL, lower case."""
     name = posixpath.basename(url.split("?", 1)[0]).lower()
     root, ext = posixpath.splitext(name)
-    compression = COMPRESSIONS.get(ext)
+    compression = compressions().get(ext)
     if compression is not None:
         ext = posixpath.splitext(root)[1]
     return ext, compression
@@ -80,10 +99,21 @@ def output_format(url: str) -> str:
     """
     ext, compression = _split_ext(url)
     fmt = OUTPUT_FORMATS.get(ext)
-    if fmt is None or compression is not None:
+    if fmt is None or (compression is not None and fmt not in COMPRESSIBLE):
         raise ApplyError(f"cannot write predictions to {url}: the output must end in "
                          f"{SUPPORTED_OUTPUTS}")
     return fmt
+
+
+def output_compression(url: str) -> str | None:
+    """The compression of an output file, from its last extension (``gzip`` for
+    ``preds.csv.gz``), or ``None``.
+
+    Example:
+        >>> output_compression("preds.csv.gz"), output_compression("preds.csv")
+        ('gzip', None)
+    """
+    return _split_ext(url)[1]
 
 
 def _ranges(total: int, n: int) -> list[tuple[int, int]]:
@@ -221,7 +251,17 @@ def _drop_unnamed(df: Any) -> Any:
 
 
 class CsvSource(_FileSource):
-    """A CSV file with a header line; partitions are byte ranges split at line ends."""
+    """A CSV file with a header line; partitions are byte ranges split at line ends.
+
+    ``options`` go to ``pandas.read_csv``: the argument type's
+    :meth:`~mlem_lib.data.base.DataType.csv_read_options`, so each column is read as the
+    saved schema says (text stays text, only an empty cell is a missing string).
+    """
+
+    def __init__(self, fs: Any, path: str, label: str, compression: str | None = None,
+                 options: dict[str, Any] | None = None) -> None:
+        super().__init__(fs, path, label, compression)
+        self.options = dict(options or {})
 
     def _header(self, f: Any) -> tuple[list[str], int]:
         import csv
@@ -236,7 +276,7 @@ class CsvSource(_FileSource):
         if part is None:
             with self.fs.open(self.path, "rb", compression=self.compression) as f:
                 try:
-                    reader = pd.read_csv(f, chunksize=batch_size)
+                    reader = pd.read_csv(f, chunksize=batch_size, **self.options)
                 except pd.errors.EmptyDataError:
                     return
                 with reader:
@@ -250,7 +290,7 @@ class CsvSource(_FileSource):
             try:
                 reader = pd.read_csv(stream, header=None, names=[n or f"Unnamed: {i}" for i, n
                                                                   in enumerate(names)],
-                                     usecols=keep, chunksize=batch_size)
+                                     usecols=keep, chunksize=batch_size, **self.options)
             except pd.errors.EmptyDataError:
                 return
             with reader:
@@ -462,6 +502,9 @@ def open_source(data: Any, data_type: DataType | None = None) -> Source:
         raise ObjectNotFoundError(f"no data at {url}")
     if compression is not None and fmt not in ("csv", "jsonl"):
         raise ApplyError(f"{url}: only CSV and JSON Lines inputs may be compressed")
-    cls: dict[str, type[_FileSource]] = {"csv": CsvSource, "parquet": ParquetSource,
+    if fmt == "csv":
+        options = data_type.csv_read_options() if data_type is not None else None
+        return CsvSource(fs, path, url, compression, options)
+    cls: dict[str, type[_FileSource]] = {"parquet": ParquetSource,
                                          "jsonl": JsonLinesSource, "npy": NpySource}
     return cls[fmt](fs, path, url, compression)

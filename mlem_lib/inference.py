@@ -41,6 +41,7 @@ def infer_signature(handler: ModelHandler, model: Any, method: str, sample: Any)
                          returns=UnspecifiedType())
     arg_type = _batch_schema(sample)
     returns: DataType = UnspecifiedType()
+    columns: list[str] | None = None
     try:
         with warnings.catch_warnings():
             # the model's own warnings on a few sample rows ("divide by zero in log" from
@@ -55,7 +56,9 @@ def infer_signature(handler: ModelHandler, model: Any, method: str, sample: Any)
             returns = _batch_schema(result)
         except UnsupportedObjectError:
             returns = UnspecifiedType()
-    return Signature(name=method, args=[Argument(name="data", type_=arg_type)], returns=returns)
+        columns = handler.output_columns(model, method, result)
+    return Signature(name=method, args=[Argument(name="data", type_=arg_type)], returns=returns,
+                     output_columns=columns)
 
 
 def infer_model_type(model: Any, sample_data: Any = None) -> tuple[ModelHandler, ModelType]:

@@ -48,13 +48,18 @@ class Argument(_Meta):
 
 
 class Signature(_Meta):
-    """A model method: its name, arguments and return schema."""
+    """A model method: its name, arguments and return schema.
+
+    ``output_columns`` names the columns of a 2-D result in tables (``mlem apply``
+    outputs): ``proba_<class label>`` for ``predict_proba``, for example.
+    """
 
     name: str
     args: list[Argument] = []
     returns: AnyDataType = Field(default_factory=UnspecifiedType)
     varargs: str | None = None
     varkw: str | None = None
+    output_columns: list[str] | None = None
 
 
 class ModelIO(_Meta):

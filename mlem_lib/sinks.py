@@ -1,4 +1,4 @@
-"""Atomic, chunked writers of predictions: CSV, Parquet, JSON Lines and ``.npy``.
+"""Atomic, chunked writers of predictions: CSV, Parquet, JSON Lines, JSON and ``.npy``.
 
 A *sink* appends prediction chunks to a local temporary file and moves it into place
 only when everything was written (a rename for local paths, a single upload for
@@ -30,15 +30,22 @@ if TYPE_CHECKING:
     from mlem_lib.data.base import DataType
 
 
-def as_frame(result: Any) -> Any:
+def as_frame(result: Any, columns: list[str] | None = None) -> Any:
     """Predictions as a DataFrame with string column names, for tabular outputs.
 
-    A 1-D result becomes the column ``prediction``; a 2-D one ``prediction_0``,
-    ``prediction_1``...; DataFrames keep their columns.
+    A 1-D result becomes the column ``prediction``; a 2-D one takes ``columns`` (the
+    names saved with the method, such as ``proba_setosa`` for ``predict_proba``) or
+    ``prediction_0``, ``prediction_1``...; DataFrames keep their columns; a dict of
+    equally long arrays (a model returning several outputs) gives one column per key,
+    ``key_0``, ``key_1``... for 2-D values.
 
     Example:
         >>> list(as_frame([[0.1, 0.9]]).columns)
         ['prediction_0', 'prediction_1']
+        >>> list(as_frame([[0.1, 0.9]], ["proba_no", "proba_yes"]).columns)
+        ['proba_no', 'proba_yes']
+        >>> as_frame({"label": [1, 0], "score": [0.9, 0.2]}).to_dict("list")
+        {'label': [1, 0], 'score': [0.9, 0.2]}
     """
     import numpy as np
     import pandas as pd
@@ -48,6 +55,9 @@ def as_frame(result: Any) -> Any:
     elif isinstance(result, pd.Series):
         frame = result.reset_index(drop=True).to_frame(
             "prediction" if result.name is None else str(result.name))
+    elif isinstance(result, dict) and result and _rows_of_dict(result) is not None:
+        frame = pd.concat([as_frame(v, None).pipe(_prefixed, str(k))
+                           for k, v in result.items()], axis=1)
     elif isinstance(result, list) and result and all(isinstance(r, dict) for r in result):
         frame = pd.DataFrame.from_records(result)
     else:
@@ -57,12 +67,65 @@ def as_frame(result: Any) -> Any:
         if arr.ndim == 1:
             frame = pd.DataFrame({"prediction": arr})
         elif arr.ndim == 2:
-            frame = pd.DataFrame(arr, columns=[f"prediction_{j}" for j in range(arr.shape[1])])
+            names = columns if columns is not None and len(columns) == arr.shape[1] else [
+                f"prediction_{j}" for j in range(arr.shape[1])]
+            frame = pd.DataFrame(arr, columns=names)
         else:
             raise ApplyError(f"predictions with {arr.ndim} dimensions do not fit in a table: "
                              "write them to a .npy file")
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def _rows_of_dict(result: dict[Any, Any]) -> int | None:
+    """The common row count of a dict's values (arrays, lists, Series), else ``None``."""
+    counts = set()
+    for value in result.values():
+        shape = getattr(value, "shape", None)
+        if shape is not None and len(shape):
+            counts.add(int(shape[0]))
+        elif isinstance(value, list | tuple):
+            counts.add(len(value))
+        else:
+            return None
+    return counts.pop() if len(counts) == 1 else None
+
+
+def _prefixed(frame: Any, key: str) -> Any:
+    """Columns of one dict value named after its key: ``key`` or ``key_0``, ``key_1``..."""
+    if list(frame.columns) == ["prediction"]:
+        frame.columns = [key]
+    else:
+        frame.columns = [f"{key}_{c.rsplit('_', 1)[-1]}" if c.startswith("prediction_")
+                         else f"{key}_{c}" for c in map(str, frame.columns)]
+    return frame
+
+
+def with_input(passthrough: Any, predictions: Any, columns: list[str] | None = None) -> Any:
+    """The input columns to keep (``apply --keep-columns``) next to the predictions.
+
+    Raises:
+        ApplyError: an input column has the name of a prediction column, or the row counts
+            differ.
+
+    Example:
+        >>> import pandas as pd
+        >>> with_input(pd.DataFrame({"id": [7, 8]}), [1, 0]).to_dict("list")
+        {'id': [7, 8], 'prediction': [1, 0]}
+    """
+    import pandas as pd
+
+    frame = as_frame(predictions, columns)
+    kept = passthrough.reset_index(drop=True)
+    kept.columns = [str(c) for c in kept.columns]
+    clash = [c for c in kept.columns if c in set(frame.columns)]
+    if clash:
+        raise ApplyError(f"the input column '{clash[0]}' has the name of an output column: "
+                         "rename it, or leave it out of --keep-columns")
+    if len(kept) != len(frame):
+        raise ApplyError(f"the method returned {len(frame)} rows for a batch of {len(kept)}: "
+                         "input columns can only be kept with one output row per input row")
+    return pd.concat([kept, frame], axis=1)
 
 
 class Sink:
@@ -124,11 +187,12 @@ class _AtomicFileSink(Sink):
 
     Local targets get a temporary file next to them and an atomic rename; remote ones
     (s3://...) are uploaded in one ``put`` once complete, so readers never see a
-    partial object.
+    partial object. ``columns`` names the columns of 2-D predictions.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, columns: list[str] | None = None) -> None:
         self.url = url
+        self.columns = columns
         self.fs, self.path = get_fs(url)
         self.local = is_local(self.fs)
         if self.local:
@@ -172,49 +236,86 @@ class _AtomicFileSink(Sink):
             os.remove(self.tmp)
 
 
-class CsvSink(_AtomicFileSink):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.f: Any = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
-        self.first = True
+class _TextSink(_AtomicFileSink):
+    """A sink writing one stream, compressed as the output's extension says (``.gz``...)."""
 
-    def write(self, result: Any) -> None:
-        as_frame(result).to_csv(self.f, index=False, header=self.first)
-        self.first = False
+    def __init__(self, url: str, columns: list[str] | None = None) -> None:
+        super().__init__(url, columns)
+        from mlem_lib.formats import output_compression
+
+        compression = output_compression(url)
+        if compression is None:
+            self.f: Any = open(self.tmp, "wb")  # noqa: SIM115
+        else:
+            from fsspec.compression import compr
+
+            self.raw: Any = open(self.tmp, "wb")  # noqa: SIM115
+            self.f = compr[compression](self.raw, mode="wb")
 
     def _finish(self) -> None:
         if not self.f.closed:
             self.f.close()
+        raw = getattr(self, "raw", None)
+        if raw is not None and not raw.closed:
+            raw.close()
 
 
-class JsonLinesSink(_AtomicFileSink):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.f: Any = open(self.tmp, "wb")  # noqa: SIM115
+class CsvSink(_TextSink):
+    def __init__(self, url: str, columns: list[str] | None = None) -> None:
+        super().__init__(url, columns)
+        self.first = True
+
+    def write(self, result: Any) -> None:
+        text = as_frame(result, self.columns).to_csv(index=False, header=self.first)
+        self.f.write(str(text).encode("utf-8"))
+        self.first = False
+
+
+class JsonLinesSink(_TextSink):
+    def write(self, result: Any) -> None:
+        import orjson
+
+        from mlem_lib.data.columns import frame_records
+
+        for row in frame_records(as_frame(result, self.columns)):
+            self.f.write(orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY))
+            self.f.write(b"\n")
+
+
+class JsonSink(_TextSink):
+    """One JSON array of row objects (``[{"prediction": 1}, ...]``), written as it streams."""
+
+    def __init__(self, url: str, columns: list[str] | None = None) -> None:
+        super().__init__(url, columns)
+        self.f.write(b"[")
+        self.first = True
 
     def write(self, result: Any) -> None:
         import orjson
 
-        frame = as_frame(result)
-        for row in frame.to_dict("records"):
-            self.f.write(orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY))
-            self.f.write(b"\n")
+        from mlem_lib.data.columns import frame_records
 
-    def _finish(self) -> None:
-        if not self.f.closed:
-            self.f.close()
+        for row in frame_records(as_frame(result, self.columns)):
+            if not self.first:
+                self.f.write(b",\n")
+            self.f.write(orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY))
+            self.first = False
+
+    def close(self) -> Any:
+        self.f.write(b"]\n")
+        return super().close()
 
 
 class ParquetSink(_AtomicFileSink):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, columns: list[str] | None = None) -> None:
+        super().__init__(url, columns)
         self.writer: Any = None
 
     def write(self, result: Any) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(as_frame(result), preserve_index=False)
+        table = pa.Table.from_pandas(as_frame(result, self.columns), preserve_index=False)
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.tmp, table.schema)
         elif table.schema != self.writer.schema:
@@ -244,8 +345,8 @@ class NpySink(_AtomicFileSink):
 
     HEADER_BYTES = 256
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, columns: list[str] | None = None) -> None:
+        super().__init__(url, columns)
         self.f: Any = open(self.tmp, "wb")  # noqa: SIM115
         self.dtype: Any = None
         self.inner: tuple[int, ...] = ()
@@ -292,11 +393,14 @@ class NpySink(_AtomicFileSink):
             self.f.close()
 
 
-def open_sink(output: str | None, data_type: DataType | None = None) -> Sink:
+def open_sink(output: str | None, data_type: DataType | None = None,
+              columns: list[str] | None = None) -> Sink:
     """A writer for predictions: the format comes from the output's extension.
 
     ``None`` collects the predictions in memory instead (joined by ``data_type``, the
-    method's return type, when given).
+    method's return type, when given). ``columns`` names the columns of 2-D predictions
+    in tabular outputs (``proba_setosa``...). CSV and JSON outputs may be compressed
+    (``preds.csv.gz``).
 
     Raises:
         ApplyError: unsupported output extension.
@@ -313,5 +417,6 @@ def open_sink(output: str | None, data_type: DataType | None = None) -> Sink:
         return MemorySink(data_type)
     fmt = output_format(output)
     sinks: dict[str, type[_AtomicFileSink]] = {"csv": CsvSink, "parquet": ParquetSink,
-                                               "jsonl": JsonLinesSink, "npy": NpySink}
-    return sinks[fmt](output)
+                                               "jsonl": JsonLinesSink, "npy": NpySink,
+                                               "json": JsonSink}
+    return sinks[fmt](output, columns)

@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests._fixtures.cloud",
     "tests._fixtures.registry",
     "tests._fixtures.prefect",
+    "tests._fixtures.fidelity",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -70,7 +70,7 @@ def test_every_output_format_holds_the_predictions_in_order(ext, iris, iris_lr, 
     else:
         frame = {"csv": pd.read_csv, "parquet": pd.read_parquet,
                  "jsonl": lambda p: pd.read_json(p, lines=True)}[ext](out)
-        assert list(frame.columns) == ["prediction_0", "prediction_1", "prediction_2"]
+        assert list(frame.columns) == ["proba_0", "proba_1", "proba_2"]  # class labels
         got = frame.to_numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert _files_in(tmp_path) == [out.name]  # no temporary file left behind

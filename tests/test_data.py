@@ -232,7 +232,7 @@ def test_every_media_type_a_type_lists_roundtrips(kind, iris):
 def test_types_without_a_table_form_speak_json_only():
     from mlem_lib.errors import HTTPProblem
 
-    for value in ({"a": 1}, (1, "x"), 3, ["a", "b"], np.float32(1)):
+    for value in ({"a": 1}, (1, "x"), 3, np.float32(1)):  # (lists of texts: CSV too)
         dt = infer_data_type(value)
         assert dt.media_types() == ("application/json",)
         assert dt.decode(dt.encode(value, "application/json"), "application/json") == value

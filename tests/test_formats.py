@@ -143,5 +143,6 @@ def test_pickled_npy_is_refused(tmp_path):
 def test_output_format_comes_from_the_extension():
     assert output_format("s3://b/p.PARQUET") == "parquet"
     assert output_format("p.ndjson") == "jsonl"
-    with pytest.raises(ApplyError, match=r"\.csv, \.parquet, \.jsonl or \.npy"):
-        output_format("p.csv.gz")
+    assert output_format("p.csv.gz") == "csv"  # compressed text outputs are fine (issue 13)
+    with pytest.raises(ApplyError, match=r"\.csv, \.parquet, \.jsonl, \.json or \.npy"):
+        output_format("p.parquet.gz")

@@ -8,7 +8,9 @@ from typing import Any
 
 FORMATS_HELP = ("DATA may be CSV, Parquet, JSON Lines (.jsonl), .npy or a MLEM data object "
                 "(*.mlem), as a local path or any fsspec URL (s3://...). OUTPUT's extension "
-                "picks its format: .csv, .parquet, .jsonl or .npy.")
+                "picks its format: .csv, .parquet, .jsonl, .json (one array of rows) or .npy; "
+                "CSV and JSON may be compressed (.csv.gz, .jsonl.bz2, .json.xz). 2-D "
+                "predictions get named columns: proba_<class> for predict_proba.")
 
 APPLY_DESCRIPTION = f"""\
 Run a model method over a data file in chunks: read, check against the method's saved
@@ -25,6 +27,8 @@ examples:
   mlem apply models/rf data/test.parquet -m predict_proba -o preds.parquet
   mlem apply models/rf s3://bucket/big.csv -o s3://bucket/preds.csv --batch-size 100000
   mlem apply rf#prod data/test.jsonl
+  mlem apply models/rf data/test.csv -m predict_proba --keep-columns id -o preds.csv.gz
+  mlem apply models/sentiment reviews.csv --column text --with-input -o scored.json
 """
 
 REMOTE_DESCRIPTION = f"""\
@@ -48,6 +52,20 @@ def _common(p: argparse.ArgumentParser, default_batch: int) -> None:
     p.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help=f"rows per chunk (default: {default_batch:,})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--column", metavar="NAME",
+                   help="the input column a model of one column reads (a text model "
+                        "applied to the 'text' column of a CSV); default: the only column")
+    p.add_argument("--keep-columns", metavar="A,B", type=_names,
+                   help="input columns to write next to the predictions (e.g. id)")
+    p.add_argument("--with-input", action="store_true",
+                   help="write every input column next to the predictions")
+
+
+def _names(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give one or more column names, comma-separated")
+    return names
 
 
 # Same values as mlem_lib.batch's defaults (a test checks); not imported so that
@@ -105,8 +123,9 @@ def _apply(args: argparse.Namespace) -> int:
     import mlem_lib.api as mlem
 
     return _report(mlem.apply(args.model, args.data, method=args.method, output=args.output,
-                              batch_size=args.batch_size, quiet=args.quiet, repo=args.repo),
-                   args.data)
+                              batch_size=args.batch_size, quiet=args.quiet, repo=args.repo,
+                              column=args.column, keep_columns=args.keep_columns,
+                              with_input=args.with_input), args.data)
 
 
 def _apply_remote(args: argparse.Namespace) -> int:
@@ -127,4 +146,6 @@ def _apply_remote(args: argparse.Namespace) -> int:
             token = read_token_file(os.environ["MLEM_AUTH_TOKEN_FILE"])
     return _report(mlem.apply_remote(args.url, args.data, method=args.method,
                                      output=args.output, batch_size=args.batch_size,
-                                     auth_token=token, quiet=args.quiet), args.data)
+                                     auth_token=token, quiet=args.quiet, column=args.column,
+                                     keep_columns=args.keep_columns,
+                                     with_input=args.with_input), args.data)

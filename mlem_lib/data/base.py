@@ -106,6 +106,13 @@ class DataType(BaseModel):
         """Top-level modules needed to build objects of this type."""
         return []
 
+    def mlem_dump(self) -> dict[str, Any]:
+        """This schema in MLEM 0.4's layout, for MLEM's own client (``/interface.json``).
+
+        MLEM refuses fields it does not know; types that add some leave them out here.
+        """
+        return self.model_dump(mode="json", exclude_none=False)
+
     # --- formats over HTTP ------------------------------------------------------
     def media_types(self) -> tuple[str, ...]:
         """The media types values of this type travel in, both ways; JSON comes first.
@@ -210,6 +217,19 @@ class DataType(BaseModel):
         """
         return False
 
+    def input_columns(self) -> list[str] | None:
+        """The columns of a table this type reads (``None``: whatever it is given).
+
+        ``apply --keep-columns`` drops the kept input columns the model does not read.
+        """
+        return None
+
+    def csv_read_options(self) -> dict[str, Any]:
+        """Options for ``pandas.read_csv`` that read a CSV of values of this type exactly
+        (which columns are text, which cells are missing); ``apply`` and the server use
+        them for every CSV input. The default: pandas' own guesses."""
+        return {}
+
     def from_chunk(self, chunk: Any) -> Any:
         """A checked batch of this type from a chunk that ``apply`` read from a file.
 
@@ -269,11 +289,11 @@ class UnspecifiedType(DataType):
         return None
 
     def media_types(self) -> tuple[str, ...]:
-        return media.TABULAR
+        return media.tabular()
 
     def binary_media_type(self, value: Any = None) -> str | None:
         if type(value).__name__ == "DataFrame":
-            return media.PARQUET
+            return media.PARQUET if media.parquet_available() else None
         ndim: int = getattr(value, "ndim", 0)
         if type(value).__module__ == "numpy" and ndim > 0 and value.dtype.kind in "biuf":
             return media.NPY

@@ -34,7 +34,26 @@ class ArrayType(DataType):
             raise SchemaError(f"{where}: expected length {self.size}, got {len(obj)}",
                               field=field, expected=f"length {self.size}", got=str(len(obj)))
 
+    def _scalar_items(self) -> str | None:
+        """The item type when it is a scalar (``str``, ``int``...): such lists also come as
+        a Series, a 1-D array or a one-column table."""
+        ptype = getattr(self.dtype, "ptype", None)
+        return ptype if ptype in ("str", "int", "float", "bool") else None
+
     def validate_value(self, obj: Any, field: str | None = None) -> Any:
+        """Check a list; a list of scalars may also be given as a pandas Series, a 1-D numpy
+        array or a one-column DataFrame (a text model applied to a CSV's ``text`` column).
+
+        Example:
+            >>> import numpy as np, pandas as pd
+            >>> from mlem_lib.data.primitive import PrimitiveType
+            >>> texts = ArrayType(dtype=PrimitiveType(ptype="str"))
+            >>> texts.validate_value(np.array(["good", "bad"])), texts.validate_value(
+            ...     pd.DataFrame({"text": ["fine"]}))
+            (['good', 'bad'], ['fine'])
+        """
+        if not isinstance(obj, list | tuple) and self._scalar_items() is not None:
+            obj = _as_list(obj, field)
         _require(obj, (list, tuple), "a list", field)
         self._check_size(obj, field)
         return [self.dtype.validate_value(v, _sub(field, i)) for i, v in enumerate(obj)]
@@ -66,25 +85,57 @@ class ArrayType(DataType):
     def requirement_modules(self) -> list[str]:
         return self.dtype.requirement_modules()
 
-    # --- formats: JSON; lists of numbers also as CSV / Parquet columns and .npy ------
+    # --- formats: JSON; lists of scalars also as a CSV / Parquet column ---------------
     def media_types(self) -> tuple[str, ...]:
-        """JSON; lists of numbers also travel as CSV, Parquet or ``.npy``.
+        """JSON; lists of numbers also travel as CSV, Parquet or ``.npy``, lists of texts
+        or booleans as CSV or Parquet (one column); other lists as JSON only.
 
         Example:
             >>> from mlem_lib.data.primitive import PrimitiveType
             >>> len(ArrayType(dtype=PrimitiveType(ptype="float")).media_types())
             4
-            >>> ArrayType(dtype=PrimitiveType(ptype="str")).media_types()
+            >>> ArrayType(dtype=PrimitiveType(ptype="str")).media_types()[:2]
+            ('application/json', 'text/csv')
+            >>> ArrayType(dtype=PrimitiveType(ptype="NoneType")).media_types()
             ('application/json',)
         """
-        if getattr(self.dtype, "ptype", None) in ("int", "float"):
-            return media.TABULAR
+        ptype = self._scalar_items()
+        if ptype in ("int", "float"):
+            return media.tabular()
+        if ptype in ("str", "bool"):  # one column of a CSV or Parquet table
+            return tuple(t for t in media.tabular() if t != media.NPY)
         return super().media_types()
+
+    def csv_read_options(self) -> dict[str, Any]:
+        """Lists of strings read their CSV cells as text: ``007`` stays ``"007"``."""
+        if self._scalar_items() == "str":
+            return {"dtype": "str", "keep_default_na": False, "na_values": [""]}
+        return {}
 
     def decode(self, body: bytes, media_type: str,
                params: Mapping[str, str] | None = None) -> Any:
+        """A list from JSON; lists of scalars also from one CSV or Parquet column (a CSV of
+        strings has a header row, as pandas writes it, unless ``header=absent``), and
+        lists of numbers from ``.npy``.
+
+        Example:
+            >>> from mlem_lib.data.primitive import PrimitiveType
+            >>> ArrayType(dtype=PrimitiveType(ptype="str")).decode(
+            ...     b",text\\n0,good film\\n1,007\\n", "text/csv")
+            ['good film', '007']
+        """
         if media_type not in self.media_types():
             return super().decode(body, media_type, params)
+        if self._scalar_items() in ("str", "bool") and media_type in (media.CSV,
+                                                                       media.PARQUET):
+            if media_type == media.PARQUET:
+                return self.from_chunk(media.read_parquet(body))
+            text = media.csv_text(body)
+            header = media.csv_header_param(params) is not False
+            frame = media.read_csv(text, header=header, options=self.csv_read_options(),
+                                   names=None if header else [
+                                       str(i) for i in range(len(media.csv_first_row(text)))])
+            return self.from_chunk(frame)
         if media_type == media.CSV:
             arr = media.read_csv_values(body, media.csv_header_param(params))
         elif media_type == media.PARQUET:
@@ -96,6 +147,36 @@ class ArrayType(DataType):
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
         return self.validate_value(arr.tolist())
+
+
+    def from_chunk(self, chunk: Any) -> Any:
+        """A list from a chunk: a table's only column (``apply --column`` picks one of
+        many), or the values of a JSON Lines file."""
+        if isinstance(chunk, list) and chunk and isinstance(chunk[0], dict) and \
+                self._scalar_items() is not None:
+            import pandas as pd
+
+            chunk = pd.DataFrame.from_records(chunk)
+        return self.validate_value(chunk)
+
+
+def _as_list(obj: Any, field: str | None) -> Any:
+    """The values of a Series, a 1-D (or one-column) array or a one-column table as a list;
+    anything else unchanged."""
+    if type(obj).__name__ == "DataFrame":
+        from mlem_lib.data.pandas import one_column
+
+        return _as_list(one_column(obj), field)
+    if type(obj).__name__ == "Series":
+        return [None if v is None or (isinstance(v, float) and v != v) else v
+                for v in obj.tolist()]
+    ndim = getattr(obj, "ndim", None)
+    if ndim is not None and type(obj).__module__ == "numpy":
+        if ndim == 2 and obj.shape[1] == 1:
+            obj = obj[:, 0]
+        if obj.ndim == 1:
+            return obj.tolist()
+    return obj
 
 
 class ListType(DataType):
@@ -246,6 +327,40 @@ class DictType(DataType):
 
     def describe(self) -> str:
         return "dict{" + ", ".join(f"{k}: {t.describe()}" for k, t in self.item_types.items()) + "}"
+
+    def batch_free(self) -> DataType:
+        """A dict of batches (a model returning several outputs) has each batch axis free."""
+        return self.model_copy(update={"item_types": {k: t.batch_free() for k, t in
+                                                      self.item_types.items()}})
+
+    def rows(self, value: Any) -> int | None:
+        """The rows of a dict of equally long batches (``{"label": [...], "score": [...]}``).
+
+        Example:
+            >>> from mlem_lib.data.base import UnspecifiedType
+            >>> t = DictType(item_types={"a": UnspecifiedType(), "b": UnspecifiedType()})
+            >>> t.rows({"a": [1, 2], "b": [3, 4]}), t.rows({"a": [1], "b": [3, 4]})
+            (2, None)
+        """
+        if not isinstance(value, dict) or not value:
+            return None
+        counts = {self.item_types[str(k)].rows(v) if str(k) in self.item_types
+                  else UnspecifiedType().rows(v) for k, v in value.items()}
+        return counts.pop() if len(counts) == 1 else None
+
+    def concat(self, parts: list[Any]) -> Any:
+        """The batches of each key joined in order: the dict a single call would return.
+
+        Example:
+            >>> from mlem_lib.data.base import UnspecifiedType
+            >>> t = DictType(item_types={"a": UnspecifiedType()})
+            >>> t.concat([{"a": [1, 2]}, {"a": [3]}])
+            {'a': [1, 2, 3]}
+        """
+        if not parts or not all(isinstance(p, dict) for p in parts):
+            return super().concat(parts)
+        by_name = [{str(k): v for k, v in p.items()} for p in parts]
+        return {key: t.concat([p[key] for p in by_name]) for key, t in self.item_types.items()}
 
     def json_schema(self) -> dict[str, Any]:
         return {"type": "object",

@@ -20,8 +20,15 @@ def to_jsonable(obj: Any) -> Any:
         return [to_jsonable(v) for v in obj]
     module = type(obj).__module__.split(".")[0]
     if module == "pandas":
+        from mlem_lib.data.columns import frame_records, json_values
+
         if hasattr(obj, "to_dict") and hasattr(obj, "columns"):
-            return {"values": obj.to_dict("records")}
+            return {"values": frame_records(obj)}
+        if hasattr(obj, "dtype") and hasattr(obj, "tolist"):
+            values = json_values(obj)
+            return values if values is not None else obj.tolist()
+        if hasattr(obj, "isoformat"):  # a Timestamp
+            return obj.isoformat()
         if hasattr(obj, "tolist"):
             return obj.tolist()
     if hasattr(obj, "tolist"):

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Mapping
 from typing import Any
@@ -36,6 +37,30 @@ ALIASES = {"application/vnd.apache.parquet": PARQUET, "application/parquet": PAR
 
 _BINARY_SCHEMA = {"type": "string", "format": "binary"}
 _ORJSON_NUMPY_KINDS = "biuf"
+
+
+@functools.lru_cache(maxsize=1)
+def parquet_available() -> bool:
+    """Whether Parquet can be read and written here (pyarrow is installed).
+
+    A server only advertises and accepts the media types it can read, so a package or
+    image built without pyarrow never answers a Parquet request with a 500.
+    """
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def tabular() -> tuple[str, ...]:
+    """:data:`TABULAR` without Parquet where pyarrow is missing.
+
+    Example:
+        >>> tabular()[:2]
+        ('application/json', 'text/csv')
+    """
+    if parquet_available():
+        return TABULAR
+    return tuple(t for t in TABULAR if t != PARQUET)
 
 
 def body_schema(media_type: str) -> dict[str, Any]:
@@ -214,8 +239,12 @@ def is_number(token: str) -> bool:
     return True
 
 
-def read_csv(text: str, header: bool, names: list[str] | None = None) -> Any:
+def read_csv(text: str, header: bool, names: list[str] | None = None,
+             options: Mapping[str, Any] | None = None) -> Any:
     """A DataFrame from CSV text; ``Unnamed: n`` columns (a written index) are dropped.
+
+    ``options`` go to ``pandas.read_csv``: a data type's
+    :meth:`~mlem_lib.data.base.DataType.csv_read_options` (which columns are text...).
 
     Raises:
         SchemaError: the CSV cannot be parsed.
@@ -228,11 +257,11 @@ def read_csv(text: str, header: bool, names: list[str] | None = None) -> Any:
 
     try:
         if header:
-            frame = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+            frame = pd.read_csv(io.StringIO(text), skipinitialspace=True, **(options or {}))
             frame.columns = [str(c).strip() for c in frame.columns]
         else:
             frame = pd.read_csv(io.StringIO(text), header=None, names=names,
-                                skipinitialspace=True)
+                                skipinitialspace=True, **(options or {}))
     except (ValueError, pd.errors.ParserError) as exc:
         raise SchemaError(f"malformed CSV: {exc}", field="body", expected="CSV rows",
                           got="malformed CSV") from None
@@ -240,11 +269,13 @@ def read_csv(text: str, header: bool, names: list[str] | None = None) -> Any:
     return frame.drop(columns=unnamed) if unnamed else frame
 
 
-def read_csv_values(body: bytes, header: bool | None = None) -> Any:
+def read_csv_values(body: bytes, header: bool | None = None,
+                    options: Mapping[str, Any] | None = None) -> Any:
     """A numpy array of the cells of a CSV body of values (no column names needed).
 
     A first row that is not all numbers is taken as a header and skipped, unless
-    ``header`` says otherwise (``text/csv; header=present|absent``).
+    ``header`` says otherwise (``text/csv; header=present|absent``). ``options`` go to
+    ``pandas.read_csv``; a written index (an unnamed first column) is dropped.
 
     Example:
         >>> read_csv_values(b"x\\n1\\n2\\n").tolist()
@@ -254,10 +285,8 @@ def read_csv_values(body: bytes, header: bool | None = None) -> Any:
     if header is None:
         header = not all(is_number(t) for t in csv_first_row(text))
     if header:
-        stripped = text.lstrip()
-        text = stripped.split("\n", 1)[1] if "\n" in stripped else ""
-        require_body(text, "CSV rows after the header")
-    return read_csv(text, header=False).to_numpy()
+        return read_csv(text, header=True, options=options).to_numpy()
+    return read_csv(text, header=False, options=options).to_numpy()
 
 
 def csv_header_param(params: Mapping[str, str] | None) -> bool | None:

@@ -42,6 +42,10 @@ def coerce_dtype(arr: Any, expected: str, field: str | None) -> Any:
         parsed = parse_nonfinite_tokens(arr)
         if parsed is not None:
             return parsed.astype(target) if hasattr(parsed, "astype") else parsed
+    if t in "US" and a in "US":
+        return arr  # the saved width (<U10) is the sample's longest text, not a limit
+    if t == "U" and a in "O":
+        target = np.dtype(str)  # as wide as the longest value: never truncated
     ok = False
     if t in "OUS":
         ok = a in "OUSb" or t == "O" or str(actual) in ("str", "string")
@@ -242,7 +246,7 @@ class NumpyNdarrayType(DataType):
 
     # --- formats: JSON (nested lists), CSV and Parquet (rows of values), .npy --------
     def media_types(self) -> tuple[str, ...]:
-        return media.TABULAR
+        return media.tabular()
 
     def binary_media_type(self, value: Any = None) -> str | None:
         dtype = getattr(value, "dtype", None)
@@ -252,6 +256,23 @@ class NumpyNdarrayType(DataType):
             except TypeError:
                 return None
         return media.NPY if dtype.kind in "biuf" else None
+
+    def csv_read_options(self) -> dict[str, Any]:
+        """Arrays of strings read their CSV cells as text: ``007`` stays ``"007"``."""
+        try:
+            text = np.dtype(self.dtype).kind in "OUS"
+        except TypeError:
+            return {}
+        return {"dtype": "str", "keep_default_na": False, "na_values": [""]} if text else {}
+
+    def from_chunk(self, chunk: Any) -> Any:
+        """An array from a chunk; a 1-D array takes a table's only column (``apply
+        --column`` picks one of many)."""
+        if len(self.shape) == 1 and type(chunk).__name__ == "DataFrame":
+            from mlem_lib.data.pandas import one_column
+
+            chunk = one_column(chunk).to_numpy()
+        return super().from_chunk(chunk)
 
     def _rows_of_values(self, arr: Any) -> Any:
         """A table of values read from CSV or Parquet, as a 1-D array when the schema is."""
@@ -270,7 +291,11 @@ class NumpyNdarrayType(DataType):
             [[1.0, 2.0]]
         """
         if media_type == media.CSV:
-            arr = media.read_csv_values(body, media.csv_header_param(params))
+            header = media.csv_header_param(params)
+            options = self.csv_read_options()
+            if options and header is None:
+                header = True  # text cells cannot tell a header row: pandas writes one
+            arr = media.read_csv_values(body, header, options)
             return self.validate_value(self._rows_of_values(arr))
         if media_type == media.PARQUET:
             arr = media.read_parquet(body).to_numpy()

@@ -1,4 +1,11 @@
-"""pandas DataFrames and Series."""
+"""pandas DataFrames and Series, with every dtype pandas has.
+
+Each column keeps the dtype string pandas printed at save; :mod:`mlem_lib.data.columns`
+knows what each one means in JSON, CSV, Parquet and memory (date-times with and without
+a time zone, categories, the nullable dtypes, strings). Categorical columns also record
+their categories, and a table may say that its date-times travel in JSON as epoch
+milliseconds (``date_format: epoch_ms``) instead of ISO 8601 strings.
+"""
 
 from __future__ import annotations
 
@@ -7,51 +14,59 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import field_validator
 
 from mlem_lib.data import media
 from mlem_lib.data.base import DataType
-from mlem_lib.data.numpy import coerce_dtype, parse_nonfinite_tokens
+from mlem_lib.data.columns import DATE_FORMATS, Column, categories_of, frame_records, json_values
 from mlem_lib.errors import SchemaError
 
-_STRINGS = ("object", "str", "string")
+#: The missing-value markers pandas reads by default, for the numeric columns of a CSV
+#: (text columns take only an empty cell as missing, so a city called "NA" stays one).
+try:
+    from pandas._libs.parsers import STR_NA_VALUES as _PANDAS_NA
+except ImportError:  # pragma: no cover - a pandas without the private constant
+    _PANDAS_NA = {"", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "<NA>", "#N/A"}
+_NUMERIC_NA = sorted(_PANDAS_NA)
+#: fields MLEM 0.4 does not know; left out of what MLEM's own client reads
+_EXTENSIONS = ("categories", "ordered", "date_format")
 
 
-def _json_type(dtype: str) -> dict[str, Any]:
-    if dtype in _STRINGS or dtype == "category":
-        return {"type": "string"}
-    try:
-        kind = np.dtype(dtype).kind
-    except TypeError:
+def _check_date_format(value: str | None) -> str | None:
+    if value is not None and value not in DATE_FORMATS:
+        raise ValueError(f"date_format must be one of {', '.join(DATE_FORMATS)}, got {value!r}")
+    return value
+
+
+def _csv_options(specs: list[Column]) -> dict[str, Any]:
+    """``pandas.read_csv`` options that read each column as its saved dtype wants."""
+    text = {c.name: c.csv_dtype() for c in specs if c.csv_dtype() is not None}
+    if not text:
         return {}
-    return {"type": {"f": "number", "i": "integer", "u": "integer", "b": "boolean"}.get(
-        kind, "string")}
-
-
-def _example_value(dtype: str) -> Any:
-    if dtype in _STRINGS or dtype == "category":
-        return ""
-    try:
-        return np.zeros((), dtype=dtype)[()].item()
-    except TypeError:
-        return None
-
-
-def _coerce_column(col: pd.Series, expected: str, name: str) -> pd.Series:
-    actual = str(col.dtype)
-    if actual == expected:
-        return col
-    if expected in _STRINGS and (actual in _STRINGS or col.dtype.kind in "OUS"):
-        return col
-    return coerce_dtype(col, expected, name)
+    na = {c.name: ([""] if c.name in text else _NUMERIC_NA) for c in specs}
+    return {"dtype": text, "keep_default_na": False, "na_values": na}
 
 
 class DataFrameType(DataType):
-    """A table: column names and dtypes in order; ``index_cols`` are columns that were the index."""
+    """A table: column names and dtypes in order; ``index_cols`` are columns that were the index.
+
+    ``categories`` holds the categories of each categorical column, ``ordered`` the
+    categorical columns whose categories are ordered, and ``date_format`` how date-times
+    travel in JSON (``iso``, the default, or ``epoch_ms``).
+    """
 
     type: str = "dataframe"
     columns: list[str]
     dtypes: list[str]
     index_cols: list[str] = []
+    categories: dict[str, list[Any]] | None = None
+    ordered: list[str] | None = None
+    date_format: str | None = None
+
+    @field_validator("date_format")
+    @classmethod
+    def _known_date_format(cls, value: str | None) -> str | None:
+        return _check_date_format(value)
 
     @classmethod
     def infer(cls, obj: Any) -> DataType | None:
@@ -60,6 +75,9 @@ class DataFrameType(DataType):
         Example:
             >>> DataFrameType.infer(pd.DataFrame({"a": [1.0]})).describe()
             'dataframe[a: float64]'
+            >>> DataFrameType.infer(pd.DataFrame({"c": pd.Categorical(["x"], ["x", "y"])})
+            ...                     ).categories
+            {'c': ['x', 'y']}
         """
         if not isinstance(obj, pd.DataFrame):
             return None
@@ -67,8 +85,26 @@ class DataFrameType(DataType):
         if any(n is not None for n in obj.index.names):
             index_cols = [str(n) for n in obj.index.names]
             obj = obj.reset_index()
+        categories: dict[str, list[Any]] = {}
+        ordered: list[str] = []
+        for i, dtype in enumerate(obj.dtypes):
+            if isinstance(dtype, pd.CategoricalDtype):
+                cats, is_ordered = categories_of(obj.iloc[:, i])
+                if cats is not None:
+                    categories[str(obj.columns[i])] = cats
+                if is_ordered:
+                    ordered.append(str(obj.columns[i]))
         return cls(columns=[str(c) for c in obj.columns],
-                   dtypes=[str(d) for d in obj.dtypes], index_cols=index_cols)
+                   dtypes=[str(d) for d in obj.dtypes], index_cols=index_cols,
+                   categories=categories or None, ordered=ordered or None)
+
+    def specs(self) -> list[Column]:
+        """One :class:`~mlem_lib.data.columns.Column` per column, in order."""
+        cats = self.categories or {}
+        ordered = set(self.ordered or ())
+        return [Column(c, d, tuple(cats[c]) if c in cats else None, c in ordered,
+                       self.date_format)
+                for c, d in zip(self.columns, self.dtypes, strict=True)]
 
     def _frame(self, df: pd.DataFrame, field: str | None) -> pd.DataFrame:
         present = [str(c) for c in df.columns]
@@ -90,11 +126,11 @@ class DataFrameType(DataType):
         if present != self.columns:
             df = df.rename(columns=str)[self.columns]
         casts = {}
-        for name, dtype in zip(self.columns, self.dtypes, strict=True):
-            col = df[name]
-            new = _coerce_column(col, dtype, name)
+        for spec in self.specs():
+            col = df[spec.name]
+            new = spec.coerce(col)
             if new is not col:
-                casts[name] = new
+                casts[spec.name] = new
         if casts:
             df = df.assign(**casts)
         if self.index_cols:
@@ -159,7 +195,10 @@ class DataFrameType(DataType):
         if len(lengths) > 1:
             raise SchemaError("columns have different lengths", field=None,
                               expected="equal lengths", got=str(sorted(lengths)))
-        return self._frame(pd.DataFrame(columns), None)
+        present = [str(c) for c in columns]
+        if set(present) == set(self.columns) and len(present) == len(self.columns):
+            return self._build({str(k): v for k, v in columns.items()})
+        return self._frame(pd.DataFrame(columns), None)  # names the missing/unknown column
 
     def _from_split(self, payload: dict[str, Any]) -> pd.DataFrame:
         cols, data = payload["columns"], payload["data"]
@@ -173,30 +212,14 @@ class DataFrameType(DataType):
                                   f"{', '.join(map(str, cols))})", field=f"row {i}",
                                   expected=f"{width} values",
                                   got=str(len(row)) if isinstance(row, list) else "non-list")
+        names = [str(c) for c in cols]
+        if len(set(names)) == len(names) and set(names) == set(self.columns):
+            return self._build({c: [row[j] for row in data] for j, c in enumerate(names)})
         return self._frame(pd.DataFrame(data, columns=cols), None)
 
     def _build(self, data: dict[str, list[Any]]) -> pd.DataFrame:
-        out = {}
-        for name, dtype in zip(self.columns, self.dtypes, strict=True):
-            values = data[name]
-            if dtype in _STRINGS or dtype == "category":
-                out[name] = pd.Series(values, dtype=object if dtype == "object" else dtype)
-                continue
-            try:
-                arr = np.asarray(values)
-            except ValueError as exc:
-                raise SchemaError(f"column '{name}': expected {dtype} values", field=name,
-                                  expected=dtype, got="mixed values") from exc
-            if arr.dtype.kind in "OUS" and dtype.startswith("float"):
-                parsed = parse_nonfinite_tokens(np.asarray(values, dtype=object))  # "NaN" in JSON
-                if parsed is not None:
-                    arr = parsed
-            if arr.dtype.kind in "OUS":
-                bad = next((v for v in values if isinstance(v, str | dict | list)), None)
-                raise SchemaError(f"column '{name}': expected dtype {dtype}, got "
-                                  f"{type(bad).__name__} value {bad!r:.30}", field=name,
-                                  expected=dtype, got=type(bad).__name__)
-            out[name] = coerce_dtype(arr, dtype, name)
+        """A checked table from JSON values, one list per column."""
+        out = {spec.name: spec.from_values(data[spec.name]) for spec in self.specs()}
         df = pd.DataFrame(out, copy=False)
         if self.index_cols:
             df = df.set_index(self.index_cols)
@@ -204,11 +227,10 @@ class DataFrameType(DataType):
 
     def to_json(self, obj: Any) -> Any:
         df = obj.reset_index() if self.index_cols else obj
-        return {"values": df.to_dict("records")}
+        return {"values": frame_records(df, self.date_format)}
 
     def example(self) -> Any:
-        return self._build({c: [_example_value(d)] for c, d in zip(self.columns, self.dtypes,
-                                                                  strict=True)})
+        return self._build({c.name: [c.example_value()] for c in self.specs()})
 
     def describe(self) -> str:
         cols = ", ".join(f"{c}: {d}" for c, d in zip(self.columns, self.dtypes, strict=True))
@@ -216,8 +238,7 @@ class DataFrameType(DataType):
 
     def json_schema(self) -> dict[str, Any]:
         row = {"type": "object",
-               "properties": {c: _json_type(d) for c, d in zip(self.columns, self.dtypes,
-                                                               strict=True)},
+               "properties": {c.name: c.json_schema() for c in self.specs()},
                "required": list(self.columns)}
         return {"type": "object", "properties": {"values": {"type": "array", "items": row}},
                 "required": ["values"]}
@@ -230,17 +251,35 @@ class DataFrameType(DataType):
                  "required": ["columns", "data"]}
         return {"anyOf": [dict(self.json_schema(), title="row objects"), split]}
 
+    def mlem_dump(self) -> dict[str, Any]:
+        """MLEM 0.4's layout: without the fields its (strict) client does not know."""
+        return self.model_dump(mode="json", exclude=set(_EXTENSIONS))
+
     def requirement_modules(self) -> list[str]:
         return ["pandas"]
 
     # --- formats: JSON rows or split layout, CSV, Parquet and .npy -------------------
     def media_types(self) -> tuple[str, ...]:
-        return media.TABULAR
+        return media.tabular()
 
     def binary_media_type(self, value: Any = None) -> str | None:
         if isinstance(value, np.ndarray):  # rows of values: they meet the columns by position
             return media.NPY if value.ndim == 2 and value.dtype.kind in "biuf" else None
-        return media.PARQUET
+        return media.PARQUET if media.PARQUET in self.media_types() else None
+
+    def input_columns(self) -> list[str] | None:
+        return list(self.columns)
+
+    def csv_read_options(self) -> dict[str, Any]:
+        """Read text, category and date-time columns as text, and parse them with the
+        schema (so ``123`` in a string column stays ``"123"``).
+
+        Example:
+            >>> t = DataFrameType(columns=["city", "x"], dtypes=["str", "float64"])
+            >>> t.csv_read_options()["dtype"]
+            {'city': 'str'}
+        """
+        return _csv_options(self.specs())
 
     def decode(self, body: bytes, media_type: str,
                params: Mapping[str, str] | None = None) -> Any:
@@ -266,14 +305,15 @@ class DataFrameType(DataType):
         tokens = media.csv_first_row(text)
         if header is None:
             header = bool(set(tokens) & set(self.columns))
+        options = self.csv_read_options()
         if header:
-            return media.read_csv(text, header=True)
+            return media.read_csv(text, header=True, options=options)
         if len(tokens) != len(self.columns):
             raise SchemaError(
                 f"CSV rows have {len(tokens)} values, expected {len(self.columns)} "
                 f"(columns in order: {', '.join(self.columns)})", field="body",
                 expected=f"{len(self.columns)} values per row", got=f"{len(tokens)} values")
-        return media.read_csv(text, header=False, names=self.columns)
+        return media.read_csv(text, header=False, names=self.columns, options=options)
 
     def _from_array(self, arr: Any, what: str) -> pd.DataFrame:
         """A 2-D array as a table whose columns are the schema's, by position."""
@@ -314,11 +354,19 @@ class DataFrameType(DataType):
 
 
 class SeriesType(DataType):
-    """A pandas Series of one dtype."""
+    """A pandas Series of one dtype (``categories`` and ``date_format`` as for tables)."""
 
     type: str = "series"
     name: str | None = None
     dtype: str = "object"
+    categories: list[Any] | None = None
+    ordered: bool | None = None
+    date_format: str | None = None
+
+    @field_validator("date_format")
+    @classmethod
+    def _known_date_format(cls, value: str | None) -> str | None:
+        return _check_date_format(value)
 
     @classmethod
     def infer(cls, obj: Any) -> DataType | None:
@@ -330,11 +378,22 @@ class SeriesType(DataType):
         """
         if not isinstance(obj, pd.Series):
             return None
-        return cls(name=None if obj.name is None else str(obj.name), dtype=str(obj.dtype))
+        categories, ordered = (categories_of(obj) if isinstance(obj.dtype, pd.CategoricalDtype)
+                               else (None, False))
+        return cls(name=None if obj.name is None else str(obj.name), dtype=str(obj.dtype),
+                   categories=categories, ordered=ordered or None)
+
+    def spec(self, field: str | None = None) -> Column:
+        """The :class:`~mlem_lib.data.columns.Column` of the values."""
+        return Column(field or self.name or "series", self.dtype,
+                      tuple(self.categories) if self.categories is not None else None,
+                      bool(self.ordered), self.date_format)
 
     def validate_value(self, obj: Any, field: str | None = None) -> Any:
         if isinstance(obj, pd.Series):
-            return _coerce_column(obj, self.dtype, field or self.name or "series")
+            return self.spec(field).coerce(obj)
+        if isinstance(obj, np.ndarray) and obj.ndim == 1:
+            return self.spec(field).coerce(pd.Series(obj, name=self.name))
         return self.from_json(obj, field)
 
     def from_json(self, payload: Any, field: str | None = None) -> Any:
@@ -344,57 +403,80 @@ class SeriesType(DataType):
             raise SchemaError(f"expected a list of {self.dtype} values, got "
                               f"{type(payload).__name__}", field=field or self.name,
                               expected=f"list of {self.dtype}", got=type(payload).__name__)
-        return _coerce_column(pd.Series(payload, name=self.name), self.dtype,
-                              field or self.name or "series")
+        values = self.spec(field).from_values(payload)
+        if isinstance(values, pd.Series):
+            return values.rename(self.name)
+        return pd.Series(values, name=self.name)
 
     def to_json(self, obj: Any) -> Any:
-        return obj.tolist()
+        values = json_values(obj, self.date_format) if isinstance(obj, pd.Series) else None
+        return values if values is not None else obj.tolist()
 
     def example(self) -> Any:
-        return pd.Series([_example_value(self.dtype)], name=self.name, dtype=self.dtype)
+        return self.from_json([self.spec().example_value()])
 
     def describe(self) -> str:
         return f"series[{self.dtype}]"
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": "array", "items": _json_type(self.dtype)}
+        return {"type": "array", "items": self.spec().json_schema()}
+
+    def mlem_dump(self) -> dict[str, Any]:
+        """MLEM 0.4's layout: without the fields its (strict) client does not know."""
+        return self.model_dump(mode="json", exclude=set(_EXTENSIONS))
 
     def requirement_modules(self) -> list[str]:
         return ["pandas"]
 
     # --- formats: JSON list, CSV / Parquet column, .npy vector ------------------------
     def media_types(self) -> tuple[str, ...]:
-        return media.TABULAR
+        return media.tabular()
 
     def binary_media_type(self, value: Any = None) -> str | None:
         try:
             numeric = np.dtype(self.dtype).kind in "biuf"
         except TypeError:
-            return None
-        return media.NPY if numeric else None
+            numeric = False
+        if numeric:
+            return media.NPY
+        return media.PARQUET if media.PARQUET in self.media_types() else None
+
+    def csv_read_options(self) -> dict[str, Any]:
+        return _csv_options([self.spec()])
 
     def decode(self, body: bytes, media_type: str,
                params: Mapping[str, str] | None = None) -> Any:
         """A Series from a JSON list, one CSV or Parquet column, or a 1-D ``.npy`` array.
 
+        A CSV body has a header row unless its first row has the wrong kind of values for
+        a header (numbers, for a numeric series) or ``header=absent`` says so.
+
         Example:
             >>> SeriesType(name="x", dtype="float64").decode(b"x\\n1\\n2\\n", "text/csv").tolist()
             [1.0, 2.0]
+            >>> SeriesType(name="zip", dtype="str").decode(b"zip\\n007\\n", "text/csv").tolist()
+            ['007']
         """
         if media_type == media.CSV:
-            header = media.csv_header_param(params)
-            if header is None:
-                text = media.csv_text(body)
-                tokens = media.csv_first_row(text)
-                header = tokens == [self.name] or (
-                    self.binary_media_type() is not None
-                    and not all(media.is_number(t) for t in tokens))
-            return self._column(media.read_csv_values(body, header), "CSV rows")
+            return self.from_chunk(self._read_csv(body, media.csv_header_param(params)))
         if media_type == media.PARQUET:
-            return self._column(media.read_parquet(body).to_numpy(), "a Parquet table")
+            return self.from_chunk(media.read_parquet(body))
         if media_type == media.NPY:
             return self._column(media.read_npy(body), "an .npy body")
         return super().decode(body, media_type, params)
+
+    def _read_csv(self, body: bytes, header: bool | None) -> pd.DataFrame:
+        text = media.csv_text(body)
+        tokens = media.csv_first_row(text)
+        spec = self.spec()
+        if header is None:  # pandas writes a header; numbers in the first row are no header
+            header = spec.kind not in ("number", "nullable") or tokens == [self.name] or \
+                not all(media.is_number(t) for t in tokens if t)
+        names = tokens if header else [str(i) for i in range(len(tokens))]
+        options = _csv_options([Column(n, spec.dtype) for n in names])
+        if header:
+            return media.read_csv(text, header=True, options=options)
+        return media.read_csv(text, header=False, names=names, options=options)
 
     def _column(self, arr: Any, what: str) -> Any:
         if arr.ndim == 2 and arr.shape[1] == 1:
@@ -409,7 +491,43 @@ class SeriesType(DataType):
     def is_empty(self, value: Any) -> bool:
         return len(value) == 0
 
+    def from_chunk(self, chunk: Any) -> Any:
+        """A checked Series from a chunk: a table's column named like the series, or its
+        only column (``apply --column`` picks one of many).
+
+        Example:
+            >>> SeriesType(name="text", dtype="str").from_chunk(
+            ...     pd.DataFrame({"text": ["a b"]})).tolist()
+            ['a b']
+        """
+        if isinstance(chunk, pd.DataFrame):
+            return self.validate_value(one_column(chunk, self.name).rename(self.name))
+        if isinstance(chunk, list) and chunk and isinstance(chunk[0], dict):
+            return self.from_chunk(pd.DataFrame.from_records(chunk))
+        return self.validate_value(chunk)
+
     def concat(self, parts: list[Any]) -> Any:
         if not parts:
             return pd.Series([], name=self.name, dtype=self.dtype)
         return pd.concat(parts, ignore_index=True)
+
+
+def one_column(frame: pd.DataFrame, name: str | None = None) -> pd.Series:
+    """The column of a table that a one-column argument (a Series, a list of strings) takes:
+    the one called ``name``, else the only one.
+
+    Raises:
+        SchemaError: several columns and none called ``name`` (the message lists them).
+
+    Example:
+        >>> one_column(pd.DataFrame({"text": ["hi"]})).tolist()
+        ['hi']
+    """
+    columns = [str(c) for c in frame.columns]
+    if name is not None and name in columns:
+        return frame.iloc[:, columns.index(name)]
+    if len(columns) == 1:
+        return frame.iloc[:, 0]
+    raise SchemaError(f"the input has {len(columns)} columns ({', '.join(columns[:10])}) but "
+                      "the model takes one: choose it (mlem apply --column NAME)",
+                      field=name, expected="one column", got=f"{len(columns)} columns")

@@ -25,6 +25,9 @@ PICKLE_IOS = {"pickle", "simple_pickle", "cloudpickle"}
 
 PREDICT_LIKE = ("predict", "predict_proba", "predict_log_proba", "decision_function",
                 "transform", "score_samples")
+#: methods that answer one column per class, and the prefix of those columns' names
+PER_CLASS_PREFIX = {"predict_proba": "proba", "predict_log_proba": "log_proba",
+                    "decision_function": "decision"}
 
 
 class ModelHandler:
@@ -69,6 +72,32 @@ class ModelHandler:
 
     def extra_modules(self, obj: Any) -> list[str]:
         return []
+
+    def output_columns(self, obj: Any, method: str, result: Any) -> list[str] | None:
+        """Names for the columns of a 2-D result (``None``: ``prediction_0``...).
+
+        A classifier's per-class methods get ``<prefix>_<class label>``, such as
+        ``proba_setosa`` for ``predict_proba``, from the model's ``classes_``.
+
+        Example:
+            >>> import numpy as np
+            >>> class Clf:
+            ...     classes_ = np.array(["no", "yes"])
+            >>> ModelHandler().output_columns(Clf(), "predict_proba", np.zeros((3, 2)))
+            ['proba_no', 'proba_yes']
+        """
+        prefix = PER_CLASS_PREFIX.get(method)
+        classes = getattr(obj, "classes_", None)
+        shape = getattr(result, "shape", None)
+        if prefix is None or classes is None or shape is None or len(shape) != 2:
+            return None
+        try:
+            labels = [str(c.item() if hasattr(c, "item") else c) for c in list(classes)]
+        except TypeError:
+            return None
+        if len(labels) != shape[1] or len(set(labels)) != len(labels):
+            return None
+        return [f"{prefix}_{label}" for label in labels]
 
 
 def find_handler(obj: Any) -> ModelHandler | None:

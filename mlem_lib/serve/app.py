@@ -91,21 +91,30 @@ def interface(loaded: LoadedModel) -> dict[str, Any]:
     from mlem_lib import __version__
 
     methods: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
     for name, sig in loaded.meta.model_type.methods.items():
         public = public_name(name)
         if public in methods and name == "__call__":
             continue
         methods[public] = {
             "name": public,
-            "args": [{"data_type": _dump(a.type_), "serializer": {"type": a.type_.type},
+            "args": [{"data_type": a.type_.mlem_dump(), "serializer": {"type": a.type_.type},
                       "name": a.name, "required": a.required, "default": a.default}
                      for a in sig.args],
-            "returns": {"data_type": _dump(sig.returns),
+            "returns": {"data_type": sig.returns.mlem_dump(),
                         "serializer": {"type": sig.returns.type}},
         }
+        # the full schemas (MLEM's client refuses fields it does not know, such as the
+        # categories of a column) and the body formats this server reads for each method
+        schemas[public] = {"args": [_dump(a.type_) for a in sig.args],
+                           "returns": _dump(sig.returns),
+                           "media_types": list(sig.args[0].type_.media_types()
+                                               if sig.args else (JSON,)),
+                           "answers": list(sig.returns.media_types()),
+                           "output_columns": sig.output_columns}
     return {"methods": methods, "version": __version__,
             "meta": {"server": "mlem_lib", "model_type": loaded.meta.model_type.type,
-                     "model_hash": loaded.meta.model_hash}}
+                     "model_hash": loaded.meta.model_hash, "schemas": schemas}}
 
 
 def _dump(data_type: DataType) -> dict[str, Any]:
