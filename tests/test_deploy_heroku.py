@@ -114,8 +114,9 @@ def test_heroku_limits_on_an_app_with_history(heroku_decl, heroku_double, saved_
     polls = [t for t, method, path, _ in heroku_double.calls
              if (method, path) == ("GET", "/apps/iris-history/dynos")]
     gaps = [b - a for a, b in itertools.pairwise(polls)]
-    # (each gap is a pause, 0.3 s growing by half each time, plus the call itself)
-    assert len(gaps) >= 3 and gaps[-1] > gaps[0] + 0.5, gaps
+    # (each gap is a pause, 0.3 s growing by half each time, plus the call itself, whose
+    # time varies with the machine's load: a later gap is at least 0.375 s longer in theory)
+    assert len(gaps) >= 3 and max(gaps[1:]) > gaps[0] + 0.2, gaps
 
     # the account's budget runs out during the rollout: 429s are waited out
     heroku_double.rate_limit(remaining=2, refill_per_second=1.0, most=2)

@@ -204,7 +204,7 @@ class Column:
                            "values)", self.dtype, "missing value", row)
 
     def _numbers_from_values(self, values: list[Any]) -> Any:
-        from mlem_lib.data.numpy import coerce_dtype, parse_nonfinite_tokens
+        from mlem_lib.data.casting import coerce_dtype, parse_nonfinite_tokens
 
         try:
             arr = np.asarray(values)
@@ -235,7 +235,7 @@ class Column:
         return coerce_dtype(arr, self.dtype, self.name)
 
     def _to_number(self, col: Any) -> Any:
-        from mlem_lib.data.numpy import coerce_dtype
+        from mlem_lib.data.casting import coerce_dtype
 
         target = np.dtype(self.dtype)
         if col.dtype.kind == "O" or pd.api.types.is_string_dtype(col.dtype) or isinstance(
