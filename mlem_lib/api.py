@@ -34,33 +34,60 @@ __all__ = ["apply", "apply_remote", "assign", "build", "deploy", "find_latest_ve
 
 
 def save(obj: Any, path: str, sample_data: Any = None, *, description: str | None = None,
-         labels: list[str] | None = None) -> ModelMeta | DataMeta:
+         labels: list[str] | None = None, input_schema: Any = None,
+         extra_requirements: list[str] | str | None = None,
+         code_paths: list[str | os.PathLike[str]] | None = None,
+         methods: list[str] | None = None, keep_example: bool = True) -> ModelMeta | DataMeta:
     """Save a model or a data object with metadata inferred from it.
 
     Writes the binary at ``path`` and the YAML metadata at ``path.mlem``, atomically:
     a save that fails or is killed part-way leaves the previous version loadable.
+    Everything is inferred; the keyword options declare what inference cannot know, as
+    MLflow's ``log_model`` options do.
 
     Args:
         obj: a model (scikit-learn, xgboost, lightgbm, a function or an object with
             predict-like methods) or data (DataFrame, ndarray, list, dict, scalar).
         path: local path or fsspec URL (``memory://``, ``s3://``) without ``.mlem``.
         sample_data: example input; gives the argument schema and, by calling each
-            method on a few rows, the return schema.
+            method on a few rows, the return schema. Its first row is kept as the
+            request example of ``/docs`` and of deployment smoke tests.
         description: free text written into the metadata.
         labels: tags written into the metadata.
+        input_schema: the argument schema, declared instead of inferred from
+            ``sample_data``: a data type (``mlem_lib.data.infer_data_type(X)`` adjusted,
+            e.g. ``.model_copy(update={"date_format": "epoch_ms"})``), a sample, or a dict
+            of method name to either.
+        extra_requirements: pip requirement lines the model needs beyond what is found
+            (``["shap==0.46.0", "scipy>=1.10"]``); a line replaces the inferred pin of the
+            same package.
+        code_paths: local ``.py`` files and package folders shipped inside the ``.mlem``
+            file (they replace what is found automatically under the same name).
+        methods: the methods to expose (default: every predict-like method).
+        keep_example: keep the first row of ``sample_data`` in the metadata (turn off for
+            data that must not be written to the model's repository).
 
     Returns:
         The metadata that was written.
 
+    Raises:
+        MethodNotFoundError: a name in ``methods`` is not a method of the model.
+        MetadataError: a bad requirement line or code path.
+
     Example:
         >>> from sklearn.linear_model import LogisticRegression  # doctest: +SKIP
         >>> save(LogisticRegression().fit(X, y), "models/lr", sample_data=X)  # doctest: +SKIP
+        >>> save(model, "models/lr", sample_data=X, methods=["predict"],
+        ...      extra_requirements=["shap==0.46.0"], code_paths=["src/features.py"])
+        ... # doctest: +SKIP
     """
     from mlem_lib.objects import save as _save
     from mlem_lib.transient import reraise_transient
 
     with reraise_transient(f"saving {path}", storage=True):
-        return _save(obj, path, sample_data, description, labels)
+        return _save(obj, path, sample_data, description, labels, input_schema=input_schema,
+                     extra_requirements=extra_requirements, code_paths=code_paths,
+                     methods=methods, keep_example=keep_example)
 
 
 def load_meta(path: str, *, repo: str | None = None) -> ModelMeta | DataMeta:

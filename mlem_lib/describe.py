@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
-from mlem_lib.meta import CustomRequirement, DataMeta, ModelMeta, PythonRequirement
+from mlem_lib.meta import (
+    CustomRequirement,
+    DataMeta,
+    ModelMeta,
+    PythonRequirement,
+    public_name,
+)
+
+#: How each io type stores the model, in words (``mlem show``'s first line)
+STORAGE = {
+    "pickle": "pickle", "simple_pickle": "pickle", "cloudpickle": "pickle",
+    "xgboost_json": "xgboost's JSON format (native)",
+    "lightgbm_txt": "LightGBM's text format (native)",
+}
+
+
+def storage(io_type: str) -> str:
+    """How a model of ``io_type`` is stored, in words.
+
+    Example:
+        >>> storage("xgboost_json"), storage("pickle")
+        ("xgboost's JSON format (native)", 'pickle')
+    """
+    return STORAGE.get(io_type, io_type)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -36,7 +59,7 @@ def describe(meta: ModelMeta | DataMeta, path: str) -> str:
     out: list[str] = []
     if isinstance(meta, ModelMeta):
         out.append(f"Model {path}  ({meta.model_type.type}, saved as "
-                   f"{meta.model_type.io.type})")
+                   f"{storage(meta.model_type.io.type)})")
     else:
         out.append(f"Data {path}  ({meta.data_type.describe()}, {meta.format})")
     if meta.description:
@@ -45,9 +68,14 @@ def describe(meta: ModelMeta | DataMeta, path: str) -> str:
         out.append(f"Labels: {', '.join(meta.labels)}")
     if isinstance(meta, ModelMeta):
         rows = []
+        listed: set[str] = set()
         for name, sig in meta.model_type.methods.items():
+            public = public_name(name)  # the name the server routes and packages define
+            if public in listed:
+                continue
+            listed.add(public)
             args = ", ".join(f"{a.name}: {a.type_.describe()}" for a in sig.args)
-            rows.append([name, args, sig.returns.describe()])
+            rows.append([public, args, sig.returns.describe()])
         out += ["", "Methods", table(["method", "arguments", "returns"], rows)]
     rows = []
     for req in meta.requirements:

@@ -37,14 +37,30 @@ def main_artifact(artifacts: dict[str, Artifact]) -> Artifact | None:
     return artifacts.get("data") or next(iter(artifacts.values()), None)
 
 
+def public_name(method: str) -> str:
+    """The name a method is listed and served under: a callable's ``__call__`` is ``predict``
+    (as MLEM's client calls it), everything else its own name.
+
+    Example:
+        >>> public_name("__call__"), public_name("predict_proba")
+        ('predict', 'predict_proba')
+    """
+    return "predict" if method == "__call__" else method
+
+
 class Argument(_Meta):
-    """One argument of a model method."""
+    """One argument of a model method.
+
+    ``example`` is the first row of the sample given at save, in its JSON form: the request
+    ``/docs`` shows and the deployment smoke test sends.
+    """
 
     name: str
     type_: AnyDataType = Field(default_factory=UnspecifiedType)
     required: bool = True
     default: Any = None
     kw_only: bool = False
+    example: Any = None
 
 
 class Signature(_Meta):
@@ -77,19 +93,57 @@ class ModelType(_Meta):
 
 
 class PythonRequirement(_Meta):
-    """A pip-installable package, recorded by its import name and distribution name."""
+    """A pip-installable package, recorded by its import name and distribution name.
+
+    ``spec`` is a requirement line given at save (``extra_requirements=["scipy>=1.10"]``),
+    written to packages as it is.
+    """
 
     type: Literal["installable"] = "installable"
     module: str
     version: str | None = None
     package_name: str | None = None
+    spec: str | None = None
 
     @property
     def distribution(self) -> str:
         return self.package_name or self.module
 
-    def pip_line(self) -> str:
-        return f"{self.distribution}=={self.version}" if self.version else self.distribution
+    def pip_line(self, pin: str = "exact") -> str:
+        """The requirement for pip: ``name==1.2.3`` (``pin="exact"``) or ``name~=1.2.3``
+        (``pin="compatible"``: any later patch release).
+
+        Example:
+            >>> req = PythonRequirement(module="numpy", version="2.4.6")
+            >>> req.pip_line(), req.pip_line("compatible")
+            ('numpy==2.4.6', 'numpy~=2.4.6')
+        """
+        if self.spec:
+            return self.spec
+        if not self.version:
+            return self.distribution
+        if pin == "compatible":
+            release = compatible_release(self.version)
+            if release is not None:
+                return f"{self.distribution}~={release}"
+        return f"{self.distribution}=={self.version}"
+
+
+def compatible_release(version: str) -> str | None:
+    """``X.Y.Z`` for a ``~=`` pin (same major.minor, any later patch), or ``None`` for
+    versions a compatible pin would lose (local builds such as ``2.13.0+cpu``, pre-releases).
+
+    Example:
+        >>> compatible_release("1.9"), compatible_release("2.4.6.1"), compatible_release("2.1+cpu")
+        ('1.9.0', '2.4.6', None)
+    """
+    import re
+
+    match = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?(?:\.\d+)*", version)
+    if match is None:
+        return None
+    major, minor, patch = match.groups()
+    return f"{major}.{minor}.{patch or 0}"
 
 
 class CustomRequirement(_Meta):

@@ -27,19 +27,34 @@ def _is_model(obj: Any) -> bool:
 
 
 def save(obj: Any, path: str, sample_data: Any = None, description: str | None = None,
-         labels: list[str] | None = None) -> ModelMeta | DataMeta:
-    """Save a model (or a data object) and its inferred metadata; see :func:`mlem_lib.api.save`."""
+         labels: list[str] | None = None, **declared: Any) -> ModelMeta | DataMeta:
+    """Save a model (or a data object) and its inferred metadata; see :func:`mlem_lib.api.save`.
+
+    ``declared`` holds what the user declares for a model (``input_schema``,
+    ``extra_requirements``, ``code_paths``, ``methods``, ``keep_example``).
+    """
     if _is_model(obj):
-        return save_model(obj, path, sample_data, description, labels)
+        return save_model(obj, path, sample_data, description, labels, **declared)
+    given = [k for k, v in declared.items() if v is not None and k != "keep_example"]
+    if given:
+        from mlem_lib.errors import UnsupportedObjectError
+
+        raise UnsupportedObjectError(f"{', '.join(given)}: only models take these options; "
+                                     f"{type(obj).__name__} is saved as data")
     return save_data(obj, path, description, labels)
 
 
 def save_model(model: Any, path: str, sample_data: Any = None, description: str | None = None,
-               labels: list[str] | None = None) -> ModelMeta:
-    from mlem_lib import mlemfile, requirements
+               labels: list[str] | None = None, *, input_schema: Any = None,
+               extra_requirements: Any = None, code_paths: Any = None,
+               methods: list[str] | None = None, keep_example: bool = True) -> ModelMeta:
+    from mlem_lib import declared, mlemfile, requirements
     from mlem_lib.inference import infer_model_type
 
-    handler, model_type = infer_model_type(model, sample_data)
+    extra = declared.requirement_lines(extra_requirements) if extra_requirements else []
+    shipped = declared.code_requirements(code_paths) if code_paths else []
+    handler, model_type = infer_model_type(model, sample_data, input_schema=input_schema,
+                                           methods=methods, keep_example=keep_example)
     _obj_path, meta_url = split_meta_path(path)
     fs, meta_path = get_fs(meta_url)
     art_path = meta_path[: -len(".mlem")]
@@ -61,6 +76,7 @@ def save_model(model: Any, path: str, sample_data: Any = None, description: str 
                 modules.update(arg.type_.requirement_modules())
             modules.update(sig.returns.requirement_modules())
         reqs: list[Any] = list(requirements.resolve(modules))
+        reqs = declared.merge_code(declared.merge_requirements(reqs, extra), shipped)
         reqs += requirements.unix_requirements(modules)
         meta = ModelMeta(
             model_type=model_type, requirements=reqs,

@@ -453,6 +453,7 @@ def check_installed(reqs: Iterable[PythonRequirement]) -> list[str]:
     return problems
 
 
-def pip_lines(reqs: Iterable[Any]) -> list[str]:
-    """``name==version`` lines for pip, from installable requirements only."""
-    return [r.pip_line() for r in reqs if isinstance(r, PythonRequirement)]
+def pip_lines(reqs: Iterable[Any], pin: str = "exact") -> list[str]:
+    """``name==version`` lines for pip (``name~=version`` with ``pin="compatible"``), from
+    installable requirements only."""
+    return [r.pip_line(pin) for r in reqs if isinstance(r, PythonRequirement)]

@@ -32,6 +32,7 @@ from mlem_lib.build.base import Builder, BuildOptions, BuildProgress
 from mlem_lib.build.model_files import MODEL_NAME, ModelBundle, collect
 from mlem_lib.build.wheel import DistSpec, file_stem, normalize_name, write_sdist, write_wheel
 from mlem_lib.errors import BuildError
+from mlem_lib.meta import public_name
 
 _VERSION = re.compile(r"^\d+(\.\d+)*([abc]|rc)?\d*(\.post\d+)?(\.dev\d+)?(\+[a-z0-9.]+)?$", re.I)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*$")
@@ -92,7 +93,7 @@ def check_package_name(name: str) -> str:
 def _method_functions(bundle: ModelBundle) -> str:
     names: list[str] = []
     for name in bundle.meta.model_type.methods:
-        public = "predict" if name == "__call__" else name
+        public = public_name(name)
         if public.isidentifier() and not keyword.iskeyword(public) and public not in names:
             names.append(public)
     blocks = []
@@ -213,7 +214,7 @@ def package_spec(bundle: ModelBundle, name: str, version: str) -> DistSpec:
 
     import_name = check_package_name(name)
     script = f"{normalize_name(name)}-serve"
-    methods = ["predict" if m == "__call__" else m for m in bundle.meta.model_type.methods]
+    methods = list(dict.fromkeys(public_name(m) for m in bundle.meta.model_type.methods))
     summary = (bundle.meta.description or
                f"The {bundle.meta.model_type.type} model packaged by mlem_lib")
     summary = " ".join(summary.split())

@@ -51,7 +51,8 @@ def pick_method(meta: ModelMeta, method: str | None = None) -> str:
 
 
 def smoke_request(meta: ModelMeta, method: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The method name and the JSON body of the smoke request.
+    """The method name and the JSON body of the smoke request: the example row saved with
+    the method (the sample's first row), else one built from the saved schema.
 
     Raises:
         SmokeTestError: no example can be built from the schema (the message says why).
@@ -64,6 +65,8 @@ def smoke_request(meta: ModelMeta, method: str | None = None) -> tuple[str, dict
     sig = meta.method(name)
     if not sig.args:
         return name, {}
+    if sig.args[0].example is not None:  # the first row of the sample given at save
+        return name, {"data": sig.args[0].example}
     dtype = sig.args[0].type_
     try:
         example = dtype.example()

@@ -1,10 +1,31 @@
-"""xgboost: the scikit-learn API (pickled) and raw Boosters (xgboost's own JSON format)."""
+"""xgboost: the scikit-learn API and raw Boosters, both in xgboost's own JSON format.
+
+A scikit-learn estimator (``XGBClassifier``, ``XGBRegressor``...) is written with its
+``save_model``, which keeps its scikit-learn attributes, plus one booster attribute naming
+its class, so ``load`` rebuilds the same estimator; nothing is pickled. Subclasses defined
+outside xgboost are pickled (their class could not be rebuilt from the JSON), and
+``mlem show`` says which.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from typing import IO, Any
 
 from mlem_lib.models.base import PICKLE_IOS, ModelHandler
+
+NATIVE = "xgboost_json"
+#: the booster attribute naming the scikit-learn class of a natively saved estimator
+CLASS_ATTR = "mlem_lib_estimator"
+
+
+def _native_class(obj: Any) -> str | None:
+    """``xgboost.sklearn.XGBClassifier`` for xgboost's own estimators, else ``None``."""
+    cls = type(obj)
+    return f"{cls.__module__}:{cls.__qualname__}" if cls.__module__.startswith(
+        "xgboost.") else None
 
 
 class XGBoostHandler(ModelHandler):
@@ -25,24 +46,53 @@ class XGBoostHandler(ModelHandler):
     def io_type(self, obj: Any) -> str:
         import xgboost
 
-        return "xgboost_json" if isinstance(obj, xgboost.Booster) else "pickle"
+        if isinstance(obj, xgboost.Booster) or _native_class(obj) is not None:
+            return NATIVE
+        return "pickle"
 
     def dump(self, obj: Any, f: IO[bytes]) -> None:
         import xgboost
 
         if isinstance(obj, xgboost.Booster):
             f.write(bytes(obj.save_raw(raw_format="json")))
-        else:
+            return
+        name = _native_class(obj)
+        if name is None:
             super().dump(obj, f)
+            return
+        booster = obj.get_booster()
+        booster.set_attr(**{CLASS_ATTR: name})
+        try:
+            with tempfile.TemporaryDirectory(prefix="mlem-xgb-") as folder:
+                path = os.path.join(folder, "model.json")
+                obj.save_model(path)  # keeps the scikit-learn attributes
+                with open(path, "rb") as src:
+                    f.write(src.read())
+        finally:
+            booster.set_attr(**{CLASS_ATTR: None})
 
     def load(self, data: bytes, io_type: str) -> Any:
         if io_type in PICKLE_IOS:
             return super().load(data, io_type)
+        import importlib
+
         import xgboost
 
-        booster = xgboost.Booster()
-        booster.load_model(bytearray(data))
-        return booster
+        name = json.loads(data).get("learner", {}).get("attributes", {}).get(CLASS_ATTR)
+        if not name:
+            booster = xgboost.Booster()
+            booster.load_model(bytearray(data))
+            return booster
+        module, _, qualname = name.partition(":")
+        if not module.startswith("xgboost."):
+            from mlem_lib.errors import MetadataError
+
+            raise MetadataError(f"the saved xgboost model names the class {name!r}, which is "
+                                "not one of xgboost's")
+        model = getattr(importlib.import_module(module), qualname)()
+        model.load_model(bytearray(data))
+        model.get_booster().set_attr(**{CLASS_ATTR: None})
+        return model
 
     def call(self, obj: Any, method: str, data: Any) -> Any:
         import xgboost
@@ -66,7 +116,11 @@ class XGBoostHandler(ModelHandler):
         return np.zeros((1, booster.num_features()))
 
     def extra_modules(self, obj: Any) -> list[str]:
-        return ["xgboost", "numpy"]
+        import xgboost
+
+        # the scikit-learn API needs scikit-learn where it is loaded
+        return ["xgboost", "numpy"] if isinstance(obj, xgboost.Booster) else [
+            "xgboost", "numpy", "sklearn"]
 
 
 HANDLER = XGBoostHandler()

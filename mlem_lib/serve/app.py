@@ -50,6 +50,7 @@ from starlette.responses import RedirectResponse, Response
 from mlem_lib.data import media
 from mlem_lib.data.media import JSON
 from mlem_lib.errors import HTTPProblem, SchemaError
+from mlem_lib.meta import public_name  # one naming rule for show, routes and packages
 from mlem_lib.serve import codecs
 from mlem_lib.serve.batching import MicroBatcher
 from mlem_lib.serve.settings import ServerSettings
@@ -67,16 +68,6 @@ INLINE_BODY_BYTES = 256 * 1024
 INLINE_COST_S = 0.001
 SAGEMAKER_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
 METHOD_HEADER = "x-mlem-method"
-
-
-def public_name(method: str) -> str:
-    """The route name of a model method: a callable's ``__call__`` is served as ``predict``.
-
-    Example:
-        >>> public_name("__call__"), public_name("predict_proba")
-        ('predict', 'predict_proba')
-    """
-    return "predict" if method == "__call__" else method
 
 
 def interface(loaded: LoadedModel) -> dict[str, Any]:
@@ -154,9 +145,13 @@ def _openapi(sig: Signature) -> tuple[dict[str, Any], dict[int | str, Any]]:
     """The request body and responses of a method: the media types its data types speak."""
     arg_type = sig.args[0].type_ if sig.args else None
     body_types = arg_type.media_types() if arg_type is not None else (JSON,)
-    request = {"requestBody": {"required": True, "content": {
+    content: dict[str, dict[str, Any]] = {
         kind: {"schema": _request_schema(sig) if kind == JSON or arg_type is None
-               else arg_type.body_schema(kind)} for kind in body_types}}}
+               else arg_type.body_schema(kind)} for kind in body_types}
+    example = request_example(sig)
+    if example is not None:
+        content[JSON]["example"] = example  # built from the saved sample's first row
+    request = {"requestBody": {"required": True, "content": content}}
     returns = dict(sig.returns.json_schema() or {}, title=f"{public_name(sig.name)} response",
                    description=sig.returns.describe())
     err = {"content": {JSON: {"schema": _ERROR_SCHEMA}}}
@@ -171,6 +166,27 @@ def _openapi(sig: Signature) -> tuple[dict[str, Any], dict[int | str, Any]]:
         500: dict(err, description="the model raised an exception"),
     }
     return request, responses
+
+
+def request_example(sig: Signature) -> dict[str, Any] | None:
+    """A JSON request for ``/docs``: the row saved from the sample, else the schema's example.
+
+    Example:
+        >>> from mlem_lib.runner import LoadedModel
+        >>> lm = LoadedModel.from_object(lambda xs: xs, sample_data=[1.5, 2.5])
+        >>> request_example(lm.signature("predict"))
+        {'data': [1.5]}
+    """
+    if not sig.args:
+        return None
+    arg = sig.args[0]
+    if arg.example is not None:
+        return {arg.name: arg.example}
+    try:
+        value = arg.type_.example()
+        return None if value is None else {arg.name: arg.type_.to_json(value)}
+    except Exception:  # a schema that cannot build an example: the docs just show none
+        return None
 
 
 def _describe_args(sig: Signature) -> str:
@@ -547,7 +563,7 @@ def create_app(loaded: LoadedModel, settings: ServerSettings | None = None) -> F
         >>> lm = LoadedModel.from_object(lambda x: x + 1, sample_data=1)
         >>> app = create_app(lm, ServerSettings(auth_token="s3cret"))
         >>> sorted(r.path for r in app.routes if "POST" in getattr(r, "methods", ()))
-        ['/invocations', '/predict']
+        ['/__call__', '/invocations', '/predict']
     """
     settings = settings or ServerSettings.from_env()
     service = ModelService(loaded, settings)
@@ -565,6 +581,9 @@ def create_app(loaded: LoadedModel, settings: ServerSettings | None = None) -> F
                           summary=f"{public}: {_describe_args(sig)} -> {sig.returns.describe()}",
                           openapi_extra=extra, responses=responses, response_class=Response,
                           tags=["model"])
+        if name != public:  # a callable's own name, as the .mlem file spells it
+            app.add_api_route(f"/{name}", call_method, methods=["POST"], name=public,
+                              include_in_schema=False, response_class=Response)
     app.include_router(router)
     default_sig = None
     with contextlib.suppress(AttributeError):
