@@ -25,12 +25,17 @@ def total(df: pd.DataFrame) -> list[float]:
     return [float(c) + float(w) for c, w in zip(df["count"], df["weight"], strict=True)]
 
 
-@pytest.fixture(scope="module")
-def table_app(tmp_path_factory) -> TestClient:
+@pytest.fixture(scope="module", params=["function", "estimator"])
+def table_app(request, tmp_path_factory) -> TestClient:
+    """A table model served for real: a plain function, and a scikit-learn estimator that
+    the server calls with an array (serve/fastpath.py), which must check the same."""
+    from sklearn.linear_model import LinearRegression
+
     import mlem_lib.api as mlem
 
     path = str(tmp_path_factory.mktemp("honest") / "total")
-    mlem.save(total, path, sample_data=SAMPLE)
+    model = total if request.param == "function" else LinearRegression().fit(SAMPLE, [1, 2])
+    mlem.save(model, path, sample_data=SAMPLE)
     return TestClient(create_app(LoadedModel.load(path), ServerSettings()))
 
 
@@ -92,11 +97,25 @@ def test_int64_overflow_is_a_400_naming_the_column_in_every_format(table_app, fm
     assert "9223372036854775808" not in r.text
 
 
-def test_a_big_json_integer_is_a_400_not_a_wrapped_value(table_app):
-    body = b'{"data": {"values": [{"count": 99999999999999999999999, "weight": 1.0}]}}'
+@pytest.mark.parametrize("body", [
+    b'{"data": {"values": [{"count": 99999999999999999999999, "weight": 1.0}]}}',
+    b'{"data": {"columns": ["count", "weight"], "data": [[99999999999999999999999, 1.0]]}}',
+    b'{"data": {"values": [{"count": 1e30, "weight": 1.0}]}}',
+    b'{"data": {"values": [{"count": 2.5, "weight": 1.0}]}}',
+])
+def test_a_big_or_fractional_json_number_in_an_int_column_is_a_400(table_app, body):
     r = table_app.post("/predict", content=body, headers={"Content-Type": "application/json"})
-    assert 400 <= r.status_code < 500, r.text
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "count"
     assert "-9223372036854775808" not in r.text
+
+
+def test_a_big_csv_integer_is_named_with_its_value(table_app):
+    body = b"count,weight\n99999999999999999999999,1.0\n"
+    r = table_app.post("/predict", content=body, headers={"Content-Type": "text/csv"})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "count"
+    assert "99999999999999999999999" in r.json()["error"] and "None" not in r.json()["error"]
 
 
 def test_float32_overflow_and_bools_are_400s(table_app):

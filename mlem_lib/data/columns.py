@@ -230,6 +230,11 @@ class Column:
         if arr.dtype.kind in "OUS":
             at, bad = next(((i, v) for i, v in enumerate(values)
                             if isinstance(v, str | dict | list)), (None, None))
+            if bad is None:  # only numbers: an integer too big for any numpy integer
+                at, bad = next(((i, v) for i, v in enumerate(values)
+                                if isinstance(v, int) and not -2**63 <= v < 2**64), (0, None))
+                raise self._error(f"value {bad!r} is out of the range of {self.dtype}",
+                                  self.dtype, repr(bad), at)
             raise self._error(f"expected dtype {self.dtype}, got {type(bad).__name__} value "
                               f"{_preview(bad)}", self.dtype, type(bad).__name__, at)
         return coerce_dtype(arr, self.dtype, self.name)

@@ -94,13 +94,28 @@ def uses_column_names(model: Any) -> bool:
 class ArrayPath:
     """Turns JSON rows of a numeric table into the array the estimator is called with."""
 
-    def __init__(self, columns: list[str], dtype: Any) -> None:
+    def __init__(self, columns: list[str], dtype: Any, column_dtypes: list[Any] | None = None
+                 ) -> None:
+        import numpy as np
+
         self.columns = columns
         # one column gives a bare value, not a 1-tuple: wrap it so chain() sees rows
         getter = itemgetter(*columns)
         self._getter = getter if len(columns) > 1 else (lambda row: (getter(row),))
         self.dtype = dtype
         self.integers = dtype.kind in "iu"
+        # columns narrower than the array's dtype (an int64 or a float32 column in a float64
+        # table) are checked one by one: the cast would hide a fraction or an overflow
+        self._narrow: list[tuple[int, bool, float, float]] = []
+        for i, col in enumerate(column_dtypes or []):
+            if col == dtype:
+                continue
+            if col.kind in "iu":
+                info = np.iinfo(col)
+                self._narrow.append((i, True, info.min, info.max))
+            elif col.kind == "f" and col.itemsize < dtype.itemsize:
+                top = float(np.finfo(col).max)
+                self._narrow.append((i, False, -top, top))
 
     @classmethod
     def for_model(cls, model: Any, arg_type: Any) -> ArrayPath | None:
@@ -132,7 +147,7 @@ class ArrayPath:
         # the dtype DataFrame.to_numpy() gives the same columns
         dtype = kinds[0] if len(set(kinds)) == 1 else np.result_type(*kinds)
         warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING, category=UserWarning)
-        return cls(columns, dtype)
+        return cls(columns, dtype, kinds)
 
     def from_json(self, payload: Any) -> Any:
         """The rows as an array, or None when they are not plainly valid numeric rows."""
@@ -176,6 +191,13 @@ class ArrayPath:
         types = set(map(type, flat))
         if not types <= _NUMBERS or (self.integers and float in types):
             return None
+        width = len(self.columns)
+        for i, integers, low, high in self._narrow:
+            values = flat[i::width]
+            if integers and float in set(map(type, values)):
+                return None
+            if not low <= min(values) or not max(values) <= high:
+                return None  # the regular path names the column and the value
         try:
             return np.array(flat, dtype=self.dtype).reshape(rows, len(self.columns))
         except (OverflowError, ValueError):  # an integer beyond the column's range
