@@ -71,3 +71,22 @@ def test_workers_supervisor_still_refuses_a_tampered_model(tmp_path):
                          cwd=REPO_ROOT, timeout=120)
     assert out.returncode == 1
     assert out.stderr.startswith("error: ") and "modified" in out.stderr
+
+
+def test_workers_that_cannot_load_the_model_stop_the_command_with_one_line(tmp_path):
+    """Not a supervisor that restarts failing workers for ever and then exits 0."""
+    import subprocess
+    import sys
+
+    import mlem_lib.api as mlem
+    from tests.conftest import REPO_ROOT
+    from tests.helpers.localmodels import Unrestorable
+
+    mlem.save(Unrestorable(), str(tmp_path / "m"), sample_data=[1.0])
+    out = subprocess.run([sys.executable, "-m", "mlem_lib.cli", "serve", str(tmp_path / "m"),
+                          "--workers", "2", "--port", "0"], capture_output=True, text=True,
+                         cwd=REPO_ROOT, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "cannot load" in out.stderr and "this model cannot be restored" in out.stderr
+    assert out.stderr.rstrip().splitlines()[-1].startswith("error: the workers could not load")
+    assert "Traceback" not in out.stderr

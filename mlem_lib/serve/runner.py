@@ -8,7 +8,8 @@ down gracefully: the server stops accepting connections and in-flight requests
 finish (up to ``GRACEFUL_SECONDS``); a SIGTERM that comes before the server is up
 (while the model loads) stops the process at once. With several workers the
 supervisor process only checks the model (metadata, artifact hashes); it never
-unpickles it.
+unpickles it. A worker that cannot load the model stops them all (instead of being
+restarted for ever) and the command fails with one line.
 
 Example:
     >>> run("models/rf", host="127.0.0.1", port=8080)  # doctest: +SKIP
@@ -53,8 +54,16 @@ def app_from_env() -> FastAPI:
     path = os.environ.get(ENV_MODEL)
     if not path:
         raise ServeError(f"set {ENV_MODEL} to the path of the model to serve")
+    from uvicorn.config import STARTUP_FAILURE
+
     settings = ServerSettings.from_env()
-    loaded = LoadedModel.load(path, repo=os.environ.get(ENV_REPO) or None)
+    try:
+        loaded = LoadedModel.load(path, repo=os.environ.get(ENV_REPO) or None)
+    except Exception as exc:
+        # the same error in every restart: uvicorn's supervisor stops on this exit code
+        print(f"worker {os.getpid()}: cannot load {path}: {type(exc).__name__}: {exc}",
+              file=sys.stderr, flush=True)
+        raise SystemExit(STARTUP_FAILURE) from None
     app = protect_docs(create_app(loaded, settings), settings)
     settle_heap()
     return app
@@ -180,7 +189,6 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
     Example:
         >>> run("models/rf", port=8080, workers=2, auth_token="s3cret")  # doctest: +SKIP
     """
-    import uvicorn
 
     from mlem_lib.errors import ServeError
     from mlem_lib.runner import LoadedModel
@@ -225,5 +233,25 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
     os.environ[ENV_AUTH_DOCS] = "1" if settings.auth_docs else "0"
     os.environ[ENV_MAX_BODY_MB] = str(settings.max_body_mb)
     os.environ.update(batching_env(settings.batch_max_size, settings.batch_max_latency_ms))
-    uvicorn.run("mlem_lib.serve.runner:app_from_env", factory=True, workers=workers,
-                **options)  # type: ignore[arg-type]
+    _serve_workers(workers, options)
+
+
+def _serve_workers(workers: int, options: dict[str, Any]) -> None:
+    """Run uvicorn's supervisor of ``workers`` processes, each loading the model itself.
+
+    Raises:
+        ServeError: a worker could not load the model (its reason is on stderr).
+    """
+    from uvicorn import Config
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    from mlem_lib.errors import ServeError
+
+    config = Config("mlem_lib.serve.runner:app_from_env", factory=True, workers=workers,
+                    **options)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        raise ServeError("the workers could not load the model (the reason is above); "
+                         "fix it and start again")

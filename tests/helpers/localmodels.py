@@ -29,6 +29,19 @@ class Unpicklable:
         raise TypeError("cannot pickle this")
 
 
+class Unrestorable:
+    """Saves fine, but every unpickling raises: a model that no process can load."""
+
+    def __init__(self) -> None:
+        self.k = 1
+
+    def predict(self, xs):
+        return xs
+
+    def __setstate__(self, state):
+        raise RuntimeError("this model cannot be restored")
+
+
 class LoadRecorder:
     """Appends the PID of every process that unpickles it to ``path``: shows which
     processes hold a loaded copy of the model."""
