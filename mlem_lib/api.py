@@ -121,12 +121,11 @@ def load(path: str, *, repo: str | None = None, check_requirements: bool = True)
         >>> model = load("models/rf")  # doctest: +SKIP
         >>> model.predict(X)  # doctest: +SKIP
     """
-    from mlem_lib.locate import open_object
-    from mlem_lib.objects import load_object
+    from mlem_lib.locate import load_found, open_object
     from mlem_lib.transient import reraise_transient
 
     with reraise_transient(f"loading {path}", storage=True), open_object(path, repo) as found:
-        return load_object(found.meta, found.fs, found.meta_path, check_requirements)
+        return load_found(found, check_requirements)[1]
 
 
 def apply(model: str | Any, data: Any, method: str = "predict", *, output: str | None = None,

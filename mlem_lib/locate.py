@@ -270,6 +270,36 @@ def open_object(path: str, repo: str | None = None) -> Iterator[Located]:
                       version=found.version if found is not None else None)
 
 
+def load_found(found: Located, check_requirements: bool = True
+               ) -> tuple[ModelMeta | DataMeta, Any]:
+    """Rebuild the object ``found`` holds, with the metadata that matches what was loaded.
+
+    A save that finishes between reading the ``.mlem`` file and reading the artifact
+    replaces the artifact under the reader: its hash no longer matches the metadata read
+    a moment before. When the metadata on disk now names other artifacts, that new pair
+    is loaded instead (a few times at most); when it does not, the artifact really was
+    modified and :class:`ArtifactIntegrityError` is raised.
+
+    Example:
+        >>> with open_object("models/rf") as found:  # doctest: +SKIP
+        ...     meta, model = load_found(found)
+    """
+    from mlem_lib import mlemfile
+    from mlem_lib.errors import ArtifactIntegrityError
+    from mlem_lib.objects import load_object
+
+    meta, fs, meta_path = found.meta, found.fs, found.meta_path
+    for attempt in range(3):
+        try:
+            return meta, load_object(meta, fs, meta_path, check_requirements)
+        except ArtifactIntegrityError:
+            current, fs, meta_path = mlemfile.read(found.path)
+            if attempt == 2 or current.artifacts == meta.artifacts:
+                raise
+            meta = current
+    raise AssertionError("unreachable")
+
+
 def read_meta(path: str, repo: str | None = None) -> ModelMeta | DataMeta:
     """The metadata of the object at ``path`` (a path, URL or reference); nothing unpickled.
 

@@ -38,13 +38,13 @@ class LoadedModel:
     @classmethod
     def load(cls, path: str, repo: str | None = None,
              check_requirements: bool = True) -> LoadedModel:
-        from mlem_lib.locate import open_object, require_model
+        from mlem_lib.locate import load_found, open_object, require_model
         from mlem_lib.models.base import handler_for_type
-        from mlem_lib.objects import load_object
 
         with open_object(path, repo) as found:
-            meta = require_model(found.meta, path)
-            model = load_object(meta, found.fs, found.meta_path, check_requirements)
+            require_model(found.meta, path)
+            meta, model = load_found(found, check_requirements)
+        meta = require_model(meta, path)
         return cls(meta=meta, model=model, handler=handler_for_type(meta.model_type.type))
 
     @classmethod

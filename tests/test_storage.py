@@ -259,3 +259,49 @@ def test_nul_in_a_path_or_artifact_uri_is_refused(tmp_path):
     (tmp_path / "n.mlem").write_text(yaml.safe_dump(doc))
     with pytest.raises(UnsafePathError, match="NUL"):
         mlem.load(str(tmp_path / "n"))
+
+
+def test_a_save_finishing_between_a_loads_two_reads_gives_the_new_pair(tmp_path):
+    """The reader read the .mlem, then another save replaced the pair, then the reader read
+    the artifact: its hash no longer matches the metadata it holds. That is not tampering:
+    the load takes the new pair (it raised ArtifactIntegrityError before)."""
+    from mlem_lib.locate import load_found, open_object
+    from tests.helpers.localmodels import Scaler
+
+    path = str(tmp_path / "m")
+    mlem.save(Scaler(1.0), path, sample_data=np.ones((1, 2)))
+    with open_object(path) as found:
+        mlem.save(Scaler(2.0), path, sample_data=np.ones((1, 2)))
+        meta, model = load_found(found)
+    assert model.factor == 2.0
+    assert meta.artifacts == mlem.load_meta(path).artifacts
+
+
+def test_loads_racing_with_saves_never_see_a_mixed_pair(tmp_path):
+    """One thread saves two models in turn while another loads: every load succeeds."""
+    import threading
+
+    from tests.helpers.localmodels import Scaler
+
+    path = str(tmp_path / "m")
+    mlem.save(Scaler(1.0), path, sample_data=np.ones((1, 2)))
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def keep_saving() -> None:
+        try:
+            for i in range(40):
+                mlem.save(Scaler(float(i % 2 + 1)), path, sample_data=np.ones((1, 2)))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=keep_saving)
+    writer.start()
+    loads = 0
+    while not done.is_set():
+        assert mlem.load(path).factor in (1.0, 2.0)
+        loads += 1
+    writer.join()
+    assert not errors and loads > 0
