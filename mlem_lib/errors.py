@@ -186,6 +186,10 @@ class RequirementsWarning(UserWarning):
     """Installed package versions differ from the recorded ones."""
 
 
+class BuildWarning(UserWarning):
+    """A build that works but may surprise (a package name already taken on the index)."""
+
+
 class ServeError(MlemError, RuntimeError):
     """The model server could not be started or reached."""
 

@@ -23,6 +23,7 @@ from mlem_lib.build.dockerfile import (
 )
 from mlem_lib.errors import BuildError, CredentialsError, DockerUnavailableError
 from tests._fixtures.build import TEST_IMAGE_REPO
+from tests.helpers.formats import check_every_format
 
 
 def _instructions(dockerfile: str) -> list[str]:
@@ -195,6 +196,8 @@ def test_image_serves_predict_ping_invocations(iris_image, run_container, iris, 
                       headers={"Content-Type": "text/csv", "Accept": "application/json"})
     assert resp.status_code == 200, resp.text
     assert resp.json() == expected
+    # every format the image advertises, HTTPClient's Parquet path included (issue 13)
+    check_every_format(url, X, iris_rf)
     uid = container.exec_run(["id", "-u"]).output.decode().strip()
     assert uid == "10001"
 

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 import mlem_lib.api as mlem
-from mlem_lib.build.pip import build_pip, default_package_name
-from mlem_lib.errors import BuildError
+from mlem_lib.build.pip import BUILDER, build_pip, default_distribution_name, default_package_name
+from mlem_lib.errors import BuildError, BuildWarning
 from tests._fixtures.build import wait_http
 from tests.conftest import free_port
+from tests.helpers.formats import check_every_format
 
 HELPER_MODULE = "mlem_build_test_helpers"
 
@@ -78,6 +79,7 @@ def test_wheel_contents_and_metadata(rf_package):
     assert any(r.startswith("scikit-learn==") for r in requires)
     assert any(r.startswith("numpy==") for r in requires)
     assert "mlem-lib>=0.1.0" in requires
+    assert any(r.startswith("pyarrow") for r in requires)  # Parquet bodies and answers
     assert "iris-rf-serve = iris_rf:main" in entry_points
     assert len(record.splitlines()) == len(names)
     # the runtime wheel carries mlem_lib but none of the orchestration dependencies
@@ -111,7 +113,10 @@ def test_rebuild_is_byte_identical(saved_rf, rf_package, tmp_path):
 
 def test_fresh_venv_import_predict_and_serve(rf_package, fresh_venv, iris, iris_rf):
     X, _ = iris
-    _install(fresh_venv, "--find-links", os.path.dirname(rf_package.wheel), "iris-rf")
+    # installed the way `mlem build` says: the wheels by file name
+    [install] = [line for line in BUILDER.summary(rf_package) if line.startswith("install:")]
+    assert install.split()[1:3] == ["pip", "install"] and "--find-links" not in install
+    _install(fresh_venv, *install.split()[3:])
     out = _run_in(fresh_venv, f"""
         import json, sys
         import pandas as pd
@@ -141,6 +146,8 @@ def test_fresh_venv_import_predict_and_serve(rf_package, fresh_venv, iris, iris_
                           trust_env=False, timeout=10)
         assert resp.status_code == 200, resp.text
         assert resp.json() == iris_rf.predict(X.head(5)).tolist()
+        # every format it advertises, HTTPClient's Parquet path included
+        check_every_format(f"http://127.0.0.1:{port}", X, iris_rf)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -192,6 +199,9 @@ def test_bad_version_and_data_object(saved_rf, tmp_path, iris):
 
 
 def test_default_package_name():
+    # a pip package's default name cannot be another package of an index
+    assert default_distribution_name("models/dt") == "mlem-model-dt"
+    assert default_distribution_name("models/2024") == "mlem-model-2024"
     assert default_package_name("models/rf") == "rf"
     assert default_package_name("models/Iris_RF.mlem") == "iris-rf"
     assert default_package_name("rf@v1.2.0") == "rf"
@@ -204,7 +214,86 @@ def test_cli_builds_pip(saved_rf, tmp_path, capsys):
     assert main(["build", saved_rf, "pip", "--package-name", "cli-rf",
                  "--target", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "pip install --find-links" in out
-    assert (tmp_path / "cli_rf-0.1.0-py3-none-any.whl").exists()
+    wheel = tmp_path / "cli_rf-0.1.0-py3-none-any.whl"
+    runtime = tmp_path / "mlem_lib-0.1.0-py3-none-any.whl"
+    assert f"install: pip install {wheel} {runtime}" in out
+    assert wheel.exists() and runtime.exists()
+    assert main(["build", saved_rf, "pip", "--target", str(tmp_path / "d")]) == 0
+    assert (tmp_path / "d" / "mlem_model_rf-0.1.0-py3-none-any.whl").exists()
     assert main(["build", saved_rf, "pip", "--image", "x:1"]) == 1
     assert "--image cannot be used with `build pip`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["pip", "docker-dir"])
+def test_pin_compatible(saved_rf, tmp_path, kind, capsys):
+    from mlem_lib.cli import main
+
+    assert main(["build", saved_rf, kind, "--pin", "compatible", "--target",
+                 str(tmp_path / "out")]) == 0
+    if kind == "pip":
+        [wheel] = (tmp_path / "out").glob("mlem_model_rf-*.whl")
+        with zipfile.ZipFile(wheel) as zf:
+            meta = zf.read("mlem_model_rf-0.1.0.dist-info/METADATA").decode()
+        requires = [line.split(": ", 1)[1] for line in meta.splitlines()
+                    if line.startswith("Requires-Dist")]
+    else:
+        requires = (tmp_path / "out" / "requirements.txt").read_text().split()
+    import sklearn
+
+    major, minor, patch = sklearn.__version__.split(".")[:3]
+    assert f"scikit-learn~={major}.{minor}.{patch}" in requires, requires
+    assert not any("==" in r for r in requires), requires
+    assert any(r.startswith("pyarrow") for r in requires), requires
+    assert main(["build", saved_rf, kind, "--target", str(tmp_path / "exact")]) == 0
+    capsys.readouterr()
+    assert main(["build", saved_rf, kind, "-o", "pin=loose", "--target",
+                 str(tmp_path / "bad")]) == 1
+    assert "pin" in capsys.readouterr().err
+
+
+@pytest.fixture
+def loopback_index(monkeypatch):
+    """A package index on 127.0.0.1 that lists one project, ``taken-name`` (PEP 503 pages:
+    200 for a listed project, 404 otherwise), configured the way pip reads it."""
+    import http.server
+    import threading
+
+    asked: list[str] = []
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            found = self.path == "/simple/taken-name/"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            if found:
+                self.wfile.write(b'<a href="taken_name-1.0-py3-none-any.whl">x</a>')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}/simple")
+    monkeypatch.setenv("MLEM_BUILD_CHECK_INDEX", "1")
+    yield asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_name_taken_on_the_index_is_warned_about(saved_rf, tmp_path, loopback_index, capsys):
+    with pytest.warns(BuildWarning, match="'Taken_Name' is taken on http://127.0.0.1"):
+        build_pip(saved_rf, str(tmp_path / "a"), package_name="Taken_Name", sdist=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_pip(saved_rf, str(tmp_path / "b"), package_name="free-name", sdist=False)
+    assert loopback_index == ["/simple/taken-name/", "/simple/free-name/"]
+    from mlem_lib.cli import main
+
+    assert main(["build", saved_rf, "pip", "--package-name", "taken-name", "--target",
+                 str(tmp_path / "c")]) == 0
+    assert "warning: package name 'taken-name' is taken" in capsys.readouterr().err

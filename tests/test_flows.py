@@ -178,7 +178,8 @@ def test_train_iris_demo_runs_and_reruns(tmp_path, deployments):
     assert result.tag == "iris@v0.0.1" and result.accuracy > 0.8
     assert len(result.predictions) == 5
     assert httpx.get(f"{result.url}/health", timeout=10).status_code == 200
-    assert os.path.exists(os.path.join(workspace, "build", "iris-0.0.1-py3-none-any.whl"))
+    wheel = "mlem_model_iris-0.0.1-py3-none-any.whl"  # the default name of a pip package
+    assert os.path.exists(os.path.join(workspace, "build", wheel))
 
     again = train_iris(options)
     assert again.tag == result.tag and again.url == result.url

@@ -238,13 +238,14 @@ def build_docker(model: str, image: str, *, base: str | None = None,
                  strip_tests: bool = True, tags: list[str] | None = None, push: str | None = None,
                  username: str | None = None, password: str | None = None,
                  context_dir: str | None = None, nocache: bool = False,
-                 progress: Progress | None = None, repo: str | None = None) -> DockerImage:
+                 progress: Progress | None = None, repo: str | None = None,
+                 pin: str = "exact") -> DockerImage:
     """Build a Docker image that serves a saved model, optionally pushing it.
 
     Args:
         model: the saved model's path, URL or registry reference.
         image: the image name and tag (``iris-rf:1.0``; ``:latest`` when no tag).
-        base, python_version, apt, pip, model_version, strip_tests: see
+        base, python_version, apt, pip, model_version, strip_tests, pin: see
             :func:`mlem_lib.build.dockerfile.build_docker_dir`.
         tags: more tags for the same image.
         push: a registry (``host:port[/namespace]``) to push to after the build.
@@ -273,7 +274,7 @@ def build_docker(model: str, image: str, *, base: str | None = None,
         ctx: DockerContext = build_docker_dir(
             model, context_dir or os.path.join(str(tmp), "context"), base=base,
             python_version=python_version, apt=apt, pip=pip, model_version=model_version,
-            strip_tests=strip_tests, repo=repo)
+            strip_tests=strip_tests, repo=repo, pin=pin)
         _emit(progress, f"building {ref} from {ctx.base} (context {ctx.path})")
         image_id = run_build(client, ctx.path, ref, progress=progress, nocache=nocache)
     finally:
@@ -328,7 +329,7 @@ class DockerBuilder(Builder[DockerOptions, DockerImage]):
                             strip_tests=options.strip_tests, tags=options.tags,
                             push=options.push, username=options.username, password=password,
                             context_dir=options.context_dir, nocache=options.nocache,
-                            progress=progress, repo=repo)
+                            progress=progress, repo=repo, pin=options.pin)
 
     def summary(self, result: DockerImage) -> list[str]:
         lines = [f"built {', '.join(result.tags)} ({result.image_id})"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -225,7 +226,8 @@ def _write(path: str, data: bytes) -> None:
 def build_docker_dir(model: str, target: str = "build/docker", *, base: str | None = None,
                      python_version: str | None = None, apt: list[str] | None = None,
                      pip: list[str] | None = None, model_version: str | None = None,
-                     strip_tests: bool = True, repo: str | None = None) -> DockerContext:
+                     strip_tests: bool = True, repo: str | None = None,
+                     pin: str = "exact") -> DockerContext:
     """Write a Docker build context for a saved model.
 
     Args:
@@ -240,16 +242,26 @@ def build_docker_dir(model: str, target: str = "build/docker", *, base: str | No
         strip_tests: delete the ``tests`` folders installed packages ship (saves ~110 MB
             for scikit-learn models).
         repo: git repository for registry references.
+        pin: ``exact`` installs the saved versions (``==``), ``compatible`` any later
+            patch release of them (``~=1.5.0``).
 
     Returns:
-        The context's path, Dockerfile and what the image will contain.
+        The context's path, Dockerfile and what the image will contain (``pyarrow`` too
+        when the model's data travels as Parquet).
 
     Example:
         >>> build_docker_dir("models/rf", "build/ctx", apt=["curl"]).dockerfile  # doctest: +SKIP
         'build/ctx/Dockerfile'
     """
-    from mlem_lib.build.runtime import serving_requirements, write_runtime_wheel
+    from mlem_lib.build.runtime import (
+        format_requirements,
+        serving_requirements,
+        write_runtime_wheel,
+    )
     from mlem_lib.requirements import pip_lines
+
+    if pin not in ("exact", "compatible"):
+        raise BuildError(f"pin {pin!r}: use exact (==) or compatible (~=)")
 
     image_base = resolve_base(base, python_version)
     apt_pkgs = _check_list(apt, _APT_NAME, "apt")
@@ -258,8 +270,9 @@ def build_docker_dir(model: str, target: str = "build/docker", *, base: str | No
     for req in bundle.meta.unix_requirements():
         if req.package_name not in apt_pkgs:
             apt_pkgs.append(req.package_name)
-    requirements = merge_requirements(pip_lines(bundle.meta.python_requirements()),
-                                      list(serving_requirements()), extra_pip)
+    requirements = merge_requirements(pip_lines(bundle.meta.python_requirements(), pin),
+                                      list(serving_requirements()),
+                                      format_requirements(bundle.meta), extra_pip)
     labels = image_labels(bundle, model_version)
 
     target = os.path.abspath(target)
@@ -304,6 +317,9 @@ class ImageOptions(BuildOptions):
                                                         "registry version or unversioned)")
     strip_tests: bool = Field(True, description="delete the test suites installed packages "
                                                 "ship")
+    pin: Literal["exact", "compatible"] = Field(
+        "exact", description="requirements: exact (==, the saved versions) or compatible "
+                             "(~=, any later patch release)")
 
 
 class DockerDirOptions(ImageOptions):
@@ -329,7 +345,7 @@ class DockerDirBuilder(Builder[DockerDirOptions, DockerContext]):
         return build_docker_dir(model, options.target, base=options.base,
                                 python_version=options.python_version, apt=options.apt,
                                 pip=options.pip, model_version=options.model_version,
-                                strip_tests=options.strip_tests, repo=repo)
+                                strip_tests=options.strip_tests, repo=repo, pin=options.pin)
 
     def summary(self, result: DockerContext) -> list[str]:
         return [f"wrote {result.dockerfile}", f"build: docker build -t IMAGE {result.path}"]

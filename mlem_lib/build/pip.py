@@ -3,8 +3,12 @@
 Design: mlem-lib is not on PyPI, so next to the model's wheel and sdist the
 target folder gets a serving-only ``mlem_lib`` wheel (see
 :mod:`mlem_lib.build.runtime`). The model package requires the model's pinned
-requirements plus ``mlem-lib``; install both with
-``pip install --find-links TARGET PACKAGE`` into any venv. Vendoring mlem_lib
+requirements plus ``mlem-lib``; install both by their file names
+(``pip install TARGET/mlem_model_rf-0.1.0-py3-none-any.whl TARGET/mlem_lib-...whl``, as
+``mlem build`` prints it), so that no package of the same name on an index can be
+installed instead. The default name is distinctive (``models/rf`` -> ``mlem-model-rf``),
+and a name the configured index already lists gets a warning
+(:mod:`mlem_lib.build.index`). Vendoring mlem_lib
 inside every model package was rejected: two model packages would then ship
 clashing copies of the same top-level module.
 
@@ -25,6 +29,9 @@ from __future__ import annotations
 import keyword
 import os
 import re
+import warnings
+from collections.abc import Callable
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -70,6 +77,47 @@ def default_package_name(model: str) -> str:
         base = base[: -len(".mlem")]
     name = normalize_name(re.sub(r"[^A-Za-z0-9._-]+", "-", base)).strip("-.")
     return name if name and name[0].isalpha() else f"model-{name or 'package'}"
+
+
+def default_distribution_name(model: str) -> str:
+    """The default name of a model's pip package: distinctive, so that ``pip`` cannot
+    confuse it with a package of an index (``models/dt`` -> ``mlem-model-dt``, not ``dt``).
+
+    Example:
+        >>> default_distribution_name("models/dt"), default_distribution_name("models/2024")
+        ('mlem-model-dt', 'mlem-model-2024')
+    """
+    short = default_package_name(model)
+    return "mlem-" + (short if short.startswith("model-") else f"model-{short}")
+
+
+#: the environment variable that turns the index look-up of package names off (``0``)
+CHECK_INDEX_ENV = "MLEM_BUILD_CHECK_INDEX"
+
+
+def warn_if_taken(name: str, warn: Callable[[str], None] | None = None) -> bool:
+    """Warn when the configured package index lists ``name`` (``True`` if it does).
+
+    Off when ``$MLEM_BUILD_CHECK_INDEX`` is ``0`` (offline builds, tests); an index that
+    cannot be reached says nothing.
+    """
+    from mlem_lib.build.index import configured_index, name_on_index
+
+    if os.environ.get(CHECK_INDEX_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    index = configured_index()
+    if not name_on_index(name, index):
+        return False
+    message = (f"package name {name!r} is taken on {index}: `pip install {name}` could "
+               "install that package instead of this model; install the built wheel by its "
+               "file name (as printed) or choose another --package-name")
+    if warn is None:
+        from mlem_lib.errors import BuildWarning
+
+        warnings.warn(message, BuildWarning, stacklevel=3)
+    else:
+        warn(f"warning: {message}")
+    return True
 
 
 def check_package_name(name: str) -> str:
@@ -206,10 +254,19 @@ def _toml_str(value: str) -> str:
     return json.dumps(value)
 
 
-def package_spec(bundle: ModelBundle, name: str, version: str) -> DistSpec:
-    """The wheel contents for a model bundle (no file is written)."""
+Pin = Literal["exact", "compatible"]
+
+
+def package_spec(bundle: ModelBundle, name: str, version: str, pin: Pin = "exact") -> DistSpec:
+    """The wheel contents for a model bundle (no file is written).
+
+    The package requires the model's requirements (``==`` the saved versions, or ``~=``
+    with ``pin="compatible"``), what its body formats need (``pyarrow`` for Parquet) and
+    the mlem_lib runtime.
+    """
     from mlem_lib import __version__ as mlem_version
-    from mlem_lib.build.runtime import DIST_NAME
+    from mlem_lib.build.dockerfile import merge_requirements
+    from mlem_lib.build.runtime import DIST_NAME, format_requirements
     from mlem_lib.requirements import pip_lines
 
     import_name = check_package_name(name)
@@ -230,7 +287,8 @@ def package_spec(bundle: ModelBundle, name: str, version: str) -> DistSpec:
         files[f"{import_name}/model/{rel}"] = data
     for rel, data in bundle.code.items():
         files[f"{import_name}/_local_code/{rel}"] = data
-    requires = pip_lines(bundle.meta.python_requirements())
+    requires = merge_requirements(pip_lines(bundle.meta.python_requirements(), pin),
+                                  format_requirements(bundle.meta))
     requires.append(f"{DIST_NAME}>={mlem_version}")
     return DistSpec(name=name, version=version, files=files, requires=requires,
                     scripts={script: f"{import_name}:main"}, summary=summary,
@@ -239,17 +297,22 @@ def package_spec(bundle: ModelBundle, name: str, version: str) -> DistSpec:
 
 def build_pip(model: str, target: str = "build/", package_name: str | None = None,
               version: str = "0.1.0", *, repo: str | None = None, sdist: bool = True,
-              runtime_wheel: bool = True) -> PipPackage:
+              runtime_wheel: bool = True, pin: Pin = "exact",
+              warn: Callable[[str], None] | None = None) -> PipPackage:
     """Build a wheel (and sdist) of a Python package that holds the model.
 
     Args:
         model: the saved model's path, URL or registry reference (``rf@v1.0.0``).
         target: folder for the built files (created if missing; rebuilding overwrites).
-        package_name: distribution name (default: from the model path, ``models/rf`` -> ``rf``).
+        package_name: distribution name (default: from the model path, ``models/rf`` ->
+            ``mlem-model-rf``); a name the configured index lists gets a warning.
         version: the package version (PEP 440).
         repo: git repository for registry references.
         sdist: also write a ``.tar.gz`` source distribution (buildable with hatchling).
         runtime_wheel: also write the serving-only ``mlem_lib`` wheel the package requires.
+        pin: ``exact`` requires the saved versions (``==``), ``compatible`` any later
+            patch release of them (``~=1.5.0``).
+        warn: receives warnings as lines (default: :class:`~mlem_lib.errors.BuildWarning`).
 
     Returns:
         The paths and names of what was built.
@@ -259,16 +322,20 @@ def build_pip(model: str, target: str = "build/", package_name: str | None = Non
 
     Example:
         >>> pkg = build_pip("models/rf", "build/", package_name="iris-rf")  # doctest: +SKIP
-        >>> # pip install --find-links build/ iris-rf; then: import iris_rf; iris_rf.predict(df)
+        >>> # pip install build/iris_rf-0.1.0-py3-none-any.whl build/mlem_lib-0.1.0-py3-none-any.whl
+        >>> # then: import iris_rf; iris_rf.predict(df)
     """
     from mlem_lib.build.runtime import write_runtime_wheel
 
     if not _VERSION.match(version):
         raise BuildError(f"version {version!r} is not a valid PEP 440 version (e.g. 1.0.0)")
-    name = default_package_name(model) if package_name is None else package_name
+    if pin not in ("exact", "compatible"):
+        raise BuildError(f"pin {pin!r}: use exact (==) or compatible (~=)")
+    name = default_distribution_name(model) if package_name is None else package_name
     import_name = check_package_name(name)
     bundle = collect(model, repo)
-    spec = package_spec(bundle, name, version)
+    spec = package_spec(bundle, name, version, pin)
+    warn_if_taken(name, warn)
     wheel = write_wheel(spec, target)
     sdist_path = ""
     if sdist:
@@ -290,12 +357,15 @@ class PipOptions(BuildOptions):
 
     target: str = Field("build/", description="folder for the built files")
     package_name: str | None = Field(
-        None, description="distribution name (default: from the model path, models/rf -> rf)")
+        None, description="distribution name (default: from the model path, models/rf -> "
+                          "mlem-model-rf)")
     version: str = Field("0.1.0", description="package version (PEP 440; a leading v is "
                                               "dropped)")
     sdist: bool = Field(True, description="also write a source distribution")
     runtime_wheel: bool = Field(True, description="also write the serving-only mlem_lib "
                                                   "wheel the package requires")
+    pin: Pin = Field("exact", description="requirements: exact (==, the saved versions) or "
+                                          "compatible (~=, any later patch release)")
 
     @field_validator("version")
     @classmethod
@@ -316,15 +386,17 @@ class PipBuilder(Builder[PipOptions, PipPackage]):
     def build(self, model: str, options: PipOptions, *, repo: str | None = None,
               progress: BuildProgress = None) -> PipPackage:
         return build_pip(model, options.target, options.package_name, options.version,
-                         repo=repo, sdist=options.sdist, runtime_wheel=options.runtime_wheel)
+                         repo=repo, sdist=options.sdist, runtime_wheel=options.runtime_wheel,
+                         pin=options.pin, warn=progress)
 
     def summary(self, result: PipPackage) -> list[str]:
         lines = [f"built {result.wheel}"]
         if result.sdist:
             lines.append(f"built {result.sdist}")
         lines += [f"built {dep}" for dep in result.dependency_wheels]
-        target = os.path.dirname(result.wheel) or "."
-        lines.append(f"install: pip install --find-links {target} {result.name}")
+        # file names, not a package name: nothing from an index can be picked instead
+        files = " ".join([result.wheel, *result.dependency_wheels])
+        lines.append(f"install: pip install {files}")
         lines.append(f"use:     import {result.import_name}; {result.import_name}.predict(data)"
                      f"   serve: {result.script} --port 8080")
         return lines

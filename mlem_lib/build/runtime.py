@@ -17,8 +17,12 @@ from __future__ import annotations
 import functools
 import os
 import re
+from typing import TYPE_CHECKING
 
 from mlem_lib.build.wheel import DistSpec, normalize_name, write_wheel
+
+if TYPE_CHECKING:
+    from mlem_lib.meta import ModelMeta
 
 DIST_NAME = "mlem-lib"
 # what loading a model and serving it over HTTP imports; everything else is optional
@@ -63,6 +67,43 @@ def serving_requirements() -> tuple[str, ...]:
         if name in wanted and ";" not in req:
             found[name] = req.strip()
     return tuple(found.get(normalize_name(d), d) for d in SERVING_DISTRIBUTIONS)
+
+
+#: the distribution a server needs to read and write each body format beyond JSON/CSV/.npy
+FORMAT_DISTRIBUTIONS = {"application/x-parquet": "pyarrow"}
+
+
+def format_requirements(meta: ModelMeta) -> list[str]:
+    """What a package or image of the model needs to speak every body format its data
+    types can use: ``pyarrow`` (mlem-lib's declared range) for Parquet bodies and
+    answers of DataFrames and Series, so ``Accept: application/x-parquet`` and
+    ``HTTPClient``'s Parquet path work where the model is served.
+
+    Example:
+        >>> from mlem_lib.runner import LoadedModel
+        >>> import pandas as pd
+        >>> lm = LoadedModel.from_object(lambda df: df, sample_data=pd.DataFrame({"x": [1.0]}))
+        >>> [requirement_name(r) for r in format_requirements(lm.meta)]
+        ['pyarrow']
+        >>> format_requirements(LoadedModel.from_object(lambda x: x, sample_data=1).meta)
+        []
+    """
+    from mlem_lib.data.media import CSV, PARQUET
+
+    kinds: set[str] = set()
+    for sig in meta.model_type.methods.values():
+        for data_type in [*(a.type_ for a in sig.args), sig.returns]:
+            spoken = set(data_type.media_types())
+            kinds |= spoken
+            if CSV in spoken:  # a table speaks Parquet wherever pyarrow is installed
+                kinds.add(PARQUET)
+    declared = {requirement_name(r): r.strip() for r in _declared_requirements()
+                if ";" not in r}
+    out = []
+    for kind, dist in FORMAT_DISTRIBUTIONS.items():
+        if kind in kinds:
+            out.append(declared.get(normalize_name(dist), dist))
+    return out
 
 
 def source_dir() -> str:

@@ -11,7 +11,8 @@ Package a saved model. The kinds are the registered builders (plugins add their 
 builtin ones:
   pip         a wheel + sdist of a Python package holding the model (import it and call
               predict(...), or serve it with its console script), plus the serving-only
-              mlem_lib wheel it requires; install with pip install --find-links TARGET NAME
+              mlem_lib wheel it requires; install the printed wheel files with pip
+              (default name mlem-model-<model>; a name taken on the index is warned about)
   docker-dir  a Docker build context: requirements installed in a layer before the model,
               own venv in /opt/venv, non-root user, exec-form entrypoint serving the model
               on $SAGEMAKER_BIND_TO_PORT / $PORT / 8080 (accepts SageMaker's `serve`)
@@ -21,7 +22,7 @@ Every option of a kind can also be given as -o NAME=VALUE (VALUE is read as YAML
 
 EXAMPLES = """\
 examples:
-  mlem build models/rf pip --package-name iris-rf --target build/
+  mlem build models/rf pip --package-name iris-rf --target build/ --pin compatible
   mlem build models/rf docker-dir --target build/ctx --apt curl --pip shap==0.46.0
   mlem build models/rf docker --image iris-rf:1.0 --base python:3.11-slim
   mlem build models/rf pip -o sdist=false
@@ -35,7 +36,7 @@ _FLAGS = {
     "image": "--image", "tags": "--tag", "base": "--base", "python_version": "--python-version",
     "apt": "--apt", "pip": "--pip", "model_version": "--model-version", "push": "--push",
     "username": "--username", "password": "--password", "nocache": "--no-cache",
-    "context_dir": "--context-dir", "strip_tests": "--keep-tests",
+    "context_dir": "--context-dir", "strip_tests": "--keep-tests", "pin": "--pin",
 }
 
 
@@ -57,7 +58,11 @@ def register(sub: Any) -> None:
     p.add_argument("--target", help="output folder (pip: default build/; docker-dir: default "
                                     "build/docker, replaced as a whole)")
     p.add_argument("--package-name", help="pip: distribution name (default: from the model "
-                                          "path, models/rf -> rf); imported with underscores")
+                                          "path, models/rf -> mlem-model-rf); imported with "
+                                          "underscores")
+    p.add_argument("--pin", choices=["exact", "compatible"],
+                   help="pip/docker: require the saved versions exactly (==, default) or any "
+                        "later patch release (compatible: ~=1.5.0)")
     p.add_argument("--package-version", dest="version", help="pip: package version (default 0.1.0)")
     p.add_argument("--image", help="docker: image name and tag (default: <model name>:latest)")
     p.add_argument("--tag", dest="tags", action="append", help="docker: another tag (repeatable)")
@@ -116,7 +121,7 @@ def _build(args: argparse.Namespace) -> int:
         "python_version": args.python_version, "apt": _split(args.apt), "pip": _split(args.pip),
         "model_version": args.model_version, "push": args.push, "username": args.username,
         "password": args.password, "nocache": args.nocache or None,
-        "context_dir": args.context_dir, "strip_tests": args.strip_tests,
+        "context_dir": args.context_dir, "strip_tests": args.strip_tests, "pin": args.pin,
     }
     flags = {k: v for k, v in flags.items() if v is not None}
     known = set(kind.Options.model_fields)

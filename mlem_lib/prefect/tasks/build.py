@@ -84,7 +84,7 @@ def build_pip_package(model: str, target: str = "build/", package_name: str | No
 
     Example:
         >>> build_pip_package.fn("models/rf", target="dist").wheel  # doctest: +SKIP
-        'dist/rf-0.0.1-py3-none-any.whl'
+        'dist/mlem_model_rf-0.1.0-py3-none-any.whl'
     """
     import mlem_lib.api as mlem
 
