@@ -254,7 +254,8 @@ def build(model: str, kind: str, options: BuildOptions | Mapping[str, object] | 
 
 def deploy(declaration: str | os.PathLike[str], model: str, *, credentials: object = None,
            repo: str | None = None, state_url: str | None = None, lock_timeout: float = 0.0,
-           progress: Progress = None) -> DeploymentState:
+           progress: Progress = None,
+           overrides: dict[str, Any] | None = None) -> DeploymentState:
     """Roll a model out to the target a declaration in ``deployments/`` describes.
 
     Creates or updates; rerunning with the same model does nothing. After the rollout
@@ -271,6 +272,8 @@ def deploy(declaration: str | os.PathLike[str], model: str, *, credentials: obje
         state_url: where the state file lives (default: next to the declaration).
         lock_timeout: seconds to wait for another run of the same deployment.
         progress: a callable for progress lines, ``None`` for stderr, ``False`` for none.
+        overrides: declaration fields to replace for this run (the file is unchanged):
+            ``{"port": 9000}``, ``{"smoke_data": "rows.csv"}`` (the smoke request's rows).
 
     Returns:
         The recorded :class:`~mlem_lib.deploy.state.DeploymentState`.
@@ -288,7 +291,8 @@ def deploy(declaration: str | os.PathLike[str], model: str, *, credentials: obje
     from mlem_lib.deploy import deploy as _deploy
 
     return _deploy(declaration, model, credentials=credentials, repo=repo,
-                   state_url=state_url, lock_timeout=lock_timeout, progress=progress)
+                   state_url=state_url, lock_timeout=lock_timeout, progress=progress,
+                   overrides=overrides)
 
 
 def status(declaration: str | os.PathLike[str], *, credentials: object = None,

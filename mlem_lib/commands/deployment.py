@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 _DECL_HELP = "deployment declaration (YAML whose type names a target: local, heroku, " \
@@ -21,13 +22,31 @@ def register(sub: Any) -> None:
 
     run = dsub.add_parser(
         "run", help="create or update a deployment (a no-op when the model already runs)",
-        description="Create or update the deployment. After the rollout one request built "
-                    "from the model's saved schema must succeed, otherwise the previous "
-                    "version is put back where the target allows.")
+        description="Create or update the deployment. After the rollout one request (the "
+                    "first rows of --sample, else the example saved with the model or one "
+                    "built from its saved schema) must "
+                    "succeed, otherwise the previous version is put back where the target "
+                    "allows. --port, --sample and --set replace fields of the declaration "
+                    "for this run; the file is not changed.",
+        epilog="examples:\n"
+               "  mlem deployment run deployments/local.yaml --model models/rf\n"
+               "  mlem deployment run deployments/local.yaml -m rf@v1.2.0 --port 9000 "
+               "--sample data/rows.csv\n"
+               "  mlem deployment run deployments/sm.yaml -m models/rf --set "
+               "instance_type=ml.m5.large --set wait_timeout=600",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("declaration", help=_DECL_HELP)
     run.add_argument("--model", "-m", required=True,
                      help="saved model path/URL or registry reference (rf@v1.0.0, rf#prod)")
     run.add_argument("--repo", help="git repository for registry references")
+    run.add_argument("--port", type=int, help="the declaration's port (local targets)")
+    run.add_argument("--sample", metavar="FILE",
+                     help="data file (CSV, JSON Lines, Parquet, .npy; path or URL) whose first "
+                          "rows the smoke request sends (the declaration's smoke_data)")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="FIELD=VALUE",
+                     help="replace any field of the declaration (VALUE is read as YAML: 3, "
+                          "true, [a, b]); repeatable")
     _common(run)
     run.add_argument("--lock-timeout", type=float, default=0.0,
                      help="seconds to wait for another run of this deployment (default: 0)")
@@ -73,9 +92,34 @@ def _run(args: argparse.Namespace) -> int:
     import mlem_lib.api as mlem
 
     state = mlem.deploy(args.declaration, args.model, repo=args.repo,
-                        state_url=args.state_url, lock_timeout=args.lock_timeout)
+                        state_url=args.state_url, lock_timeout=args.lock_timeout,
+                        overrides=_overrides(args))
     print(f"{state.name}: model {state.model_hash[:12]} at {state.url}")
     return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The declaration fields given on the command line (``--set`` first, then the named
+    flags, which win)."""
+    import yaml
+
+    from mlem_lib.errors import DeclarationError
+
+    out: dict[str, Any] = {}
+    for pair in args.overrides:
+        name, sep, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise DeclarationError(f"--set {pair!r}: use --set FIELD=VALUE")
+        try:
+            out[name] = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            out[name] = text
+    if args.port is not None:
+        out["port"] = args.port
+    if args.sample:
+        out["smoke_data"] = args.sample if "://" in args.sample else os.path.abspath(args.sample)
+    return out
 
 
 def _rollback(args: argparse.Namespace) -> int:

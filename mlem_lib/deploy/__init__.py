@@ -23,7 +23,9 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mlem_lib.deploy.base import ModelSource, Progress, Target
 from mlem_lib.deploy.declaration import (
@@ -57,8 +59,11 @@ class Deployment:
 
 
 def open_deployment(declaration: Declaration, *, credentials: object = None,
-                    state_url: str | None = None, progress: Progress = None) -> Deployment:
+                    state_url: str | None = None, progress: Progress = None,
+                    overrides: Mapping[str, Any] | None = None) -> Deployment:
     """Read a declaration and make its target, validating the credentials for it.
+
+    ``overrides`` replace fields of the declaration for this call (the file is unchanged).
 
     Raises:
         DeclarationError: the declaration is missing or invalid, or names no known target.
@@ -69,7 +74,7 @@ def open_deployment(declaration: Declaration, *, credentials: object = None,
         <mlem_lib.deploy.local.LocalTarget object at ...>
     """
     path = os.fspath(declaration)
-    decl = load_declaration(path)
+    decl = load_declaration(path, overrides)
     cls = target_class(decl.type)
     url = state_url or default_state_url(path, decl)
     target = cls(decl, url, cls.Credentials.resolve(credentials), progress=progress)
@@ -78,7 +83,8 @@ def open_deployment(declaration: Declaration, *, credentials: object = None,
 
 def deploy(declaration: Declaration, model: str, *, credentials: object = None,
            repo: str | None = None, state_url: str | None = None, lock_timeout: float = 0.0,
-           progress: Progress = None) -> DeploymentState:
+           progress: Progress = None,
+           overrides: Mapping[str, Any] | None = None) -> DeploymentState:
     """Create or update the deployment a declaration describes so it runs ``model``.
 
     Rerunning with the model that already runs (same ``model_hash``) and a healthy
@@ -92,6 +98,8 @@ def deploy(declaration: Declaration, model: str, *, credentials: object = None,
         state_url: where the state file lives (default: next to the declaration).
         lock_timeout: seconds to wait for another run of the same deployment.
         progress: a callable for progress lines, ``None`` for stderr, ``False`` for none.
+        overrides: declaration fields to replace for this run (``{"port": 9000,
+            "smoke_data": "rows.csv"}``), validated like the file's.
 
     Raises:
         DeploymentLockedError: another run holds the lock.
@@ -108,11 +116,15 @@ def deploy(declaration: Declaration, model: str, *, credentials: object = None,
     from mlem_lib.locate import open_object, require_model
 
     opened = open_deployment(declaration, credentials=credentials, state_url=state_url,
-                             progress=progress)
+                             progress=progress, overrides=overrides)
     store, target = opened.store, opened.target
     with open_object(model, repo) as found:
         source = ModelSource(path=found.path, meta=require_model(found.meta, model),
                              reference=model, version=found.version)
+        if target.smoke_data:  # a smoke data file that cannot be read fails before any change
+            from mlem_lib.deploy.smoke import SmokeRequest
+
+            SmokeRequest.for_model(source.meta, target.smoke_method, target.smoke_data)
         with store.lock(timeout=lock_timeout):
             current = store.load()
             if current is not None and current.model_hash == source.meta.model_hash:

@@ -208,3 +208,8 @@ class Target(ABC):
     def smoke_method(self) -> str | None:
         """The method the smoke request calls (the declaration's ``smoke_method``)."""
         return getattr(self.decl, "smoke_method", None)
+
+    @property
+    def smoke_data(self) -> str | None:
+        """The data file whose first rows the smoke request sends (``smoke_data``)."""
+        return getattr(self.decl, "smoke_data", None)

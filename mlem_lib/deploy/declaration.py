@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,10 @@ class BaseDeclaration(BaseModel):
         None, description="where the state lives (default: <name>.state.json next to the file)")
     smoke_method: str | None = Field(
         None, description="model method the smoke request calls (default: predict)")
+    smoke_data: str | None = Field(
+        None, description="data file (CSV, JSON Lines, Parquet, .npy; path or URL) whose "
+                          "first rows the smoke request sends (default: the example saved "
+                          "with the model)")
     wait_timeout: float = Field(120.0, gt=0, description="seconds to wait for the target")
     poll_interval: float = Field(0.5, gt=0, description="seconds between readiness polls")
     batch_max_size: int = Field(
@@ -131,8 +136,17 @@ def parse_declaration(data: Any, *, name: str = "deployment",
     return decl
 
 
-def load_declaration(path: str) -> BaseDeclaration:
+def load_declaration(path: str, overrides: Mapping[str, Any] | None = None) -> BaseDeclaration:
     """Read and validate a declaration YAML file.
+
+    Args:
+        path: the YAML file.
+        overrides: fields that replace the file's (``{"port": 9000}``), validated with it;
+            the file is not changed.
+
+    Raises:
+        DeclarationError: the file is missing or invalid, or an override is (the message
+            names the field).
 
     Example:
         >>> load_declaration("deployments/local.yaml").type  # doctest: +SKIP
@@ -152,6 +166,12 @@ def load_declaration(path: str) -> BaseDeclaration:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise DeclarationError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None
+    if overrides:
+        if not isinstance(data, dict):
+            raise DeclarationError(f"{path}: a declaration must be a mapping")
+        data = {**data, **overrides}
+        source = f"{path} (with {', '.join(sorted(overrides))} overridden)"
+        return parse_declaration(data, name=p.stem, source=source)
     return parse_declaration(data, name=p.stem, source=path)
 
 

@@ -140,7 +140,7 @@ class HerokuTarget(Target):
         from mlem_lib.build.docker import build_docker, push_image
 
         meta = source.meta
-        request = SmokeRequest.for_model(meta, self.smoke_method)
+        request = SmokeRequest.for_model(meta, self.smoke_method, self.smoke_data)
         app = self.decl.app
         info = api.get_app(app)
         created = info is None

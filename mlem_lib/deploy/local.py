@@ -142,7 +142,7 @@ class LocalTarget(Target):
 
     def _smoke(self, meta: ModelMeta, alive: Any) -> None:
         wait_healthy(self.url, self.decl.wait_timeout, self.decl.poll_interval, alive=alive)
-        check_http(self.url, meta, self.decl.smoke_method)
+        check_http(self.url, meta, self.decl.smoke_method, data_file=self.decl.smoke_data)
 
     def _restore(self, current: DeploymentState | None, error: BaseException) -> None:
         """Start the previous version again after ``error`` and raise RolledBackError."""

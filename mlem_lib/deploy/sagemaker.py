@@ -344,7 +344,7 @@ class SageMakerTarget(Target):
     def rollout(self, source: ModelSource,
                 current: DeploymentState | None) -> DeploymentState:
         meta = source.meta
-        request = SmokeRequest.for_model(meta, self.smoke_method)
+        request = SmokeRequest.for_model(meta, self.smoke_method, self.smoke_data)
         name = self._names(meta.model_hash)
         image, image_id = self._image(source)
         data_url = self._upload_model(source)

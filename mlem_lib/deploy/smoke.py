@@ -50,12 +50,49 @@ def pick_method(meta: ModelMeta, method: str | None = None) -> str:
     return next(iter(methods))
 
 
-def smoke_request(meta: ModelMeta, method: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The method name and the JSON body of the smoke request: the example row saved with
-    the method (the sample's first row), else one built from the saved schema.
+#: how many rows of a smoke data file (``smoke_data`` / ``--sample``) the request sends
+SMOKE_ROWS = 5
+
+
+def smoke_rows(meta: ModelMeta, method: str, data_file: str,
+               rows: int = SMOKE_ROWS) -> dict[str, Any]:
+    """The JSON body holding the first ``rows`` rows of ``data_file`` (CSV, JSON Lines,
+    Parquet, ``.npy`` or a saved data object; a path or URL), read with the method's saved
+    schema as ``mlem apply`` reads it.
 
     Raises:
-        SmokeTestError: no example can be built from the schema (the message says why).
+        SmokeTestError: the file is missing, unreadable or does not fit the schema.
+    """
+    from mlem_lib.errors import MlemError
+    from mlem_lib.formats import open_source
+
+    sig = meta.method(method)
+    dtype = sig.args[0].type_ if sig.args else None
+    try:
+        source = open_source(data_file, dtype)
+        chunk = next(iter(source.chunks(rows)), None)
+        if chunk is None:
+            raise SmokeTestError(f"smoke data {data_file} has no rows")
+        if dtype is None:
+            from mlem_lib.data.base import infer_data_type
+
+            dtype = infer_data_type(chunk)
+        return {"data": dtype.to_json(dtype.validate_value(chunk))}
+    except SmokeTestError:
+        raise
+    except (MlemError, OSError, ValueError) as exc:
+        raise SmokeTestError(f"smoke data {data_file}: {exc}") from exc
+
+
+def smoke_request(meta: ModelMeta, method: str | None = None,
+                  data_file: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The method name and the JSON body of the smoke request: the first rows of
+    ``data_file`` when given (see :func:`smoke_rows`), else the example row saved with the
+    method (the sample's first row), else one built from the saved schema.
+
+    Raises:
+        SmokeTestError: no example can be built from the schema, or ``data_file`` cannot
+            be read with it (the message says why).
 
     Example:
         >>> smoke_request(meta)  # doctest: +SKIP
@@ -63,6 +100,8 @@ def smoke_request(meta: ModelMeta, method: str | None = None) -> tuple[str, dict
     """
     name = pick_method(meta, method)
     sig = meta.method(name)
+    if data_file:
+        return name, smoke_rows(meta, name, data_file)
     if not sig.args:
         return name, {}
     if sig.args[0].example is not None:  # the first row of the sample given at save
@@ -90,9 +129,11 @@ class SmokeRequest(BaseModel):
     body: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
-    def for_model(cls, meta: ModelMeta, method: str | None = None) -> SmokeRequest:
-        """The request built from the model's saved schema (see :func:`smoke_request`)."""
-        name, body = smoke_request(meta, method)
+    def for_model(cls, meta: ModelMeta, method: str | None = None,
+                  data_file: str | None = None) -> SmokeRequest:
+        """The request built from ``data_file``'s first rows or the model's saved example
+        or schema (see :func:`smoke_request`)."""
+        name, body = smoke_request(meta, method, data_file)
         return cls(method=name, body=body)
 
 
@@ -183,8 +224,10 @@ def _post(url: str, method: str, body: dict[str, Any], timeout: float,
 
 
 def check_http(url: str, meta: ModelMeta, method: str | None = None,
-               timeout: float = 30.0, headers: dict[str, str] | None = None) -> Any:
-    """Send the smoke request built from ``meta``'s schema to a server speaking MLEM's API.
+               timeout: float = 30.0, headers: dict[str, str] | None = None,
+               data_file: str | None = None) -> Any:
+    """Send the smoke request built from ``meta`` (or ``data_file``'s first rows) to a
+    server speaking MLEM's API.
 
     Returns:
         The decoded JSON answer.
@@ -192,7 +235,7 @@ def check_http(url: str, meta: ModelMeta, method: str | None = None,
     Raises:
         SmokeTestError: the request failed or did not answer 200 with a non-empty JSON body.
     """
-    request = SmokeRequest.for_model(meta, method)
+    request = SmokeRequest.for_model(meta, method, data_file)
     return _post(url, request.method, request.body, timeout, headers)
 
 
