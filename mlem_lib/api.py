@@ -37,7 +37,8 @@ def save(obj: Any, path: str, sample_data: Any = None, *, description: str | Non
          labels: list[str] | None = None, input_schema: Any = None,
          extra_requirements: list[str] | str | None = None,
          code_paths: list[str | os.PathLike[str]] | None = None,
-         methods: list[str] | None = None, keep_example: bool = True) -> ModelMeta | DataMeta:
+         methods: list[str] | None = None, keep_example: bool = True,
+         sample_rows: int = 1000) -> ModelMeta | DataMeta:
     """Save a model or a data object with metadata inferred from it.
 
     Writes the binary at ``path`` and the YAML metadata at ``path.mlem``, atomically:
@@ -51,7 +52,8 @@ def save(obj: Any, path: str, sample_data: Any = None, *, description: str | Non
         path: local path or fsspec URL (``memory://``, ``s3://``) without ``.mlem``.
         sample_data: example input; gives the argument schema and, by calling each
             method on a few rows, the return schema. Its first row is kept as the
-            request example of ``/docs`` and of deployment smoke tests.
+            request example of ``/docs`` and of deployment smoke tests. A model may also
+            be the path of a model file (``model.onnx``, ``model.keras``).
         description: free text written into the metadata.
         labels: tags written into the metadata.
         input_schema: the argument schema, declared instead of inferred from
@@ -65,7 +67,11 @@ def save(obj: Any, path: str, sample_data: Any = None, *, description: str | Non
             file (they replace what is found automatically under the same name).
         methods: the methods to expose (default: every predict-like method).
         keep_example: keep the first row of ``sample_data`` in the metadata (turn off for
-            data that must not be written to the model's repository).
+            data that must not be written to the model's repository: no sample rows are
+            kept then either).
+        sample_rows: how many rows of ``sample_data`` are kept in the ``.mlem`` file (at
+            most about 64 KB of JSON): exports such as ``mlem build MODEL onnx`` check
+            their answers on them. 0 keeps none.
 
     Returns:
         The metadata that was written.
@@ -87,7 +93,8 @@ def save(obj: Any, path: str, sample_data: Any = None, *, description: str | Non
     with reraise_transient(f"saving {path}", storage=True):
         return _save(obj, path, sample_data, description, labels, input_schema=input_schema,
                      extra_requirements=extra_requirements, code_paths=code_paths,
-                     methods=methods, keep_example=keep_example)
+                     methods=methods, keep_example=keep_example,
+                     sample_rows=sample_rows)
 
 
 def load_meta(path: str, *, repo: str | None = None) -> ModelMeta | DataMeta:

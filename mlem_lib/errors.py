@@ -31,7 +31,8 @@ The tree (a second parent in brackets)::
     ├── ApplyError [ValueError]
     ├── ModelCallError [RuntimeError]                 (the model raised in batch prediction)
     ├── BuildError [RuntimeError]
-    │   └── DockerUnavailableError
+    │   ├── DockerUnavailableError
+    │   └── ParityError                               (an export answers unlike the model)
     ├── DeploymentError [RuntimeError]
     │   ├── DeclarationError [ValueError]
     │   ├── DeploymentLockedError
@@ -227,6 +228,18 @@ class BuildError(MlemError, RuntimeError):
 
 class DockerUnavailableError(BuildError):
     """No Docker engine answers at ``DOCKER_HOST`` (or the default socket)."""
+
+
+class ParityError(BuildError):
+    """An export (ONNX) answers differently from the native model on the sample.
+
+    Attributes:
+        parity: method -> its comparison (``max_abs_diff``, ``mismatches``, ``passed``...).
+    """
+
+    def __init__(self, message: str, *, parity: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.parity = parity or {}
 
 
 class DeploymentError(MlemError, RuntimeError):

@@ -13,7 +13,7 @@ from typing import Any
 
 from mlem_lib.data.base import DataType, UnspecifiedType, infer_data_type
 from mlem_lib.errors import UnsupportedObjectError
-from mlem_lib.meta import Argument, ModelIO, ModelType, Signature
+from mlem_lib.meta import Argument, ModelType, Signature
 from mlem_lib.models.base import ModelHandler, find_handler
 
 SAMPLE_ROWS = 5
@@ -177,6 +177,11 @@ def infer_model_type(model: Any, sample_data: Any = None, *, input_schema: Any =
             "knows: expected a scikit-learn estimator, an xgboost/lightgbm model, a function "
             "or an object with predict-like methods")
     chosen = _chosen_methods(handler, model, methods)
+    own = handler.signatures(model, sample_data) if input_schema is None else None
+    if own is not None:  # the model says its schemas (an ONNX graph)
+        return handler, ModelType(type=handler.model_type(model),
+                                  methods={m: own[m] for m in chosen if m in own},
+                                  io=handler.model_io(model))
     names = set(chosen) | {public_name(m) for m in chosen}
     per_method = (isinstance(input_schema, dict) and bool(input_schema)
                   and not isinstance(input_schema.get("type"), str)
@@ -195,4 +200,4 @@ def infer_model_type(model: Any, sample_data: Any = None, *, input_schema: Any =
             sample = fallback[0]
         signatures[m] = infer_signature(handler, model, m, sample, schema, keep_example)
     return handler, ModelType(type=handler.model_type(model), methods=signatures,
-                              io=ModelIO(type=handler.io_type(model)))
+                              io=handler.model_io(model))

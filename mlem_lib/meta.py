@@ -176,6 +176,26 @@ Requirement = Annotated[
 ]
 
 
+class SavedSample(_Meta):
+    """The first rows of the ``sample_data`` given to ``save``, kept in the ``.mlem`` file.
+
+    Exports check their answers against the model's on these rows (``mlem build MODEL
+    onnx``). ``values`` is the JSON of the rows as ``data_type`` writes them, on one line;
+    at most :data:`mlem_lib.objects.SAMPLE_ROWS` rows and about
+    :data:`mlem_lib.objects.SAMPLE_BYTES` bytes are kept.
+    """
+
+    rows: int | None = None
+    data_type: AnyDataType = Field(default_factory=UnspecifiedType)
+    values: str
+
+    def read(self) -> Any:
+        """The rows as the model's argument (validated by ``data_type``)."""
+        import json
+
+        return self.data_type.from_json(json.loads(self.values))
+
+
 class ModelMeta(_Meta):
     """The metadata of a saved model (the content of ``<path>.mlem``)."""
 
@@ -186,6 +206,7 @@ class ModelMeta(_Meta):
     description: str | None = None
     labels: list[str] = []
     mlem_lib_version: str | None = None
+    sample: SavedSample | None = None
 
     def method(self, name: str) -> Signature:
         """The signature of ``name``; ``predict`` also finds a callable's ``__call__``.

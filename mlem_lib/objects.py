@@ -7,7 +7,7 @@ from typing import IO, Any
 
 from mlem_lib import __version__
 from mlem_lib.errors import ArtifactIntegrityError, MetadataError, ObjectNotFoundError
-from mlem_lib.meta import Artifact, DataMeta, ModelMeta, main_artifact
+from mlem_lib.meta import Artifact, DataMeta, ModelMeta, ModelType, SavedSample, main_artifact
 from mlem_lib.storage import (
     file_matches,
     get_fs,
@@ -18,6 +18,10 @@ from mlem_lib.storage import (
 )
 
 HASH_ALGORITHM = "sha256"
+#: rows of ``sample_data`` kept in a model's ``.mlem`` file (exports check answers on them)
+SAMPLE_ROWS = 1000
+#: ...and no more rows than fit in about this many bytes of JSON
+SAMPLE_BYTES = 64 * 1024
 
 
 def _is_model(obj: Any) -> bool:
@@ -31,11 +35,15 @@ def save(obj: Any, path: str, sample_data: Any = None, description: str | None =
     """Save a model (or a data object) and its inferred metadata; see :func:`mlem_lib.api.save`.
 
     ``declared`` holds what the user declares for a model (``input_schema``,
-    ``extra_requirements``, ``code_paths``, ``methods``, ``keep_example``).
+    ``extra_requirements``, ``code_paths``, ``methods``, ``keep_example``, ``sample_rows``).
     """
+    from mlem_lib.models.base import model_from_file
+
+    obj = model_from_file(obj)  # save("model.onnx", ...) saves the model in the file
     if _is_model(obj):
         return save_model(obj, path, sample_data, description, labels, **declared)
-    given = [k for k, v in declared.items() if v is not None and k != "keep_example"]
+    given = [k for k, v in declared.items()
+             if v is not None and k not in ("keep_example", "sample_rows")]
     if given:
         from mlem_lib.errors import UnsupportedObjectError
 
@@ -44,17 +52,60 @@ def save(obj: Any, path: str, sample_data: Any = None, description: str | None =
     return save_data(obj, path, description, labels)
 
 
+def keep_sample(sample: Any, rows: int = SAMPLE_ROWS,
+                max_bytes: int = SAMPLE_BYTES) -> SavedSample | None:
+    """The first rows of a sample as they are kept in the ``.mlem`` file, or None when they
+    cannot be written and read back (the sample is an extra: it never fails a save).
+
+    Example:
+        >>> keep_sample([1.5, 2.5, 3.5], rows=2).values
+        '[1.5,2.5]'
+    """
+    import json
+
+    from mlem_lib.data.base import infer_data_type
+    from mlem_lib.inference import head
+
+    if sample is None or rows <= 0:
+        return None
+    try:
+        value = head(sample, rows)
+        data_type = infer_data_type(value).batch_free()
+        n = data_type.rows(value)
+        text = json.dumps(data_type.to_json(value), separators=(",", ":"), allow_nan=False)
+        while len(text) > max_bytes and n is not None and n > 1:
+            n = max(1, n * max_bytes // len(text) * 9 // 10)
+            value = head(sample, n)
+            text = json.dumps(data_type.to_json(value), separators=(",", ":"),
+                              allow_nan=False)
+        if len(text) > max_bytes:
+            return None
+        kept = SavedSample(rows=n, data_type=data_type, values=text)
+        kept.read()
+    except Exception:
+        return None
+    return kept
+
+
 def save_model(model: Any, path: str, sample_data: Any = None, description: str | None = None,
                labels: list[str] | None = None, *, input_schema: Any = None,
                extra_requirements: Any = None, code_paths: Any = None,
-               methods: list[str] | None = None, keep_example: bool = True) -> ModelMeta:
+               methods: list[str] | None = None, keep_example: bool = True,
+               sample_rows: int = SAMPLE_ROWS, model_type: ModelType | None = None,
+               extra_fields: dict[str, Any] | None = None) -> ModelMeta:
+    """Save a model; ``model_type`` replaces the inferred one (an export keeps the native
+    model's methods) and ``extra_fields`` adds top-level fields to the ``.mlem`` file.
+    ``keep_example=False`` keeps no sample rows either."""
     from mlem_lib import declared, mlemfile, requirements
     from mlem_lib.inference import infer_model_type
 
     extra = declared.requirement_lines(extra_requirements) if extra_requirements else []
     shipped = declared.code_requirements(code_paths) if code_paths else []
-    handler, model_type = infer_model_type(model, sample_data, input_schema=input_schema,
-                                           methods=methods, keep_example=keep_example)
+    handler, inferred = infer_model_type(model, sample_data, input_schema=input_schema,
+                                         methods=methods, keep_example=keep_example)
+    if model_type is None:
+        model_type = inferred
+    sample = keep_sample(sample_data, sample_rows if keep_example else 0)
     _obj_path, meta_url = split_meta_path(path)
     fs, meta_path = get_fs(meta_url)
     art_path = meta_path[: -len(".mlem")]
@@ -82,7 +133,8 @@ def save_model(model: Any, path: str, sample_data: Any = None, description: str 
             model_type=model_type, requirements=reqs,
             artifacts={"data": Artifact(uri=uri, size=size, hash=digest,
                                         hash_algorithm=HASH_ALGORITHM)},
-            description=description, labels=labels or [], mlem_lib_version=__version__)
+            description=description, labels=labels or [], mlem_lib_version=__version__,
+            **{"sample": sample, **(extra_fields or {})})
         holder["meta"] = meta
         return mlemfile.render(meta)
 
@@ -199,4 +251,4 @@ def load_object(meta: ModelMeta | DataMeta, fs: Any, meta_path: str,
     if check_requirements:
         requirements.check_installed(meta.python_requirements())
     handler = handler_for_type(meta.model_type.type)
-    return handler.load(body, meta.model_type.io.type)
+    return handler.load_model(body, meta.model_type.io)

@@ -41,7 +41,7 @@ Example:
     ...     plugins.get("builders", "no-such")
     ... except LookupError as exc:
     ...     print(exc)
-    unknown build kind 'no-such' (known: docker, docker-dir, pip)
+    unknown build kind 'no-such' (known: docker, docker-dir, onnx, pip)
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ BUILTINS: tuple[Plugin, ...] = (
     _lookup_only("models", "sklearn_pipeline", "mlem_lib.models.sklearn:HANDLER"),
     _builtin("models", "xgboost", "mlem_lib.models.xgboost:HANDLER", "xgboost"),
     _builtin("models", "lightgbm", "mlem_lib.models.lightgbm:HANDLER", "lightgbm"),
+    _builtin("models", "onnx", "mlem_lib.models.onnx:HANDLER", "onnx", "mlem_lib"),
     _builtin("models", "callable", "mlem_lib.models.callable:HANDLER"),
     _lookup_only("models", "python_class", "mlem_lib.models.callable:HANDLER"),
     # data types; claims are the top-level modules of the values they describe
@@ -136,6 +137,7 @@ BUILTINS: tuple[Plugin, ...] = (
     _builtin("builders", "pip", "mlem_lib.build.pip:BUILDER"),
     _builtin("builders", "docker", "mlem_lib.build.docker:BUILDER"),
     _builtin("builders", "docker-dir", "mlem_lib.build.dockerfile:BUILDER"),
+    _builtin("builders", "onnx", "mlem_lib.build.onnx:BUILDER"),
     # deployment targets
     _builtin("targets", "local", "mlem_lib.deploy.local:LocalTarget"),
     _builtin("targets", "heroku", "mlem_lib.deploy.heroku:HerokuTarget"),
@@ -295,7 +297,7 @@ def names(group: Group) -> list[str]:
 
     Example:
         >>> names("builders")
-        ['docker', 'docker-dir', 'pip']
+        ['docker', 'docker-dir', 'onnx', 'pip']
     """
     return sorted(p.name for p in plugins(group))
 

@@ -136,7 +136,8 @@ def test_local_code_goes_into_the_context(iris, tmp_path, monkeypatch):
 
 
 def test_dispatch_errors(saved_rf):
-    with pytest.raises(BuildError, match=r"build kind 'wheel' \(known: docker, docker-dir, pip"):
+    with pytest.raises(BuildError,
+                       match=r"build kind 'wheel' \(known: docker, docker-dir, onnx, pip"):
         mlem.build(saved_rf, "wheel")
     with pytest.raises(BuildError, match="option 'package_name': Extra inputs"):
         mlem.build(saved_rf, "docker-dir", {"package_name": "x"})

@@ -28,7 +28,7 @@ def kinds() -> list[str]:
 
     Example:
         >>> kinds()[:3]
-        ['docker', 'docker-dir', 'pip']
+        ['docker', 'docker-dir', 'onnx']
     """
     from mlem_lib import plugins
 

@@ -1,4 +1,4 @@
-"""``mlem build MODEL pip|docker|docker-dir``: package a saved model."""
+"""``mlem build MODEL pip|docker|docker-dir|onnx``: package or export a saved model."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ builtin ones:
               own venv in /opt/venv, non-root user, exec-form entrypoint serving the model
               on $SAGEMAKER_BIND_TO_PORT / $PORT / 8080 (accepts SageMaker's `serve`)
   docker      that context built by the Docker engine at $DOCKER_HOST, optionally pushed
+  onnx        the model exported to ONNX as a new saved model (TARGET/NAME.onnx + .mlem),
+              same methods and schemas, refused when its answers on the saved sample differ
+              from the model's by more than --tolerance
 Every option of a kind can also be given as -o NAME=VALUE (VALUE is read as YAML: 3, true,
 [a, b]); the kind's options model checks them all."""
 
@@ -26,6 +29,7 @@ examples:
   mlem build models/rf docker-dir --target build/ctx --apt curl --pip shap==0.46.0
   mlem build models/rf docker --image iris-rf:1.0 --base python:3.11-slim
   mlem build models/rf pip -o sdist=false
+  mlem build models/rf onnx --target build/onnx --tolerance 1e-4
   MLEM_REGISTRY_USERNAME=me MLEM_REGISTRY_PASSWORD=... \\
       mlem build rf@v1.2.0 docker --image iris-rf:1.2.0 --push registry.example.com/team
 """
@@ -37,6 +41,7 @@ _FLAGS = {
     "apt": "--apt", "pip": "--pip", "model_version": "--model-version", "push": "--push",
     "username": "--username", "password": "--password", "nocache": "--no-cache",
     "context_dir": "--context-dir", "strip_tests": "--keep-tests", "pin": "--pin",
+    "tolerance": "--tolerance", "opset": "--opset", "sample": "--sample",
 }
 
 
@@ -87,6 +92,12 @@ def register(sub: Any) -> None:
                    help="docker: keep the test suites installed packages ship (removed by "
                         "default: about 110 MB for scikit-learn models)")
     p.add_argument("--context-dir", help="docker: keep the generated context in this folder")
+    p.add_argument("--tolerance", type=float, help="onnx: largest difference allowed on "
+                   "floats, relative to max(1, |native value|) (default 1e-5); labels and "
+                   "integers must be equal")
+    p.add_argument("--opset", type=int, help="onnx: ONNX opset (default: the converter's)")
+    p.add_argument("--sample", help="onnx: data file to check parity on (default: the sample "
+                                    "saved with the model)")
     p.add_argument("--repo", help="git repository for registry references")
     p.add_argument("--quiet", action="store_true", help="no build output")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -122,6 +133,7 @@ def _build(args: argparse.Namespace) -> int:
         "model_version": args.model_version, "push": args.push, "username": args.username,
         "password": args.password, "nocache": args.nocache or None,
         "context_dir": args.context_dir, "strip_tests": args.strip_tests, "pin": args.pin,
+        "tolerance": args.tolerance, "opset": args.opset, "sample": args.sample,
     }
     flags = {k: v for k, v in flags.items() if v is not None}
     known = set(kind.Options.model_fields)

@@ -16,6 +16,7 @@ examples:
   mlem serve models/rf
   mlem serve models/rf --host 0.0.0.0 --port 9000 --workers 2
   mlem serve models/rf --batch-max-size 64 --batch-max-latency-ms 5
+  mlem serve models/rf --runtime onnx      # answered by ONNX Runtime, same interface
   mlem serve rf#prod --auth-token-file /run/secrets/mlem-token --auth-docs
   curl -X POST localhost:8080/predict -H 'Content-Type: application/json' \\
        -d '{"data": {"values": [{"sepal_length": 5.1, ...}]}}'
@@ -54,6 +55,15 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-max-latency-ms", type=float, default=None, metavar="MS",
                    help="the longest a request waits for others to join its batch; a lone "
                         "request never waits (default: $MLEM_BATCH_MAX_LATENCY_MS, else 5)")
+    p.add_argument("--runtime", choices=("native", "onnx", "auto"), default=None,
+                   help="what answers the model's methods: native (the model itself), onnx "
+                        "(its ONNX export, made on the fly with a parity check and cached "
+                        "by model hash; methods the graph lacks stay native) or auto (onnx "
+                        "when the export passes its parity check, else native, saying why) "
+                        "(default: $MLEM_MODEL_RUNTIME, else native)")
+    p.add_argument("--onnx-model", default=None, metavar="PATH",
+                   help="with --runtime onnx|auto: an export of this model made with `mlem "
+                        "build MODEL onnx` to use instead of exporting one")
     p.add_argument("--repo", help="git repository for registry references")
     p.set_defaults(func=_serve)
 
@@ -81,5 +91,6 @@ def _serve(args: argparse.Namespace) -> int:
     run(args.path, host=args.host, port=args.port, workers=args.workers,
         auth_token=args.auth_token, repo=args.repo, max_body_mb=args.max_body_mb,
         auth_token_file=args.auth_token_file, auth_docs=args.auth_docs,
-        batch_max_size=args.batch_max_size, batch_max_latency_ms=args.batch_max_latency_ms)
+        batch_max_size=args.batch_max_size, batch_max_latency_ms=args.batch_max_latency_ms,
+        model_runtime=args.runtime, onnx_model=args.onnx_model)
     return 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +29,7 @@ from mlem_lib.errors import DeclarationError, PluginError, UnknownPluginError
 
 if TYPE_CHECKING:
     from mlem_lib.deploy.base import Target
+    from mlem_lib.meta import ModelMeta
 
 __all__ = ["BaseDeclaration", "DeclarationError", "default_state_url", "load_declaration",
            "parse_declaration", "target_class"]
@@ -61,6 +62,11 @@ class BaseDeclaration(BaseModel):
     batch_max_latency_ms: float = Field(
         5.0, ge=0, description="longest wait, in ms, for requests to join a batch (a lone "
                                "request never waits)")
+    model_runtime: Literal["native", "onnx", "auto"] = Field(
+        "native", description="what answers the model's methods: native, onnx (its ONNX "
+                              "export, checked for parity on the saved sample) or auto (onnx "
+                              "when the export passes, else native); the local target's "
+                              "`runtime` (process/container) is another setting")
 
     def server_env(self) -> dict[str, str]:
         """Environment variables that carry the declaration's server settings.
@@ -69,11 +75,30 @@ class BaseDeclaration(BaseModel):
             >>> BaseDeclaration(type="local", batch_max_size=32).server_env()
             {'MLEM_BATCH_MAX_SIZE': '32', 'MLEM_BATCH_MAX_LATENCY_MS': '5'}
         """
-        from mlem_lib.serve.settings import batching_env
+        from mlem_lib.serve.settings import ENV_MODEL_RUNTIME, batching_env
 
+        env: dict[str, str] = {}
+        if self.model_runtime != "native":
+            env[ENV_MODEL_RUNTIME] = self.model_runtime
         if not self.batch_max_size:
-            return {}
-        return batching_env(self.batch_max_size, self.batch_max_latency_ms)
+            return env
+        return {**batching_env(self.batch_max_size, self.batch_max_latency_ms), **env}
+
+    def image_requirements(self, meta: ModelMeta) -> list[str]:
+        """Extra pip requirements a model image needs for these settings (ONNX Runtime and
+        the model's converter for ``model_runtime: onnx|auto``).
+
+        Example:
+            >>> from mlem_lib.meta import ModelMeta, ModelType
+            >>> BaseDeclaration(type="local").image_requirements(
+            ...     ModelMeta(model_type=ModelType(type="sklearn")))
+            []
+        """
+        if self.model_runtime == "native":
+            return []
+        from mlem_lib.serve.model_runtime import runtime_requirements
+
+        return runtime_requirements(meta)
 
 
 def target_class(kind: str) -> type[Target]:

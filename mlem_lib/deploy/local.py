@@ -305,7 +305,8 @@ class LocalTarget(Target):
 
         meta = source.meta
         client = docker_client()
-        image = self.decl.image or f"mlem-{self.decl.name}:{meta.model_hash[:12]}"
+        runtime = "" if self.decl.model_runtime == "native" else f"-{self.decl.model_runtime}"
+        image = self.decl.image or f"mlem-{self.decl.name}:{meta.model_hash[:12]}{runtime}"
         if self.decl.image is None:
             try:
                 found = client.images.get(image)
@@ -315,6 +316,7 @@ class LocalTarget(Target):
                 pass
         self.progress(f"building image {image}")
         built = build_docker(source.path, image, base=self.decl.base,
+                             pip=self.decl.image_requirements(meta) or None,
                              model_version=source.version, progress=self.progress)
         return image, str(built.image_id)
 

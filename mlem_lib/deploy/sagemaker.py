@@ -238,6 +238,7 @@ class SageMakerTarget(Target):
         ref = f"{registry}/{self.decl.ecr_repository}:{source.meta.model_hash[:12]}"
         self.progress(f"building image {ref}")
         image = build_docker(source.path, ref, base=self.decl.base,
+                             pip=self.decl.image_requirements(source.meta) or None,
                              model_version=source.version)
         self.progress(f"pushing {ref}")
         push_image(ref, registry, user, password)

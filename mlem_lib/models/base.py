@@ -15,10 +15,14 @@ Example:
 
 from __future__ import annotations
 
+import os
 import pickle
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from mlem_lib.errors import MetadataError, MethodNotFoundError
+
+if TYPE_CHECKING:
+    from mlem_lib.meta import ModelIO, Signature
 
 # io.type -> how to read bytes back into an object (MLEM's names included)
 PICKLE_IOS = {"pickle", "simple_pickle", "cloudpickle"}
@@ -28,6 +32,9 @@ PREDICT_LIKE = ("predict", "predict_proba", "predict_log_proba", "decision_funct
 #: methods that answer one column per class, and the prefix of those columns' names
 PER_CLASS_PREFIX = {"predict_proba": "proba", "predict_log_proba": "log_proba",
                     "decision_function": "decision"}
+
+# model files that ``save`` takes by path: suffix -> the framework that reads them
+MODEL_FILE_SUFFIXES = {".onnx": "onnx", ".keras": "keras"}
 
 
 class ModelHandler:
@@ -47,6 +54,17 @@ class ModelHandler:
     def io_type(self, obj: Any) -> str:
         return "pickle"
 
+    def model_io(self, obj: Any) -> ModelIO:
+        """What ``model_type.io`` records: the format, and whatever else loading needs."""
+        from mlem_lib.meta import ModelIO
+
+        return ModelIO(type=self.io_type(obj))
+
+    def signatures(self, obj: Any, sample: Any) -> dict[str, Signature] | None:
+        """The methods' schemas when the model itself says them (an ONNX graph), else
+        ``None``: they are then inferred from the sample."""
+        return None
+
     def dump(self, obj: Any, f: IO[bytes]) -> None:
         import cloudpickle
 
@@ -56,6 +74,10 @@ class ModelHandler:
         if io_type in PICKLE_IOS:
             return pickle.loads(data)
         raise MetadataError(f"unknown model io type {io_type!r} for {self.types[0]}")
+
+    def load_model(self, data: bytes, io: ModelIO) -> Any:
+        """Rebuild the model from its artifact and ``model_type.io`` (default: :meth:`load`)."""
+        return self.load(data, io.type)
 
     def call(self, obj: Any, method: str, data: Any) -> Any:
         """Call ``method`` of the model on one argument."""
@@ -108,6 +130,24 @@ def find_handler(obj: Any) -> ModelHandler | None:
         if handler.matches(obj):
             return handler  # type: ignore[no-any-return]
     return None
+
+
+def model_from_file(obj: Any) -> Any:
+    """The model in a model file given by path (``model.onnx``), else ``obj`` unchanged.
+
+    Example:
+        >>> model_from_file("just a string")
+        'just a string'
+    """
+    if not isinstance(obj, str | os.PathLike):
+        return obj
+    suffix = os.path.splitext(os.fspath(obj))[1].lower()
+    kind = MODEL_FILE_SUFFIXES.get(suffix)
+    if kind is None:
+        return obj
+    from mlem_lib import plugins
+
+    return plugins.get("models", kind).from_file(os.fspath(obj))
 
 
 def handler_for_type(type_name: str) -> ModelHandler:

@@ -360,6 +360,8 @@ class ModelService:
                 expected=lambda: inflight.count)
         try:
             result = await batcher.submit(data)
+        except SchemaError as exc:
+            return _error_response(400, dict(exc.to_dict(), error=_exception_text(exc)))
         except Exception as exc:  # this caller's rows failed (others' are answered)
             return self.model_error(exc, method, data)
         if inline:
@@ -394,6 +396,8 @@ class ModelService:
         sig, out_kind, data = prepared
         try:
             result = self.loaded.handler.call(self.loaded.model, sig.name, data)
+        except SchemaError as exc:  # the model refused the input (an ONNX graph's types)
+            return _error_response(400, dict(exc.to_dict(), error=_exception_text(exc)))
         except Exception as exc:
             return self.model_error(exc, method, data)
         return self.respond(sig, out_kind, result)

@@ -91,6 +91,17 @@ def uses_column_names(model: Any) -> bool:
     return False
 
 
+def _array_safe_estimator(model: Any, columns: list[str]) -> bool:
+    if "sklearn" not in sys.modules:  # an estimator's class would have imported it
+        return False
+    from sklearn.base import BaseEstimator
+
+    if not isinstance(model, BaseEstimator) or uses_column_names(model):
+        return False
+    names = getattr(model, "feature_names_in_", None)
+    return names is None or [str(n) for n in names] == columns
+
+
 class ArrayPath:
     """Turns JSON rows of a numeric table into the array the estimator is called with."""
 
@@ -135,14 +146,11 @@ class ArrayPath:
             return None
         if any(k.kind not in "iuf" for k in kinds):
             return None
-        if "sklearn" not in sys.modules:  # an estimator's class would have imported it
-            return None
-        from sklearn.base import BaseEstimator
-
-        if not isinstance(model, BaseEstimator) or uses_column_names(model):
-            return None
-        names = getattr(model, "feature_names_in_", None)
-        if names is not None and [str(n) for n in names] != columns:
+        takes_arrays = getattr(model, "takes_arrays", None)  # a model that says so itself
+        if callable(takes_arrays):
+            if not takes_arrays(arg_type):
+                return None
+        elif not _array_safe_estimator(model, columns):
             return None
         # the dtype DataFrame.to_numpy() gives the same columns
         dtype = kinds[0] if len(set(kinds)) == 1 else np.result_type(*kinds)

@@ -27,6 +27,8 @@ from mlem_lib.serve.settings import (
     ENV_AUTH_TOKEN,
     ENV_MAX_BODY_MB,
     ENV_MODEL,
+    ENV_MODEL_RUNTIME,
+    ENV_ONNX_MODEL,
     ENV_REPO,
     ServerSettings,
     batching_env,
@@ -35,6 +37,8 @@ from mlem_lib.serve.settings import (
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from mlem_lib.runner import LoadedModel
 
 # SageMaker sends SIGKILL 30 s after SIGTERM: finish in-flight requests before that
 GRACEFUL_SECONDS = 25
@@ -59,6 +63,7 @@ def app_from_env() -> FastAPI:
     settings = ServerSettings.from_env()
     try:
         loaded = LoadedModel.load(path, repo=os.environ.get(ENV_REPO) or None)
+        loaded = _with_runtime(loaded, settings, path)
     except Exception as exc:
         # the same error in every restart: uvicorn's supervisor stops on this exit code
         print(f"worker {os.getpid()}: cannot load {path}: {type(exc).__name__}: {exc}",
@@ -80,6 +85,19 @@ def settle_heap() -> None:
 
     gc.collect()
     gc.freeze()
+
+
+def _with_runtime(loaded: LoadedModel, settings: ServerSettings, path: str) -> LoadedModel:
+    """The model served by the runtime the settings ask for (native, onnx or auto)."""
+    if settings.model_runtime == "native":
+        return loaded
+    from mlem_lib.serve.model_runtime import with_runtime
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    return with_runtime(loaded, settings.model_runtime, onnx_model=settings.onnx_model,
+                        path=path, log=log)
 
 
 _SERVER: list[Any] = []  # the uvicorn.Server of this process, once it exists
@@ -160,7 +178,8 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
         auth_token: str | None = None, repo: str | None = None, *,
         max_body_mb: float | None = None, log_level: str = "info",
         auth_token_file: str | None = None, auth_docs: bool | None = None,
-        batch_max_size: int | None = None, batch_max_latency_ms: float | None = None) -> None:
+        batch_max_size: int | None = None, batch_max_latency_ms: float | None = None,
+        model_runtime: str | None = None, onnx_model: str | None = None) -> None:
     """Serve the model at ``path`` until SIGTERM/SIGINT (blocks).
 
     Args:
@@ -180,6 +199,10 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
             (default: env ``MLEM_BATCH_MAX_SIZE``, else 0: off).
         batch_max_latency_ms: longest wait for a batch to fill (default: env
             ``MLEM_BATCH_MAX_LATENCY_MS``, else 5).
+        model_runtime: ``native``, ``onnx`` or ``auto`` (default: env
+            ``MLEM_MODEL_RUNTIME``, else native; see :mod:`mlem_lib.serve.model_runtime`).
+        onnx_model: an ONNX export of the model to serve instead of exporting one
+            (default: env ``MLEM_ONNX_MODEL``).
         log_level: uvicorn's log level.
 
     Raises:
@@ -203,11 +226,14 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
     settings = ServerSettings.from_env(auth_token=auth_token, max_body_mb=max_body_mb,
                                        auth_token_file=auth_token_file, auth_docs=auth_docs,
                                        batch_max_size=batch_max_size,
-                                       batch_max_latency_ms=batch_max_latency_ms)
+                                       batch_max_latency_ms=batch_max_latency_ms,
+                                       model_runtime=model_runtime, onnx_model=onnx_model)
     _exit_cleanly_on_sigterm()
     # a missing or broken model fails here with one clear line; with several workers the
     # supervisor only checks it: each worker loads its own copy
     loaded = LoadedModel.load(path, repo=repo) if workers == 1 else None
+    if loaded is not None:
+        loaded = _with_runtime(loaded, settings, path)
     meta = loaded.meta if loaded is not None else check_model(path, repo)
     methods = ", ".join(sorted({m if m != "__call__" else "predict"
                                 for m in meta.model_type.methods}))
@@ -233,6 +259,9 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
     os.environ[ENV_AUTH_DOCS] = "1" if settings.auth_docs else "0"
     os.environ[ENV_MAX_BODY_MB] = str(settings.max_body_mb)
     os.environ.update(batching_env(settings.batch_max_size, settings.batch_max_latency_ms))
+    os.environ[ENV_MODEL_RUNTIME] = settings.model_runtime
+    if settings.onnx_model:
+        os.environ[ENV_ONNX_MODEL] = settings.onnx_model
     _serve_workers(workers, options)
 
 

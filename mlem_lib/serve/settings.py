@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +27,8 @@ ENV_MAX_BODY_MB = "MLEM_MAX_BODY_MB"
 ENV_SAGEMAKER_METHOD = "MLEM_SAGEMAKER_METHOD"
 ENV_BATCH_MAX_SIZE = "MLEM_BATCH_MAX_SIZE"
 ENV_BATCH_MAX_LATENCY_MS = "MLEM_BATCH_MAX_LATENCY_MS"
+ENV_MODEL_RUNTIME = "MLEM_MODEL_RUNTIME"
+ENV_ONNX_MODEL = "MLEM_ONNX_MODEL"
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_MB = 100.0
@@ -45,6 +48,10 @@ class ServerSettings(BaseModel):
             this many rows (0: off; see :mod:`mlem_lib.serve.batching`).
         batch_max_latency_ms: the longest a request waits for others to join its batch
             (a lone request never waits).
+        model_runtime: ``native``, ``onnx`` (an ONNX export answers; see
+            :mod:`mlem_lib.serve.model_runtime`) or ``auto`` (ONNX when the export passes
+            its parity check, else native).
+        onnx_model: an ONNX export of the model to use instead of exporting one.
     """
 
     auth_token: str | None = Field(default=None, repr=False)
@@ -53,6 +60,8 @@ class ServerSettings(BaseModel):
     sagemaker_method: str = "predict"
     batch_max_size: int = Field(default=0, ge=0)
     batch_max_latency_ms: float = Field(default=DEFAULT_BATCH_MAX_LATENCY_MS, ge=0)
+    model_runtime: Literal["native", "onnx", "auto"] = "native"
+    onnx_model: str | None = None
 
     @property
     def max_body_bytes(self) -> int:
@@ -63,7 +72,8 @@ class ServerSettings(BaseModel):
                  auth_token_file: str | None = None, **overrides: object) -> ServerSettings:
         """Settings from ``MLEM_AUTH_TOKEN`` (or ``MLEM_AUTH_TOKEN_FILE``),
         ``MLEM_AUTH_DOCS``, ``MLEM_MAX_BODY_MB``, ``MLEM_SAGEMAKER_METHOD``,
-        ``MLEM_BATCH_MAX_SIZE`` and ``MLEM_BATCH_MAX_LATENCY_MS``.
+        ``MLEM_BATCH_MAX_SIZE``, ``MLEM_BATCH_MAX_LATENCY_MS``, ``MLEM_MODEL_RUNTIME`` and
+        ``MLEM_ONNX_MODEL``.
 
         Keyword overrides that are not ``None`` win over the environment; a token given
         directly wins over a token file.
@@ -95,6 +105,10 @@ class ServerSettings(BaseModel):
             values["batch_max_size"] = env[ENV_BATCH_MAX_SIZE]
         if env.get(ENV_BATCH_MAX_LATENCY_MS):
             values["batch_max_latency_ms"] = env[ENV_BATCH_MAX_LATENCY_MS]
+        if env.get(ENV_MODEL_RUNTIME):
+            values["model_runtime"] = env[ENV_MODEL_RUNTIME].strip().lower()
+        if env.get(ENV_ONNX_MODEL):
+            values["onnx_model"] = env[ENV_ONNX_MODEL]
         if auth_token_file is not None:
             values["auth_token"] = read_token_file(auth_token_file)
         values.update({k: v for k, v in overrides.items() if v is not None})
