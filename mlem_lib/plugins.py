@@ -120,6 +120,7 @@ BUILTINS: tuple[Plugin, ...] = (
     _builtin("models", "xgboost", "mlem_lib.models.xgboost:HANDLER", "xgboost"),
     _builtin("models", "lightgbm", "mlem_lib.models.lightgbm:HANDLER", "lightgbm"),
     _builtin("models", "onnx", "mlem_lib.models.onnx:HANDLER", "onnx", "mlem_lib"),
+    _builtin("models", "catboost", "mlem_lib.models.catboost:HANDLER", "catboost"),
     _builtin("models", "callable", "mlem_lib.models.callable:HANDLER"),
     _lookup_only("models", "python_class", "mlem_lib.models.callable:HANDLER"),
     # data types; claims are the top-level modules of the values they describe

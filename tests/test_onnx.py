@@ -11,7 +11,6 @@ import sys
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 
 import mlem_lib.api as mlem
@@ -19,6 +18,7 @@ from mlem_lib.build.onnx import ParityError
 from mlem_lib.errors import DeclarationError, SchemaError, ServeError
 from mlem_lib.runner import LoadedModel
 from tests.conftest import REPO_ROOT
+from tests.helpers import tabular
 
 onnx = pytest.importorskip("onnx")
 
@@ -124,13 +124,7 @@ def native_models(tmp_path_factory, iris):
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     X, y = iris
-    rng = np.random.default_rng(0)
-    n = 300
-    people = pd.DataFrame({"city": rng.choice(["paris", "rome", "oslo"], n),
-                           "plan": rng.choice(["free", "pro"], n),
-                           "age": rng.integers(18, 80, n),
-                           "income": rng.normal(50.0, 10.0, n)})
-    churn = ((people.income > 50) ^ (people.city == "rome")).astype(int)
+    people, churn = tabular.customers()
     pipeline = make_pipeline(
         ColumnTransformer([("text", OneHotEncoder(handle_unknown="ignore"), ["city", "plan"]),
                            ("num", StandardScaler(), ["age", "income"])]),
@@ -232,7 +226,7 @@ def _float32_losing_model(tmp_path) -> str:
 def test_runtime_auto_falls_back_to_native_saying_why(tmp_path, monkeypatch):
     from mlem_lib.serve.model_runtime import with_runtime
 
-    monkeypatch.setenv("MLEM_LIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLEM_ONNX_CACHE_DIR", str(tmp_path / "cache"))
     path = _float32_losing_model(tmp_path)
     loaded = LoadedModel.load(path)
     said: list[str] = []
@@ -250,7 +244,7 @@ def test_runtime_auto_falls_back_to_native_saying_why(tmp_path, monkeypatch):
 def test_serve_runtime_onnx_same_interface_and_answers(native_models, start_server, tmp_path):
     path, sample = native_models["lr"]
     body = {"data": {"values": sample.head(25).to_dict("records")}}
-    cache = {"MLEM_LIB_CACHE_DIR": str(tmp_path / "cache")}
+    cache = {"MLEM_ONNX_CACHE_DIR": str(tmp_path / "cache")}
     native = start_server(path)
     fast = start_server(path, "--runtime", "onnx", env=cache)
     assert "predict, predict_proba answered by ONNX Runtime" in fast.output()

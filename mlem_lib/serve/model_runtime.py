@@ -3,8 +3,8 @@
 ``mlem serve MODEL --runtime onnx`` (or ``MLEM_MODEL_RUNTIME=onnx``, or a deployment
 declaration's ``model_runtime: onnx``) serves the model through ONNX Runtime: the twin
 is exported on the fly with :func:`mlem_lib.build.onnx.export_onnx` (parity checked on
-the saved sample) and cached by the model's hash under
-``$MLEM_LIB_CACHE_DIR/onnx/`` (default ``~/.cache/mlem_lib/onnx/``), or taken from a
+the saved sample) and cached by the model's hash under ``$MLEM_ONNX_CACHE_DIR`` (default
+``$MLEM_LIB_CACHE_DIR/onnx``, else ``~/.cache/mlem_lib/onnx``), or taken from a
 given path (``--onnx-model``, an export of this very model). The server keeps the
 native model's metadata, so ``/interface.json``, ``/health`` and every schema stay the
 same; methods the graph does not answer (``decision_function``...) are answered by the
@@ -82,11 +82,15 @@ class AcceleratedHandler(ModelHandler):
 ACCELERATED = AcceleratedHandler()
 
 
+ENV_ONNX_CACHE_DIR = "MLEM_ONNX_CACHE_DIR"
+
+
 def cache_root() -> str:
-    """Where exported twins are cached: ``$MLEM_LIB_CACHE_DIR/onnx`` (or the user cache)."""
+    """Where exported twins are cached: ``$MLEM_ONNX_CACHE_DIR``, else
+    ``$MLEM_LIB_CACHE_DIR/onnx`` (default ``~/.cache/mlem_lib/onnx``)."""
     from mlem_lib.distributions import _cache_dir
 
-    return os.path.join(_cache_dir(), "onnx")
+    return os.environ.get(ENV_ONNX_CACHE_DIR) or os.path.join(_cache_dir(), "onnx")
 
 
 def cached_twin_path(model_hash: str) -> str:
