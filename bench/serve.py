@@ -13,7 +13,9 @@ in each venv) and the same rows:
 - **MLflow 3.17**: ``mlflow models serve --env-manager local``, side venv from
   ``scripts/peer-venv.sh mlflow`` (env ``BENCH_MLFLOW_VENV``);
 - **MLEM 0.4.14**: ``mlem serve fastapi``, side venv from ``scripts/mlem-side-venv.sh``
-  (env ``MLEM_SIDE_VENV``).
+  (env ``MLEM_SIDE_VENV``);
+- **mlem_lib onnx**: ``mlem serve --runtime onnx`` (issue 14): the same models answered by
+  their ONNX export through ONNX Runtime, next to ONNX Runtime's own in-process call.
 
 A peer whose venv is missing is left out, and the summary says so. Each server gets its
 own natural body for the same rows; the first answer of each cell is checked against the
@@ -22,6 +24,7 @@ raw ``predict`` of those rows, so a fast wrong answer cannot count.
     .venv/bin/python bench/serve.py              # prints the tables (about 10 minutes)
     .venv/bin/python bench/serve.py --quick      # fewer requests per cell
     .venv/bin/python bench/serve.py --peers plain,bentoml
+    .venv/bin/python bench/serve.py --peers onnx      # native vs --runtime onnx only
 
 Every loop is bounded by a request count and a time budget; every server is a child
 process in a session of its own, stopped through that session's process group id. This
@@ -430,13 +433,36 @@ class Case:
     layouts: tuple[str, ...]  # layouts tried, first one a server accepts wins
     clients: int
     requests: int
+    only: tuple[str, ...] = ()  # run only for these servers (empty: every server)
+
+
+ONNX = "mlem_lib onnx"
+
+
+def onnx_raw_ms(model_path: Path, X: Any, repeats: int) -> float:
+    """Median time of ONNX Runtime's own ``run`` on the model's ONNX export, in process."""
+    import numpy as np
+
+    from mlem_lib.runner import LoadedModel
+    from mlem_lib.serve.model_runtime import export_twin
+
+    twin = export_twin(LoadedModel.load(str(model_path))).model
+    feed = {twin.inputs[0].name: X.to_numpy(np.float32)}
+    outputs = twin.methods["predict"].outputs
+    session = twin.session
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        session.run(outputs, feed)
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
-    parser.add_argument("--peers", default="plain,bentoml,mlflow,mlem",
+    parser.add_argument("--peers", default="plain,bentoml,mlflow,mlem,onnx",
                         help="comma-separated peers to run next to mlem_lib (default: all)")
     parser.add_argument("--json", metavar="FILE", help="also write every cell as JSON")
     args = parser.parse_args()
@@ -472,6 +498,10 @@ def main() -> int:
         Case("lr", "100k rows", ("parquet",), 1, n(12)),
         Case("rf", "1 row", ("numpy", "rows"), 1, n(600)),
         Case("rf", "1 row", ("numpy", "rows"), 8, n(600)),
+        # issue 14: native and --runtime onnx, 1000 rows with 8 clients, the forest too
+        Case("lr", "1000 rows", ("rows",), 8, n(300), only=("mlem_lib", ONNX)),
+        Case("rf", "1000 rows", ("rows",), 1, n(200), only=("mlem_lib", ONNX)),
+        Case("rf", "1000 rows", ("rows",), 8, n(200), only=("mlem_lib", ONNX)),
     ]
 
     tmp = Path(tempfile.mkdtemp(prefix="mlem-bench-"))
@@ -484,6 +514,13 @@ def main() -> int:
     peers = [mlem_lib_peer(models_dir),
              mlem_lib_peer(models_dir, BATCH_ARGS, label=BATCHED, only_rows="1 row")]
     missing: list[str] = []
+    onnx_raw: dict[tuple[str, str], float] = {}
+    if "onnx" in wanted:
+        os.environ["MLEM_ONNX_CACHE_DIR"] = str(tmp / "onnx-cache")  # servers find the twins
+        onnx_raw = {(key, rows): onnx_raw_ms(models_dir / key, frames[rows],
+                                             200 if rows == "1 row" else 20)
+                    for key in models for rows in ("1 row", "1000 rows")}
+        peers.append(mlem_lib_peer(models_dir, ["--runtime", "onnx"], label=ONNX))
     if "plain" in wanted:
         peers.append(plain_peer(models_dir))
     for key, env_name, default, exe, make, script in (
@@ -510,7 +547,8 @@ def main() -> int:
         for peer in peers:
             runnable = [(c, next(lay for lay in c.layouts if lay in peer.bodies))
                         for c in model_cases if any(lay in peer.bodies for lay in c.layouts)
-                        and peer.only_rows in (None, c.rows)]
+                        and peer.only_rows in (None, c.rows)
+                        and (not c.only or peer.label in c.only)]
             if not runnable:
                 continue
             server = peer.start(key, tmp)
@@ -537,18 +575,23 @@ def main() -> int:
                             "layout": layout, "clients": case.clients,
                             "requests": res.requests, "rps": res.rps, "p50": res.p50,
                             "p99": res.p99, "raw_ms": raw[(key, case.rows)]}
+                    if peer.label == ONNX:
+                        cell["raw_ms"] = onnx_raw.get((key, case.rows), cell["raw_ms"])
                     cells.append(cell)
                     print(_detail_row(cell), file=sys.stderr, flush=True)
             finally:
                 server.stop()
 
     print("| server | model | rows | body | clients | requests | req/s | p50 ms | p99 ms | "
-          "raw predict ms |")
+          "raw predict ms (ONNX Runtime's run for mlem_lib onnx) |")
     print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for cell in cells:
         print(_detail_row(cell))
     print()
     print_summary(cells, missing)
+    if onnx_raw:
+        print()
+        print_onnx_summary(cells, onnx_raw)
     print(f"\n{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
           "client threads and servers share the machine.")
     if args.json:
@@ -643,6 +686,38 @@ def print_summary(cells: list[dict[str, Any]], missing: list[str]) -> None:
     print("\n".join(lines))
     if missing:
         print("\nnot measured: " + "; ".join(missing))
+
+
+def print_onnx_summary(cells: list[dict[str, Any]],
+                       onnx_raw: dict[tuple[str, str], float]) -> None:
+    """Issue 14's targets: ``--runtime onnx`` against native serving and ONNX Runtime."""
+
+    def cell(server: str, model: str, rows: str, clients: int) -> dict[str, Any] | None:
+        return next((c for c in cells if (c["server"], c["model"], c["rows"], c["clients"])
+                     == (server, model, rows, clients)), None)
+
+    print("| target (issue #14) | --runtime onnx | against | target | result |")
+    print("| --- | ---: | --- | --- | --- |")
+    for model, key in (("RandomForest(100)", "rf"), ("LogisticRegression", "lr")):
+        for rows in ("1 row", "1000 rows"):
+            for clients in (1, 8):
+                fast, slow = cell(ONNX, model, rows, clients), cell("mlem_lib", model, rows,
+                                                                    clients)
+                if fast is None or slow is None:
+                    continue
+                ratio = fast["rps"] / slow["rps"]
+                target = ">= 3x" if (key, rows, clients) == ("rf", "1 row", 1) else "-"
+                verdict = ("met" if ratio >= 3 else "NOT met") if target != "-" else ""
+                print(f"| {model.split('(')[0]} {rows}, {clients} client(s): req/s | "
+                      f"{_num(fast['rps'])} | native: {_num(slow['rps'])} | {target} | "
+                      f"{ratio:.2f}x {verdict} |")
+        one = cell(ONNX, model, "1 row", 1)
+        if one is not None:
+            raw = onnx_raw[(key, "1 row")]
+            gap = one["p50"] - raw
+            print(f"| {model.split('(')[0]} 1 row, 1 client: p50 - ONNX Runtime in-process | "
+                  f"{one['p50']:.2f} ms | ONNX Runtime run: {raw:.3f} ms | <= 1 ms | "
+                  f"{gap:+.2f} ms {'met' if gap <= 1.0 else 'NOT met'} |")
 
 
 if __name__ == "__main__":

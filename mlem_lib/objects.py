@@ -251,4 +251,4 @@ def load_object(meta: ModelMeta | DataMeta, fs: Any, meta_path: str,
     if check_requirements:
         requirements.check_installed(meta.python_requirements())
     handler = handler_for_type(meta.model_type.type)
-    return handler.load_model(body, meta.model_type.io)
+    return handler.load_file(body, meta.model_type.io)

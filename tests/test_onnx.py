@@ -289,3 +289,24 @@ def test_declaration_field_model_runtime():
     assert parse_declaration({"type": "local", "runtime": "container"}).server_env() == {}
     with pytest.raises(DeclarationError, match="field 'model_runtime'"):
         parse_declaration({"type": "local", "model_runtime": "gpu"})
+
+
+@pytest.mark.slow
+def test_local_deployment_with_model_runtime_onnx(declare, removed_after, saved_lr, iris,
+                                                  tmp_path, monkeypatch):
+    from mlem_lib.deploy import deploy, status
+    from tests.conftest import free_port
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MLEM_ONNX_CACHE_DIR", str(cache))  # passed on to the server
+    decl = removed_after(declare("fast", type="local", runtime="process", port=free_port(),
+                                 model_runtime="onnx"))
+    state = deploy(decl, saved_lr, progress=False)
+    assert state.model_hash == mlem.load_meta(saved_lr).model_hash
+    assert status(decl).healthy
+    assert list(cache.glob("*/model.onnx.mlem")), "the server did not export an ONNX twin"
+    X, _ = iris
+    answer = httpx.post(f"{state.url}/predict_proba",
+                        json={"data": {"values": X.head(10).to_dict("records")}}, timeout=30)
+    np.testing.assert_allclose(answer.json(), mlem.load(saved_lr).predict_proba(X.head(10)),
+                               rtol=0, atol=1e-5)

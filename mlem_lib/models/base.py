@@ -75,8 +75,9 @@ class ModelHandler:
             return pickle.loads(data)
         raise MetadataError(f"unknown model io type {io_type!r} for {self.types[0]}")
 
-    def load_model(self, data: bytes, io: ModelIO) -> Any:
-        """Rebuild the model from its artifact and ``model_type.io`` (default: :meth:`load`)."""
+    def load_file(self, data: bytes, io: ModelIO, device: str | None = None) -> Any:
+        """Read a one-file model from its verified bytes and ``model_type.io`` (default:
+        :meth:`load`); ``device`` is for frameworks that place models on one."""
         return self.load(data, io.type)
 
     def call(self, obj: Any, method: str, data: Any) -> Any:

@@ -89,7 +89,7 @@ class CatBoostHandler(ModelHandler):
     def load(self, data: bytes, io_type: str) -> Any:
         return self._load(data, io_type, "CatBoost")
 
-    def load_model(self, data: bytes, io: ModelIO) -> Any:
+    def load_file(self, data: bytes, io: ModelIO, device: str | None = None) -> Any:
         return self._load(data, io.type, str(getattr(io, "estimator", "CatBoost")))
 
     def _load(self, data: bytes, io_type: str, estimator: str) -> Any:

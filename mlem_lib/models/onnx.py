@@ -497,7 +497,7 @@ class OnnxHandler(ModelHandler):
             raise MetadataError(f"unknown model io type {io_type!r} for onnx")
         return OnnxModel(data)
 
-    def load_model(self, data: bytes, io: ModelIO) -> Any:
+    def load_file(self, data: bytes, io: ModelIO, device: str | None = None) -> Any:
         if io.type != IO_TYPE:
             raise MetadataError(f"unknown model io type {io.type!r} for onnx")
         spec = OnnxIO.model_validate(io.model_dump())
