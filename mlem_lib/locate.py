@@ -304,7 +304,7 @@ def read_meta(path: str, repo: str | None = None) -> ModelMeta | DataMeta:
     """The metadata of the object at ``path`` (a path, URL or reference); nothing unpickled.
 
     Example:
-        >>> read_meta("models/rf").model_type.type  # doctest: +SKIP
+        >>> read_meta("models/rf").model_type.type
         'sklearn'
     """
     with open_object(path, repo) as found:

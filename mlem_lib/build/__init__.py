@@ -8,7 +8,9 @@ ones. :func:`build` finds the builder by name and validates the options with its
 ``Options`` model.
 
 Example:
-    >>> build("models/rf", "docker-dir", {"target": "build/ctx"}).dockerfile  # doctest: +SKIP
+    >>> import os
+    >>> ctx = build("models/rf", "docker-dir", {"target": "build/ctx"})
+    >>> os.path.relpath(ctx.dockerfile)
     'build/ctx/Dockerfile'
 """
 
@@ -56,8 +58,11 @@ def build(model: str, kind: str, options: BuildOptions | Mapping[str, object] | 
             value (the message names the option), or the build itself failed.
 
     Example:
-        >>> build("models/rf", "pip", {"target": "build/",
-        ...                            "package_name": "iris-rf"})  # doctest: +SKIP
+        >>> import os
+        >>> pkg = build("models/rf", "pip", {"target": "build/", "package_name": "iris-rf"},
+        ...             progress=False)
+        >>> os.path.relpath(pkg.wheel)
+        'build/iris_rf-0.1.0-py3-none-any.whl'
     """
     result: BaseModel = builder(kind).run(model, options, repo=repo, progress=progress)
     return result

@@ -13,8 +13,9 @@ ENTRYPOINT (SageMaker passes ``serve`` as its argument). The port comes from
 Everything is installed at build time: the running container needs no network.
 
 Example:
-    >>> ctx = build_docker_dir("models/rf", target="build/ctx")  # doctest: +SKIP
-    >>> print(open(ctx.dockerfile).read())  # doctest: +SKIP
+    >>> ctx = build_docker_dir("models/rf", target="build/ctx")
+    >>> [line.split()[0] for line in open(ctx.dockerfile) if line.startswith("ENTRYPOINT")]
+    ['ENTRYPOINT']
 """
 
 from __future__ import annotations
@@ -250,8 +251,9 @@ def build_docker_dir(model: str, target: str = "build/docker", *, base: str | No
         when the model's data travels as Parquet).
 
     Example:
-        >>> build_docker_dir("models/rf", "build/ctx", apt=["curl"]).dockerfile  # doctest: +SKIP
-        'build/ctx/Dockerfile'
+        >>> ctx = build_docker_dir("models/rf", "build/ctx", apt=["curl"])
+        >>> "curl" in open(ctx.dockerfile).read()
+        True
     """
     from mlem_lib.build.runtime import (
         format_requirements,

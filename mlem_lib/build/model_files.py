@@ -6,8 +6,8 @@ size and hash checked, and the local source code recorded as ``custom``
 requirements is unpacked so packages can ship it as plain files.
 
 Example:
-    >>> bundle = collect("models/rf")  # doctest: +SKIP
-    >>> sorted(bundle.files)  # doctest: +SKIP
+    >>> bundle = collect("models/rf")
+    >>> sorted(bundle.files)
     ['model.mlem', 'rf']
 """
 

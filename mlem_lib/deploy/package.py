@@ -54,7 +54,9 @@ def model_tarball(model: str, out_path: str, repo: str | None = None) -> ModelMe
     """Write ``model.tar.gz``: ``model.mlem`` and the artifacts at the archive's root.
 
     Example:
-        >>> model_tarball("models/rf", "/tmp/model.tar.gz").model_hash  # doctest: +SKIP
+        >>> meta = model_tarball("models/rf", "model.tar.gz")
+        >>> import tarfile; sorted(tarfile.open("model.tar.gz").getnames())
+        ['model.mlem', 'rf']
     """
     import tempfile
 
