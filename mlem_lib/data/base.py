@@ -163,8 +163,28 @@ class DataType(BaseModel):
             3
         """
         if media_type == media.JSON:
+            dtype = self.json_matrix_dtype() if len(body) >= media.MATRIX_MIN_BYTES else None
+            found = media.loads_json_matrix(body, dtype) if dtype else None
+            if found is not None:
+                value = self.from_matrix(*found)
+                if value is not None:
+                    return value
             return self.from_json(media.loads_json(body))
         raise self._unsupported(media_type, 415, "Content-Type")
+
+    def json_matrix_dtype(self) -> str | None:
+        """``"float64"`` or ``"int64"`` when this type's JSON values may hold a big matrix of
+        numbers that :meth:`from_matrix` can take as an array (see
+        :func:`~mlem_lib.data.media.loads_json_matrix`); None (the default) when not."""
+        return None
+
+    def from_matrix(self, payload: Any, values: Any) -> Any:
+        """The checked value of a JSON payload whose matrix was read as the array ``values``
+        (:func:`~mlem_lib.data.media.is_matrix` marks its place in ``payload``), or None
+        when the payload is not a layout this shortcut takes: then the caller parses the
+        whole body as usual, which also words any error.
+        """
+        return None
 
     def encode(self, value: Any, media_type: str) -> bytes:
         """The body of ``value`` in ``media_type`` (one of :meth:`media_types`).

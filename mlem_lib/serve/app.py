@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from mlem_lib.data.base import DataType
     from mlem_lib.meta import Signature
     from mlem_lib.runner import LoadedModel
+    from mlem_lib.serve.fastpath import ArrayPath
 
 # a lone request up to this size (~3000 JSON rows) runs on the event loop, which is fastest;
 # bigger ones, and any request while others run, go to worker threads (/ping stays responsive)
@@ -440,6 +441,13 @@ class ModelService:
         kind, params = codecs.body_media_type(content_type, arg_type.media_types())
         fast = self.fast_paths.get(sig.name)
         if kind == JSON:
+            dtype = arg_type.json_matrix_dtype() if len(body) >= media.MATRIX_MIN_BYTES \
+                else None
+            found = media.loads_json_matrix(body, dtype) if dtype else None
+            if found is not None:  # a big split table: its rows read as one array
+                data = self._from_matrix(arg.name, arg_type, fast, wrapped, *found)
+                if data is not None:
+                    return data
             payload = codecs.loads_json(body)
             if wrapped or (isinstance(payload, dict) and len(payload) == 1
                            and arg.name in payload):
@@ -455,6 +463,24 @@ class ModelService:
             raise SchemaError("the batch has no rows: send at least one", field="data",
                               expected="at least one row", got="0 rows")
         if fast is not None:  # a validated table: what the estimator would make of it
+            return fast.from_frame(data)
+        return data
+
+    @staticmethod
+    def _from_matrix(name: str, arg_type: DataType, fast: ArrayPath | None, wrapped: bool,
+                     rest: Any, values: Any) -> Any:
+        """The argument from a body whose matrix was read as an array, or None when the body
+        is not one the shortcut takes (the regular path then reads and words it)."""
+        if wrapped or (isinstance(rest, dict) and len(rest) == 1 and name in rest):
+            if not isinstance(rest, dict) or rest.keys() != {name}:
+                return None
+            rest = rest[name]
+        if fast is not None:
+            rows = fast.from_matrix(rest, values)
+            if rows is not None:
+                return rows
+        data = arg_type.from_matrix(rest, values)
+        if data is not None and fast is not None:
             return fast.from_frame(data)
         return data
 

@@ -179,6 +179,39 @@ class ArrayPath:
             return None
         return self._array(list(chain.from_iterable(values)), len(payload), np)
 
+    def from_matrix(self, payload: Any, values: Any) -> Any:
+        """The split layout whose rows were read as one array
+        (:func:`~mlem_lib.data.media.loads_json_matrix`) as the estimator's array, or None
+        when its columns are not the schema's in order or a value does not fit the dtype.
+
+        Example:
+            >>> import numpy as np
+            >>> from mlem_lib.data import media
+            >>> path = ArrayPath(["a", "b"], np.dtype("float32"))
+            >>> rest, arr = media.loads_json_matrix(
+            ...     b'{"columns": ["a", "b"], "data": [[1, 2.5]]}', "float64")
+            >>> path.from_matrix(rest, arr)
+            array([[1. , 2.5]], dtype=float32)
+        """
+        import numpy as np
+
+        from mlem_lib.data import media
+
+        if media.split_columns(payload) != self.columns or values.shape[1] != len(
+                self.columns):
+            return None
+        if values.dtype == self.dtype:
+            return values
+        if self.integers:
+            if values.dtype.kind not in "iu":
+                return None
+            info = np.iinfo(self.dtype)
+            if values.min() < info.min or values.max() > info.max:
+                return None
+        elif values.dtype.kind != "f":
+            return None
+        return values.astype(self.dtype)
+
     def from_frame(self, frame: Any) -> Any:
         """A validated table as the array the estimator would make of it (else unchanged)."""
         columns = getattr(frame, "columns", None)
