@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "mlem_lib.commands.build",
     "mlem_lib.commands.deployment",
     "mlem_lib.commands.registry",
+    "mlem_lib.commands.objects",
+    "mlem_lib.commands.catalog",
 )
 
 EPILOG = """examples:
@@ -77,10 +79,17 @@ def _quiet_broken_pipe() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used as the console script)."""
+    from mlem_lib.compat.cli import translate
     from mlem_lib.errors import MlemError
 
     parser = build_parser()
     args_list, traceback = _pop_traceback(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args_list = translate(args_list, parser)  # MLEM's spellings of our commands
+    except MlemError as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    _one_line_warnings()
     args = parser.parse_args(args_list)
     args.traceback = traceback
     if not getattr(args, "func", None):
@@ -100,6 +109,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def _one_line_warnings() -> None:
+    """Format mlem_lib's own warnings as ``warning: ...`` lines, without source lines.
+
+    Only the formatting changes: whoever collects warnings (pytest, logging) still gets
+    them.
+    """
+    import warnings
+
+    default = warnings.formatwarning
+    if getattr(default, "mlem_lib", False):
+        return
+
+    def fmt(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+            line: str | None = None) -> str:
+        if category.__module__.startswith("mlem_lib"):
+            return f"warning: {_one_line(Exception(str(message)))}\n"
+        return default(message, category, filename, lineno, line)
+
+    fmt.mlem_lib = True  # type: ignore[attr-defined]
+    warnings.formatwarning = fmt
 
 
 def _one_line(exc: BaseException, limit: int = 2000) -> str:

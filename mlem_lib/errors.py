@@ -191,6 +191,10 @@ class BuildWarning(UserWarning):
     """A build that works but may surprise (a package name already taken on the index)."""
 
 
+class DeclarationWarning(UserWarning):
+    """A declaration holds a secret, or MLEM fields that have no counterpart here."""
+
+
 class ServeError(MlemError, RuntimeError):
     """The model server could not be started or reached."""
 

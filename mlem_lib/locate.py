@@ -5,11 +5,15 @@ points at. The grammar is GTO's shortcut syntax:
 
 * ``NAME@vX.Y.Z`` (``NAME@1.2.3`` is read as ``v1.2.3``): a registered version;
 * ``NAME@latest`` (or ``NAME@greatest``): the greatest registered version;
-* ``NAME#STAGE``: the version a stage holds now.
+* ``NAME#STAGE``: the version a stage holds now;
+* a bare ``NAME`` that is not a path but a registered model: ``NAME@latest`` (MLEM's
+  ``mlem apply rf data.csv``).
 
 ``NAME`` follows GTO's rule: letters, digits, ``-``, ``_`` and ``/`` (``nlp/sentiment``
 is a name), starting and ending with a letter or digit. Text that names an existing
-file or folder (with or without ``.mlem``), or a URL, is a path, never a reference.
+file or folder (with or without ``.mlem``), or a URL, is a path, never a reference. A
+path may be a MLEM link (``object_type: link``): it is followed, with a git checkout
+when it points at another revision or repository.
 
 Functions:
 
@@ -46,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Located", "Reference", "as_reference", "checkout", "is_registry_reference",
            "open_object", "parse_reference", "read_meta", "read_model_meta",
-           "resolve_reference", "resolve_version"]
+           "registered_name", "resolve_reference", "resolve_version"]
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9_/-]*[A-Za-z0-9])?"
 _SEMVER = (r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
@@ -188,12 +192,44 @@ def resolve_version(ref: str | Reference, repo: str | None = None) -> Registered
         return _resolve_in(root, parsed)
 
 
+_BARE_NAME = re.compile(rf"^{_NAME}$")
+
+
+def registered_name(text: str, repo: str | None = None) -> Reference | None:
+    """``NAME@latest`` when ``text`` is a bare registry name and no such path exists.
+
+    ``mlem apply rf data.csv`` in a registry repository then means the latest version
+    of ``rf``, as in MLEM. A path that exists always wins; a name the registry does not
+    know gives ``None``.
+
+    Example:
+        >>> registered_name("models/rf.mlem") is None  # not a bare name
+        True
+    """
+    if (not isinstance(text, str) or "://" in text or not _BARE_NAME.match(text)
+            or _exists_locally(text)):
+        return None
+    from mlem_lib.registry import tags
+
+    try:
+        with _repository(repo) as root:
+            found = tags.latest(root, text)
+    except RegistryError:  # not a git repository, or no model of that name
+        return None
+    return Reference(text, "latest") if found is not None else None
+
+
 @contextmanager
 def _materialised(path: str, repo: str | None
                   ) -> Iterator[tuple[str, Reference | None, RegisteredVersion | None]]:
     ref = as_reference(path)
     if ref is None:
-        yield path, None, None
+        ref = registered_name(path, repo)
+    if ref is None:
+        from mlem_lib.compat.links import followed
+
+        with followed(path) as local:  # MLEM links, checked out when they point into git
+            yield local, None, None
         return
     from mlem_lib.registry.checkout import materialise
 

@@ -29,6 +29,8 @@ MAX_METADATA_NODES = 1_000_000
 """Values a ``.mlem`` document may hold once YAML aliases are expanded."""
 MAX_METADATA_DEPTH = 100
 """How deeply lists and mappings may nest."""
+MAX_LINK_HOPS = 16
+"""How many MLEM links in a row :func:`read` follows."""
 
 
 def _check_expansion(doc: Any, source: str) -> None:
@@ -112,7 +114,10 @@ def parse(text: bytes | str, source: str = "<string>") -> ModelMeta | DataMeta:
         raise type(exc)(str(exc).replace("the metadata", source, 1)) from None
     if not isinstance(raw, dict):
         raise MetadataError(f"{source} does not contain a mapping")
-    data = normalize(raw)
+    try:
+        data = normalize(raw)
+    except MetadataError as exc:
+        raise MetadataError(f"{source}: {exc}") from None
     try:
         if data["object_type"] == "data":
             return DataMeta.model_validate(data)
@@ -155,8 +160,10 @@ def _cat_meta(fs: Any, meta_path: str, url: str) -> bytes | None:
         raise ObjectNotFoundError(f"{url} is a directory, not a .mlem file") from None
 
 
-def read(url: str) -> tuple[ModelMeta | DataMeta, Any, str]:
+def read(url: str, _hops: int = 0) -> tuple[ModelMeta | DataMeta, Any, str]:
     """Read the metadata of the object at ``url``; never writes anything.
+
+    A MLEM link (``object_type: link``) is followed to the object it names.
 
     When a save was killed between moving its artifact and its metadata, the artifact
     on disk belongs to the pending metadata: that pair is returned (the next save
@@ -174,6 +181,12 @@ def read(url: str) -> tuple[ModelMeta | DataMeta, Any, str]:
     _, meta_url = split_meta_path(url)
     fs, meta_path = get_fs(meta_url)
     text = _cat_meta(fs, meta_path, meta_url)
+    if text is not None and _hops < MAX_LINK_HOPS:
+        from mlem_lib.compat import links
+
+        link = links.parse(text, meta_url)
+        if link is not None:
+            return read(links.target(meta_url, link), _hops + 1)
     pending = read_pending(fs, meta_path) if fs.exists(meta_path + PENDING_SUFFIX) else None
     if (pending is not None and pending != text and len(pending) <= MAX_METADATA_BYTES
             and (text is None or not artifacts_match(fs, meta_path, text))

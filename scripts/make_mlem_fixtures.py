@@ -21,7 +21,11 @@ Sub-commands (all write under tests/fixtures/mlem/ unless --out is given):
     legacy   only legacy_v02/ (runs in the 0.2 venv, or --handwritten)
     http     start MLEM's FastAPI server per model, record http/*.json
     bench    benchmark MLEM's server and save/load -> BENCH_MLEM.md
-    all      models, http, bench
+    project  a small MLEM project (project/): a model, data, links, envs, deployment
+             and builder declarations and a heroku state, written by MLEM's own
+             classes; needs MLEM's heroku/sagemaker/kubernetes extras, i.e. the
+             venv of `scripts/peer-venv.sh mlem-objects`
+    all      models, http, bench (not project: it needs the other venv)
 
 Every server this script starts is a child process that it stops by PID.
 """
@@ -1114,13 +1118,130 @@ def bench(out: Path, n_small=2000, n_large=300, rounds=3) -> None:
 
 
 # --------------------------------------------------------------------------
+# a MLEM project with MLEM's other objects
+
+
+PROJECT_APP = "mlem-migrate-app"  # the heroku app name the declarations use
+
+
+def make_project(out: Path) -> dict:
+    """Write project/: what a MLEM 0.4 user's repository holds, made by MLEM itself.
+
+    Everything is written through MLEM's own classes and API (what `mlem declare`,
+    `mlem link` and `mlem deployment run` call), then read back with MLEM to record
+    what MLEM makes of it in project/OBJECTS.json.
+    """
+    import mlem
+    import mlem.api as api
+    from mlem.contrib.docker.base import (
+        DockerContainer,
+        DockerDirBuilder,
+        DockerImageBuilder,
+        DockerImageOptions,
+    )
+    from mlem.contrib.heroku.meta import HerokuAppMeta, HerokuDeployment, HerokuEnv, HerokuState
+    from mlem.contrib.kubernetes.base import K8sDeployment
+    from mlem.contrib.pip.base import PipBuilder, WhlBuilder
+    from mlem.contrib.sagemaker.meta import SagemakerDeployment, SagemakerEnv
+    from sklearn.ensemble import RandomForestClassifier
+
+    assert mlem.__version__.startswith("0.4"), mlem.__version__
+    root = out / "project"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    proj = str(root)
+    api.init(proj)  # .mlem.yaml: the project root MLEM resolves links against
+
+    df, y = iris_frame()
+    rf = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(df, y)
+    api.save(rf, "models/rf", project=proj, sample_data=df)
+    api.save(df.head(5), "data/iris_sample", project=proj)
+    (root / "data").mkdir(exist_ok=True)
+    df.iloc[[0, 50, 100, 149]].to_csv(root / "data" / "new_data.csv", index=False)
+
+    # links: at the root, in a sub-folder (paths stay project-relative), a chain
+    api.link("models/rf", source_project=proj, target="latest", target_project=proj)
+    api.link("models/rf", source_project=proj, target="links/rf_link", target_project=proj)
+    api.link("latest", source_project=proj, target="links/chain", target_project=proj,
+             follow_links=False)
+
+    # envs and deployments (what `mlem declare env|deployment ...` writes)
+    HerokuEnv(api_key="mlem-test-pass").dump("staging", project=proj)
+    SagemakerEnv(role="arn:aws:iam::123456789012:role/sagemaker", region="us-east-1",
+                 account="123456789012", bucket="mlem-migrate", profile="ml",
+                 ecr_repository="mlem-migrate").dump("aws", project=proj)
+    HerokuDeployment(app_name=PROJECT_APP, env="staging").dump("heroku_app", project=proj)
+    HerokuDeployment(app_name="mlem-inline-app", region="eu",
+                     env=HerokuEnv(api_key="inline-key")).dump("heroku_inline", project=proj)
+    SagemakerDeployment(method="predict", instance_type="ml.m5.large", env="aws",
+                        endpoint_name="mlem-migrate-endpoint").dump("sm_app", project=proj)
+    DockerContainer(container_name="mlem-migrate", ports=["8093:8080"],
+                    image=DockerImageOptions(name="mlem-migrate-img", tag="v1")
+                    ).dump("dc_app", project=proj)
+    K8sDeployment(namespace="ml").dump("k8s_app", project=proj)
+
+    # builders (what `mlem declare builder ...` writes)
+    PipBuilder(package_name="iris_rf", target="build/pip").dump("build_pip", project=proj)
+    WhlBuilder(package_name="iris_rf_whl", target="build/whl", version="1.0.0"
+               ).dump("build_whl", project=proj)
+    DockerImageBuilder(image=DockerImageOptions(name="mlem-migrate-img", tag="v1"),
+                       server={"type": "fastapi"}).dump("build_docker", project=proj)
+    DockerDirBuilder(target="build/docker", server={"type": "fastapi"}
+                     ).dump("build_dir", project=proj)
+
+    # what `mlem deployment run` left behind for an app it deployed: its state file
+    dep = api.load_meta("heroku_app", project=proj)
+    model = api.load_meta("models/rf", project=proj)
+    state = HerokuState(declaration=dep,
+                        app=HerokuAppMeta(name=PROJECT_APP,
+                                          web_url=f"https://{PROJECT_APP}.herokuapp.com/",
+                                          meta_info={"id": "01234567-89ab-cdef-0123-456789abcdef"}),
+                        release_state={"id": "release-by-mlem", "status": "succeeded"})
+    state.update_model(model)
+    dep.update_state(state)
+
+    # what MLEM itself makes of these files
+    loaded = api.load("latest", project=proj)
+    new = df.iloc[[0, 50, 100, 149]]
+    objects = {
+        "generated_by": versions(),
+        "generator": "scripts/make_mlem_fixtures.py project",
+        "model": "models/rf",
+        "new_data": "data/new_data.csv",
+        "expected_predict": to_jsonable(rf.predict(new)),
+        "links": {name: {"resolves_to": api.load_meta(name, project=proj,
+                                                        follow_links=True).loc.path,
+                         "predict_via_mlem": to_jsonable(
+                             api.load(name, project=proj).predict(new))}
+                  for name in ("latest", "links/rf_link", "links/chain")},
+        "deployments": {
+            name: {"type": meta.type,
+                   "env": (lambda e: {k: v for k, v in e.dict().items()
+                                      if v is not None})(meta.get_env())
+                   if meta.type != "kubernetes" else None,
+                   "fields": json.loads(json.dumps(
+                       {k: v for k, v in meta.dict().items()
+                        if v is not None and k not in ("env", "state_manager")}))}
+            for name in ("heroku_app", "heroku_inline", "sm_app", "dc_app", "k8s_app")
+            for meta in [api.load_meta(name, project=proj)]},
+        "builders": {name: json.loads(json.dumps(api.load_meta(name, project=proj).dict()))
+                     for name in ("build_pip", "build_whl", "build_docker", "build_dir")},
+        "heroku_state": "heroku_app.mlem.state",
+        "app_name": PROJECT_APP,
+    }
+    assert (loaded.predict(new) == rf.predict(new)).all()
+    dump_json(root / "OBJECTS.json", objects)
+    return objects
+
+
+# --------------------------------------------------------------------------
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("command", choices=["models", "legacy", "http", "bench", "all"])
+    p.add_argument("command", choices=["models", "legacy", "http", "bench", "project", "all"])
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument(
         "--legacy",
@@ -1140,6 +1261,9 @@ def main(argv=None):
             write_handwritten_legacy(out)
         else:
             make_legacy_real(out)
+        return
+    if a.command == "project":
+        make_project(out)
         return
     if a.command in ("models", "all"):
         make_models(out, a.legacy)

@@ -6,6 +6,7 @@
 #   scripts/peer-venv.sh mlflow      # ${BENCH_MLFLOW_VENV:-<repo>/.venv-mlflow}
 #   scripts/peer-venv.sh mlem        # ${MLEM_SIDE_VENV:-<repo>/.venv-mlem}
 #   scripts/peer-venv.sh schemathesis  # ${SCHEMATHESIS_VENV:-<repo>/.venv-schemathesis}
+#   scripts/peer-venv.sh mlem-objects  # ${MLEM_OBJECTS_VENV:-<repo>/.venv-mlem-objects}
 #
 # Prints the venv path on stdout. BentoML and MLflow are for the bench only, never CI;
 # MLEM 0.4.14 is also used by the compatibility tests (scripts/mlem-side-venv.sh).
@@ -31,13 +32,22 @@ case "$PEER" in
               httpx)
         CHECK='import mlem, mlem.api, mlem.runtime.client, sklearn, httpx; assert mlem.__version__.startswith("0.4.14")'
         ;;
+    mlem-objects)  # MLEM 0.4.14 with its heroku/sagemaker/kubernetes extras: only for
+                   # `scripts/make_mlem_fixtures.py project` (its deployment objects)
+        VENV="${MLEM_OBJECTS_VENV:-$ROOT/.venv-mlem-objects}"
+        PINS=(mlem==0.4.14 isort==5.12.0 pydantic==1.10.12 numpy==1.26.4 pandas==2.0.3
+              scikit-learn==1.3.2 fastapi==0.99.1 uvicorn==0.23.2 typer==0.9.0 click==8.1.7
+              httpx docker==7.2.0 boto3==1.44.8 sagemaker==2.168.0 kubernetes==36.0.0
+              "python-dateutil<3")
+        CHECK='import mlem.contrib.heroku.meta, mlem.contrib.sagemaker.meta, mlem.contrib.kubernetes.base; import mlem; assert mlem.__version__.startswith("0.4.14")'
+        ;;
     schemathesis)  # not a peer: the fuzzer of tests/test_fuzz_http.py, kept out of .venv
         VENV="${SCHEMATHESIS_VENV:-$ROOT/.venv-schemathesis}"
         PINS=(schemathesis==4.32.5)
         CHECK='import schemathesis; assert schemathesis.__version__ == "4.32.5"'
         ;;
     *)
-        echo "usage: $0 bentoml|mlflow|mlem|schemathesis" >&2
+        echo "usage: $0 bentoml|mlflow|mlem|mlem-objects|schemathesis" >&2
         exit 2
         ;;
 esac

@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests._fixtures.registry",
     "tests._fixtures.prefect",
     "tests._fixtures.fidelity",
+    "tests._fixtures.migration",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -32,6 +32,10 @@ examples:
   mlem build models/rf onnx --target build/onnx --tolerance 1e-4
   MLEM_REGISTRY_USERNAME=me MLEM_REGISTRY_PASSWORD=... \\
       mlem build rf@v1.2.0 docker --image iris-rf:1.2.0 --push registry.example.com/team
+MLEM's spellings work too (its builder names pip, whl, docker, docker_dir and options):
+  mlem build models/rf pip -c package_name=iris_rf -c target=build/     (MLEM 0.2)
+  mlem build pip --model models/rf --package_name iris_rf --target build/  (MLEM 0.4)
+  mlem build --load build_docker.mlem models/rf                   (a MLEM builder file)
 """
 
 # option name -> the flag that sets it (for error messages)
@@ -55,11 +59,25 @@ def register(sub: Any) -> None:
     p = sub.add_parser("build", help="package a model as a pip package or a Docker image",
                        description=DESCRIPTION, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="model path or URL (with or without .mlem), or a registry "
-                                 "reference like rf@v1.0.0 / rf#prod")
-    p.add_argument("kind", help="what to build: pip, docker, docker-dir or a plugin's kind")
+    p.add_argument("model", nargs="?",
+                   help="model path or URL (with or without .mlem), a registry reference "
+                        "like rf@v1.0.0 / rf#prod, or a registered name (its latest version)")
+    p.add_argument("kind", nargs="?",
+                   help="what to build: pip, docker, docker-dir or a plugin's kind (MLEM's "
+                        "whl and docker_dir too); optional with --load")
     p.add_argument("-o", "--option", dest="extra", action="append", default=[],
                    metavar="NAME=VALUE", help="any option of the kind (repeatable)")
+    p.add_argument("-c", "--conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option with MLEM's name (package_name, target, image.name, "
+                        "image.tag, args.python_version...), or one of ours")
+    p.add_argument("-l", "--load", metavar="BUILDER",
+                   help="a MLEM builder file (object_type: builder) giving the kind and "
+                        "its options")
+    p.add_argument("-m", "--model", dest="model_option", metavar="MODEL",
+                   help="the model, when the first argument is the kind (MLEM 0.4)")
+    p.add_argument("-p", "--project", help="MLEM project (folder, bucket or git "
+                                           "repository) the model path is in")
+    p.add_argument("--rev", help="git revision of --project (or of this repository)")
     p.add_argument("--target", help="output folder (pip: default build/; docker-dir: default "
                                     "build/docker, replaced as a whole)")
     p.add_argument("--package-name", help="pip: distribution name (default: from the model "
@@ -121,11 +139,53 @@ def _extra_options(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
+def _model_kind_options(args: argparse.Namespace) -> tuple[str, str, dict[str, Any]]:
+    """The model, our build kind and the options from ``--load`` and ``-c``, whichever of
+    ``build MODEL KIND``, ``build KIND --model MODEL`` and ``build --load FILE MODEL``
+    was used."""
+    from mlem_lib.compat.builders import read_builder, to_build_options
+    from mlem_lib.compat.objects import parse_options
+    from mlem_lib.errors import BuildError, MetadataError
+
+    given = [a for a in (args.model, args.kind) if a]
+    if args.model_option:
+        model, rest = args.model_option, given
+    elif given:
+        model, rest = given[0], given[1:]
+    else:
+        raise BuildError("no model given: mlem build MODEL KIND (or --load BUILDER MODEL)")
+    if len(rest) > 1:
+        raise BuildError(f"unexpected argument {rest[1]!r}")
+    kind = rest[0] if rest else None
+    options: dict[str, Any] = {}
+    if args.load:
+        loaded, options, ignored = read_builder(args.load)
+        for item in ignored:
+            print(f"warning: {args.load}: MLEM option {item} is not used", file=sys.stderr)
+        if kind is not None and to_build_options(kind, {})[0] != loaded:
+            raise BuildError(f"{args.load} builds {loaded}, not {kind}")
+        kind = loaded
+    if kind is None:
+        raise BuildError("no build kind given: mlem build MODEL pip|docker|docker-dir "
+                         "(or --load BUILDER)")
+    try:
+        conf = parse_options(args.conf)
+    except MetadataError as exc:
+        raise BuildError(str(exc)) from None
+    ours, mapped, ignored = to_build_options(kind, conf)
+    for item in ignored:
+        print(f"warning: MLEM option {item} is not used", file=sys.stderr)
+    return model, ours, {**options, **mapped}
+
+
 def _build(args: argparse.Namespace) -> int:
     from mlem_lib.build import builder
+    from mlem_lib.compat.cli import model_in_project
     from mlem_lib.errors import BuildError
 
-    kind = builder(args.kind)
+    model, kind_name, loaded = _model_kind_options(args)
+    args.kind = kind_name
+    kind = builder(kind_name)
     flags: dict[str, Any] = {
         "target": args.target, "package_name": args.package_name, "version": args.version,
         "image": args.image, "tags": args.tags, "base": args.base,
@@ -141,12 +201,13 @@ def _build(args: argparse.Namespace) -> int:
     if wrong:
         raise BuildError(f"{', '.join(wrong)} cannot be used with `build {args.kind}` (its "
                          f"options: {', '.join(sorted(known)) or 'none'})")
-    options = {**flags, **_extra_options(args.extra)}
+    options = {**loaded, **flags, **_extra_options(args.extra)}
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    result = kind.run(args.model, options, repo=args.repo,
-                      progress=None if args.quiet else progress)
+    with model_in_project(model, args.project, args.rev) as path:
+        result = kind.run(path, options, repo=args.repo,
+                          progress=None if args.quiet else progress)
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0

@@ -20,15 +20,32 @@ examples:
   mlem serve rf#prod --auth-token-file /run/secrets/mlem-token --auth-docs
   curl -X POST localhost:8080/predict -H 'Content-Type: application/json' \\
        -d '{"data": {"values": [{"sepal_length": 5.1, ...}]}}'
+MLEM's spellings work too:
+  mlem serve models/rf fastapi -c port=3000          (MLEM 0.2)
+  mlem serve fastapi --model models/rf --port 3000   (MLEM 0.4)
 """
+
+# MLEM fastapi server options that change nothing here (its serializers, interface
+# rewriting and middlewares are MLEM's own); anything else given with -c is an error
+MLEM_SERVER_OPTIONS = {"request_serializer", "response_serializer", "standardize",
+                       "methods", "middlewares", "debug", "additional_source_files"}
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve a model over HTTP (FastAPI + uvicorn)",
                        description=DESCRIPTION, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", help="model path or URL (with or without .mlem), or a registry "
-                                "reference like rf@v1.0.0 / rf#prod")
+    p.add_argument("path", nargs="?",
+                   help="model path or URL (with or without .mlem), a registry reference "
+                        "like rf@v1.0.0 / rf#prod, or a registered name (its latest version)")
+    p.add_argument("server", nargs="?", help="MLEM's server name: fastapi (the only one)")
+    p.add_argument("-m", "--model", help="the model, when the first argument is the server "
+                                         "(MLEM 0.4: mlem serve fastapi --model models/rf)")
+    p.add_argument("-c", "--conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="server option, MLEM style: host, port")
+    p.add_argument("-p", "--project", help="MLEM project (folder, bucket or git repository) "
+                                           "the model path is in")
+    p.add_argument("--rev", help="git revision of --project (or of this repository)")
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to bind (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=None,
@@ -73,11 +90,52 @@ TOKEN_IN_ARGV_WARNING = ("warning: --auth-token puts the token on the command li
                          "or MLEM_AUTH_TOKEN")
 
 
+def _model_and_server(args: argparse.Namespace) -> str:
+    """The model of ``mlem serve MODEL [SERVER]`` or ``mlem serve SERVER --model MODEL``;
+    applies ``-c host=... -c port=...``."""
+    import sys
+
+    from mlem_lib.compat.objects import parse_options
+    from mlem_lib.errors import MetadataError, ServeError
+
+    model, server = (args.model, args.path) if args.model else (args.path, args.server)
+    if args.model and args.server:
+        raise ServeError(f"unexpected argument {args.server!r}: give the model once "
+                         "(mlem serve MODEL fastapi, or mlem serve fastapi --model MODEL)")
+    if not model:
+        raise ServeError("no model given: mlem serve MODEL (or mlem serve fastapi --model "
+                         "MODEL)")
+    if server not in (None, "fastapi"):
+        raise ServeError(f"MLEM's {server} server is not supported: mlem serve serves the "
+                         "model with FastAPI (MLEM's fastapi server, same HTTP API)")
+    try:
+        conf = parse_options(args.conf)
+    except MetadataError as exc:
+        raise ServeError(str(exc)) from None
+    for key, value in conf.items():
+        if key in ("host", "server.host"):
+            args.host = str(value)
+        elif key in ("port", "server.port"):
+            try:
+                args.port = int(value)
+            except (TypeError, ValueError):
+                raise ServeError(f"-c {key}={value}: the port must be a number") from None
+        elif key.split(".")[0] in MLEM_SERVER_OPTIONS or key == "type":
+            print(f"warning: MLEM server option {key!r} is not used (requests and answers "
+                  "follow the saved schema)", file=sys.stderr)
+        else:
+            raise ServeError(f"-c {key}: not a server option (host, port)")
+    return str(model)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import sys
 
+    from mlem_lib.compat.cli import model_in_project
     from mlem_lib.errors import ServeError
     from mlem_lib.serve.runner import run
+
+    model = _model_and_server(args)
 
     if args.max_body_mb is not None and args.max_body_mb <= 0:
         raise ServeError(f"--max-body-mb must be positive, got {args.max_body_mb}")
@@ -88,9 +146,11 @@ def _serve(args: argparse.Namespace) -> int:
                          f"{args.batch_max_latency_ms}")
     if args.auth_token:
         print(TOKEN_IN_ARGV_WARNING, file=sys.stderr, flush=True)
-    run(args.path, host=args.host, port=args.port, workers=args.workers,
-        auth_token=args.auth_token, repo=args.repo, max_body_mb=args.max_body_mb,
-        auth_token_file=args.auth_token_file, auth_docs=args.auth_docs,
-        batch_max_size=args.batch_max_size, batch_max_latency_ms=args.batch_max_latency_ms,
-        model_runtime=args.runtime, onnx_model=args.onnx_model)
+    with model_in_project(model, args.project, args.rev) as path:
+        run(path, host=args.host, port=args.port, workers=args.workers,
+            auth_token=args.auth_token, repo=args.repo, max_body_mb=args.max_body_mb,
+            auth_token_file=args.auth_token_file, auth_docs=args.auth_docs,
+            batch_max_size=args.batch_max_size,
+            batch_max_latency_ms=args.batch_max_latency_ms,
+            model_runtime=args.runtime, onnx_model=args.onnx_model)
     return 0

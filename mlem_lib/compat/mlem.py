@@ -19,6 +19,15 @@ from mlem_lib.errors import MetadataError
 _READER_FORMATS = {"numpy": "npz", "pandas": "csv", "pandas_series": "csv", "builtin": "json"}
 
 
+# MLEM's other object types -> what to do with them instead
+_OTHER_OBJECTS = {
+    "deployment": "use it with `mlem deployment run|status|remove FILE`",
+    "env": "name it in a deployment declaration (env: FILE)",
+    "builder": "use it with `mlem build --load FILE MODEL`",
+    "link": "too many links in a row (or a cycle)",
+}
+
+
 def _artifacts(raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
@@ -82,6 +91,9 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
             if isinstance(reader, dict):
                 fmt = reader.get("format") or _READER_FORMATS.get(str(reader.get("type")))
             data["format"] = fmt or "json"
+    elif kind in _OTHER_OBJECTS:
+        raise MetadataError(f"this is a MLEM {kind}, not a model or data object: "
+                            f"{_OTHER_OBJECTS[kind]}")
     else:
         raise MetadataError(f"unknown object_type {kind!r} (expected 'model' or 'data')")
     data["artifacts"] = _artifacts(data.get("artifacts"))

@@ -34,7 +34,7 @@ from mlem_lib.deploy.declaration import (
     load_declaration,
     target_class,
 )
-from mlem_lib.deploy.state import DeploymentState, DeploymentStatus, StateStore
+from mlem_lib.deploy.state import DeploymentState, DeploymentStatus, Rollout, StateStore
 from mlem_lib.errors import DeploymentError, RolledBackError
 
 __all__ = ["Deployment", "DeploymentState", "DeploymentStatus", "deploy", "open_deployment",
@@ -56,6 +56,29 @@ class Deployment:
     declaration: BaseDeclaration
     store: StateStore
     target: Target
+    path: str = ""
+
+    def history(self) -> list[Rollout]:
+        """Who rolled out what, and when: newest first."""
+        current = self.recorded()
+        return list(reversed(current.history)) if current is not None else []
+
+    def recorded(self) -> DeploymentState | None:
+        """The recorded state: ours, else what MLEM recorded for a MLEM declaration."""
+        current = self.store.load()
+        if current is None and self.path.endswith(".mlem"):
+            from mlem_lib.compat.deployments import mlem_state
+
+            current = mlem_state(self.path, self.declaration)
+        return current
+
+
+def _with_stored(credentials: object, decl: BaseDeclaration) -> object:
+    """The caller's credentials, completed by those a MLEM declaration stored."""
+    stored = decl._stored_credentials
+    if not stored or (credentials is not None and not isinstance(credentials, dict)):
+        return credentials
+    return {**stored, **(credentials or {})}
 
 
 def open_deployment(declaration: Declaration, *, credentials: object = None,
@@ -77,8 +100,9 @@ def open_deployment(declaration: Declaration, *, credentials: object = None,
     decl = load_declaration(path, overrides)
     cls = target_class(decl.type)
     url = state_url or default_state_url(path, decl)
-    target = cls(decl, url, cls.Credentials.resolve(credentials), progress=progress)
-    return Deployment(declaration=decl, store=StateStore(url), target=target)
+    target = cls(decl, url, cls.Credentials.resolve(_with_stored(credentials, decl)),
+                 progress=progress)
+    return Deployment(declaration=decl, store=StateStore(url), target=target, path=path)
 
 
 def deploy(declaration: Declaration, model: str, *, credentials: object = None,
@@ -126,7 +150,9 @@ def deploy(declaration: Declaration, model: str, *, credentials: object = None,
 
             SmokeRequest.for_model(source.meta, target.smoke_method, target.smoke_data)
         with store.lock(timeout=lock_timeout):
-            current = store.load()
+            current = opened.recorded()
+            record = Rollout(model_hash=source.meta.model_hash, model=model,
+                             version=source.version)
             if current is not None and current.model_hash == source.meta.model_hash:
                 if target.status(current).healthy:
                     target.progress(f"model {source.meta.model_hash[:12]} already deployed "
@@ -137,13 +163,16 @@ def deploy(declaration: Declaration, model: str, *, credentials: object = None,
                 new = target.rollout(source, current)
             except RolledBackError as exc:
                 if exc.restored_state is not None:
-                    store.save(exc.restored_state)  # same version, new process/container ids
+                    # same version, new process/container ids; the attempt is on record
+                    store.save(exc.restored_state.with_history(
+                        current, record.model_copy(update={"action": "failed rollout"})))
                 else:
                     store.delete()
                 raise
             keep = current if current is None or current.model_hash != new.model_hash \
                 else current.previous
             new = new.model_copy(update={"model_path": model}).with_previous(keep)
+            new = new.with_history(current, record)
             store.save(new)
             target.progress(f"deployed {source.meta.model_hash[:12]} at {new.url}")
             return new
@@ -159,7 +188,7 @@ def status(declaration: Declaration, *, credentials: object = None,
     """
     opened = open_deployment(declaration, credentials=credentials, state_url=state_url,
                              progress=False)
-    return opened.target.status(opened.store.load())
+    return opened.target.status(opened.recorded())
 
 
 def remove(declaration: Declaration, *, credentials: object = None,
@@ -177,8 +206,12 @@ def remove(declaration: Declaration, *, credentials: object = None,
     opened = open_deployment(declaration, credentials=credentials, state_url=state_url,
                              progress=progress)
     with opened.store.lock(timeout=lock_timeout):
-        opened.target.remove(opened.store.load(), force=force)
+        opened.target.remove(opened.recorded(), force=force)
         opened.store.delete()
+        if opened.path.endswith(".mlem"):
+            from mlem_lib.compat.deployments import forget_mlem_state
+
+            forget_mlem_state(opened.path)
 
 
 def rollback(declaration: Declaration, *, credentials: object = None,
@@ -211,13 +244,16 @@ def rollback(declaration: Declaration, *, credentials: object = None,
                                   "recorded: nothing to roll back to")
         target.progress(f"rolling back from {current.model_hash[:12]} to "
                         f"{current.previous.model_hash[:12]}")
+        record = Rollout(action="rollback", model_hash=current.previous.model_hash,
+                         model=current.previous.model_path)
         try:
             restored = target.rollback(current)
         except RolledBackError as exc:
             if exc.restored_state is not None:
-                store.save(exc.restored_state)
+                store.save(exc.restored_state.with_history(
+                    current, record.model_copy(update={"action": "failed rollback"})))
             raise
-        restored = restored.with_previous(current)
+        restored = restored.with_previous(current).with_history(current, record)
         store.save(restored)
         target.progress(f"{restored.model_hash[:12]} runs again at {restored.url}")
         return restored

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from mlem_lib.errors import DeclarationError, PluginError, UnknownPluginError
 
@@ -67,6 +67,10 @@ class BaseDeclaration(BaseModel):
                               "export, checked for parity on the saved sample) or auto (onnx "
                               "when the export passes, else native); the local target's "
                               "`runtime` (process/container) is another setting")
+    # set when the file was a MLEM declaration (mlem_lib.compat.deployments): the
+    # credentials it stored (used when the caller gives none) and the model it names
+    _stored_credentials: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _model: str | None = PrivateAttr(default=None)
 
     def server_env(self) -> dict[str, str]:
         """Environment variables that carry the declaration's server settings.
@@ -191,6 +195,10 @@ def load_declaration(path: str, overrides: Mapping[str, Any] | None = None) -> B
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise DeclarationError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None
+    if isinstance(data, dict) and data.get("object_type") == "deployment":
+        from mlem_lib.compat.deployments import load_mlem_declaration
+
+        return load_mlem_declaration(data, path, overrides)  # MLEM's heroku_app.mlem & co
     if overrides:
         if not isinstance(data, dict):
             raise DeclarationError(f"{path}: a declaration must be a mapping")

@@ -29,11 +29,45 @@ from mlem_lib.deploy.smoke import SmokeRequest
 from mlem_lib.errors import DeploymentError, DeploymentLockedError
 from mlem_lib.processes import pid_alive
 
-__all__ = ["DeploymentState", "DeploymentStatus", "StateStore", "pid_alive"]
+__all__ = ["DeploymentState", "DeploymentStatus", "Rollout", "StateStore", "pid_alive"]
+
+HISTORY_LIMIT = 500
+"""Rollouts a state file keeps (the oldest are dropped)."""
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no USER/LOGNAME: a bare container
+        return os.environ.get("USER") or str(os.getuid())
+
+
+class Rollout(BaseModel):
+    """One change of what a deployment runs: what, when and by whom (the audit trail).
+
+    Attributes:
+        at: ISO timestamp.
+        action: ``rollout``, ``rollback`` or ``failed rollout`` (rolled back).
+        model_hash: the model that ran afterwards (for a failed rollout: the one tried).
+        model: the reference or path deployed (``rf@v1.2.0``, ``rf#prod``, a path).
+        version: the registry version it resolved to.
+        user: the user name of the process that did it.
+        host: the machine it ran on.
+    """
+
+    at: str = Field(default_factory=_now)
+    action: str = "rollout"
+    model_hash: str
+    model: str | None = None
+    version: str | None = None
+    user: str | None = Field(default_factory=_user)
+    host: str | None = Field(default_factory=socket.gethostname)
 
 
 class DeploymentState(BaseModel):
@@ -51,6 +85,7 @@ class DeploymentState(BaseModel):
         deployed_at: ISO timestamp of the rollout.
         smoke: the smoke request that passed (a rollback to this version replays it).
         previous: the previous good state (its own ``previous`` is dropped).
+        history: every rollout, rollback and failed rollout, oldest first.
     """
 
     name: str
@@ -64,11 +99,18 @@ class DeploymentState(BaseModel):
     deployed_at: str = Field(default_factory=_now)
     smoke: SmokeRequest | None = None
     previous: DeploymentState | None = None
+    history: list[Rollout] = Field(default_factory=list)
 
     def with_previous(self, previous: DeploymentState | None) -> DeploymentState:
         """This state with ``previous`` (flattened to one level) recorded."""
-        prev = previous.model_copy(update={"previous": None}) if previous else None
+        prev = previous.model_copy(update={"previous": None, "history": []}) \
+            if previous else None
         return self.model_copy(update={"previous": prev})
+
+    def with_history(self, before: DeploymentState | None, record: Rollout) -> DeploymentState:
+        """This state with the history of ``before`` plus ``record``."""
+        history = [*(before.history if before is not None else []), record]
+        return self.model_copy(update={"history": history[-HISTORY_LIMIT:]})
 
 
 class DeploymentStatus(BaseModel):

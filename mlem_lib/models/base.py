@@ -41,6 +41,9 @@ class ModelHandler:
     """How to recognise, describe, write, read and call one kind of model."""
 
     types: ClassVar[tuple[str, ...]] = ()
+    #: suffixes of the framework's own model files, read by :meth:`import_file`
+    #: (``mlem import model.onnx out``)
+    file_suffixes: ClassVar[tuple[str, ...]] = ()
 
     def matches(self, obj: Any) -> bool:
         raise NotImplementedError
@@ -121,6 +124,19 @@ class ModelHandler:
         if len(labels) != shape[1] or len(set(labels)) != len(labels):
             return None
         return [f"{prefix}_{label}" for label in labels]
+
+    def import_file(self, path: str) -> Any:
+        """Read a model file the framework wrote itself (``mlem import``): a local path
+        whose suffix is one of :attr:`file_suffixes`, or any file the user says is this
+        framework's.
+
+        Raises:
+            UnsupportedObjectError: the framework reads no model files.
+        """
+        from mlem_lib.errors import UnsupportedObjectError
+
+        raise UnsupportedObjectError(f"{self.types[0]} reads no model files: import a "
+                                     "pickle or joblib dump instead")
 
 
 def find_handler(obj: Any) -> ModelHandler | None:

@@ -52,5 +52,12 @@ class LightGBMHandler(ModelHandler):
     def extra_modules(self, obj: Any) -> list[str]:
         return ["lightgbm", "numpy"]
 
+    def import_file(self, path: str) -> Any:
+        """A Booster from LightGBM's ``save_model`` text file (``mlem import --type
+        lightgbm model.txt``: ``.txt`` is too common a suffix to claim)."""
+        import lightgbm
+
+        return lightgbm.Booster(model_file=path)
+
 
 HANDLER = LightGBMHandler()

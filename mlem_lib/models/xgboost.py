@@ -30,6 +30,7 @@ def _native_class(obj: Any) -> str | None:
 
 class XGBoostHandler(ModelHandler):
     types = ("xgboost",)
+    file_suffixes = (".ubj", ".xgb")  # JSON models too, with `mlem import --type xgboost`
 
     def matches(self, obj: Any) -> bool:
         import xgboost
@@ -121,6 +122,14 @@ class XGBoostHandler(ModelHandler):
         # the scikit-learn API needs scikit-learn where it is loaded
         return ["xgboost", "numpy"] if isinstance(obj, xgboost.Booster) else [
             "xgboost", "numpy", "sklearn"]
+
+    def import_file(self, path: str) -> Any:
+        """A Booster from xgboost's ``save_model`` file (UBJSON or JSON)."""
+        import xgboost
+
+        booster = xgboost.Booster()
+        booster.load_model(path)
+        return booster
 
 
 HANDLER = XGBoostHandler()
