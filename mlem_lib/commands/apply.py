@@ -48,7 +48,8 @@ def _common(p: argparse.ArgumentParser, default_batch: int) -> None:
     p.add_argument("-m", "--method", default="predict",
                    help="model method to call (default: predict)")
     p.add_argument("-o", "--output", default=None,
-                   help="where to write predictions (default: print them as JSON)")
+                   help="where to write predictions (default: print them as JSON); without "
+                        "an extension, a data object (OUTPUT + OUTPUT.mlem) as in MLEM")
     p.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help=f"rows per chunk (default: {default_batch:,})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -78,10 +79,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser("apply", help="run a model over a data file (streamed, batched)",
                        description=APPLY_DESCRIPTION, epilog=APPLY_EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="model path or URL, or a registry reference like "
-                                 "rf@v1.0.0 / rf#prod")
+    p.add_argument("model", help="model path or URL, a registry reference like "
+                                 "rf@v1.0.0 / rf#prod, or a registered name (its latest "
+                                 "version, as in MLEM)")
     _common(p, DEFAULT_BATCH_SIZE)
     p.add_argument("--repo", help="git repository for registry references")
+    mlem_apply_options(p)
     p.set_defaults(func=_apply)
 
     r = sub.add_parser("apply-remote", help="run a served model over a data file, in batches",
@@ -119,13 +122,39 @@ def _report(result: Any, data: str) -> int:
     return 0
 
 
+def mlem_apply_options(p: argparse.ArgumentParser) -> None:
+    """MLEM's options of ``apply``: its project/revision, and flags that change nothing
+    here (files are read by their extension, JSON is the default output)."""
+    p.add_argument("-p", "--project", help="MLEM project (folder, bucket or git repository) "
+                                           "the model path is in")
+    p.add_argument("--rev", help="git revision of --project (or of this repository)")
+    p.add_argument("-b", "--batch_size", dest="batch_size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("-i", "--import", dest="mlem_import", action="store_true",
+                   help=argparse.SUPPRESS)
+    p.add_argument("--it", "--import-type", dest="mlem_import_type", help=argparse.SUPPRESS)
+    p.add_argument("--json", dest="mlem_json", action="store_true", help=argparse.SUPPRESS)
+
+
 def _apply(args: argparse.Namespace) -> int:
     import mlem_lib.api as mlem
+    from mlem_lib.compat.cli import model_in_project
+    from mlem_lib.formats import _split_ext
 
-    return _report(mlem.apply(args.model, args.data, method=args.method, output=args.output,
-                              batch_size=args.batch_size, quiet=args.quiet, repo=args.repo,
-                              column=args.column, keep_columns=args.keep_columns,
-                              with_input=args.with_input), args.data)
+    output = args.output
+    # MLEM's `-o prediction` (no extension) wrote a data object; other extensions name a file
+    as_object = output is not None and _split_ext(output) == ("", None)
+    with model_in_project(args.model, args.project, args.rev) as model:
+        result = mlem.apply(model, args.data, method=args.method,
+                            output=None if as_object else output,
+                            batch_size=args.batch_size, quiet=args.quiet, repo=args.repo,
+                            column=args.column, keep_columns=args.keep_columns,
+                            with_input=args.with_input)
+    if as_object:  # MLEM wrote predictions as a data object: `-o prediction`
+        mlem.save(result, output)
+        print(f"saved {len(result) if hasattr(result, '__len__') else 1:,} predictions "
+              f"({args.method}) as the data object {output}")
+        return 0
+    return _report(result, args.data)
 
 
 def _apply_remote(args: argparse.Namespace) -> int:

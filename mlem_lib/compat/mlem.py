@@ -2,7 +2,8 @@
 
 * 0.2/0.3 (the launch post): top-level ``model_type``; artifacts may be a list.
 * 0.4: ``processors: {model: {type, methods, io}}`` and ``call_orders``; artifacts a
-  mapping; data objects keep their schema under ``reader.data_type``.
+  mapping; data objects keep their schema under ``reader.data_type``. A method's one
+  argument is called ``data``, as MLEM's server called it (the file says ``X``).
 
 The original keys stay in the result (unknown fields are kept), only the keys
 mlem_lib reads are added.
@@ -56,6 +57,21 @@ def _requirements(raw: Any) -> list[Any]:
     return out
 
 
+def _standard_args(model_type: Any) -> Any:
+    """MLEM 0.4 recorded the framework's argument names (scikit-learn's ``X``) but its server
+    called the one argument of a method ``data`` (``standardize``): so do we, so that
+    ``{"data": ...}`` bodies written for MLEM's server keep working."""
+    if not isinstance(model_type, dict) or not isinstance(model_type.get("methods"), dict):
+        return model_type
+    methods = {}
+    for name, sig in model_type["methods"].items():
+        args = sig.get("args") if isinstance(sig, dict) else None
+        if isinstance(args, list) and len(args) == 1 and isinstance(args[0], dict):
+            sig = dict(sig, args=[dict(args[0], name="data")])
+        methods[name] = sig
+    return dict(model_type, methods=methods)
+
+
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     """Return a dict that :class:`mlem_lib.meta.ModelMeta` or ``DataMeta`` validates.
 
@@ -77,7 +93,7 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(processors, dict) or not processors:
                 raise MetadataError("model file has neither 'model_type' nor 'processors'")
             name = "model" if "model" in processors else next(iter(processors))
-            data["model_type"] = processors[name]
+            data["model_type"] = _standard_args(processors[name])
         model_type = data["model_type"]
         if isinstance(model_type, dict) and isinstance(model_type.get("io"), str):
             model_type = dict(model_type, io={"type": model_type["io"]})
