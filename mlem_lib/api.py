@@ -374,12 +374,15 @@ if TYPE_CHECKING:
 
 def register(model_path: str, *, name: str | None = None, version: str | None = None,
              bump: str | None = None, repo: str = ".", push: bool = True,
-             message: str | None = None) -> RegisteredVersion:
+             message: str | None = None, push_git: bool = False,
+             force: bool = False) -> RegisteredVersion:
     """Register a saved model as a new version (git tag ``name@vX.Y.Z``).
 
     Tracks the binary with DVC, commits the ``.mlem`` and ``.dvc`` files, pushes the
-    binary to the default DVC remote and tags the commit. Returns a
-    :class:`~mlem_lib.registry.models.RegisteredVersion` (name, version, tag, commit).
+    binary to the default DVC remote and tags the commit. ``push_git`` also pushes the
+    commit and the tag to the git remote; ``force`` allows a version lower than the
+    latest. Returns a :class:`~mlem_lib.registry.models.RegisteredVersion` (name,
+    version, tag, commit).
 
     Example:
         >>> register("models/rf", bump="minor").tag  # doctest: +SKIP
@@ -388,14 +391,15 @@ def register(model_path: str, *, name: str | None = None, version: str | None = 
     from mlem_lib.registry import register as _register
 
     return _register(model_path, name=name, version=version, bump=bump, repo=repo, push=push,
-                     message=message)
+                     message=message, push_git=push_git, force=force)
 
 
 def assign(name: str, stage: str, *, version: str | None = None,
-           repo: str = ".") -> StageAssignment:
+           repo: str = ".", push: bool = False) -> StageAssignment:
     """Put a model version (default: the latest) in a stage (git tag ``name#stage#N``).
 
-    Returns a :class:`~mlem_lib.registry.models.StageAssignment`.
+    ``push`` pushes the tag to the git remote (a bare repository or URL as ``repo`` is
+    always pushed to). Returns a :class:`~mlem_lib.registry.models.StageAssignment`.
 
     Example:
         >>> assign("rf", "prod", version="v0.1.0").tag  # doctest: +SKIP
@@ -403,7 +407,44 @@ def assign(name: str, stage: str, *, version: str | None = None,
     """
     from mlem_lib.registry import assign as _assign
 
-    return _assign(name, stage, version=version, repo=repo)
+    return _assign(name, stage, version=version, repo=repo, push=push)
+
+
+def unassign(name: str, stage: str, *, repo: str = ".", push: bool = False) -> RegistryEvent:
+    """Take the version out of a stage (GTO's ``name#stage!#N``).
+
+    Example:
+        >>> unassign("rf", "prod").event  # doctest: +SKIP
+        'unassignment'
+    """
+    from mlem_lib.registry.lifecycle import unassign as _unassign
+
+    return _unassign(name, stage, repo=repo, push=push)
+
+
+def deregister(name: str, version: str, *, repo: str = ".",
+               push: bool = False) -> RegistryEvent:
+    """Withdraw a registered version (GTO's ``name@vX.Y.Z!``); ``name@latest`` moves back.
+
+    Example:
+        >>> deregister("rf", "v1.2.0").event  # doctest: +SKIP
+        'deregistration'
+    """
+    from mlem_lib.registry.lifecycle import deregister as _deregister
+
+    return _deregister(name, version, repo=repo, push=push)
+
+
+def deprecate(name: str, *, repo: str = ".", push: bool = False) -> RegistryEvent:
+    """Deprecate a whole model (GTO's ``name@deprecated``): it leaves ``list_models``.
+
+    Example:
+        >>> deprecate("rf").event  # doctest: +SKIP
+        'deprecation'
+    """
+    from mlem_lib.registry.lifecycle import deprecate as _deprecate
+
+    return _deprecate(name, repo=repo, push=push)
 
 
 def find_stage_version(name: str, stage: str, *, repo: str = ".") -> str | None:

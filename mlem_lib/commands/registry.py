@@ -1,11 +1,13 @@
-"""``mlem registry register|assign|show|history|latest``: the git-native model registry."""
+"""``mlem registry register|assign|unassign|deregister|deprecate|show|history|latest``:
+the git-native model registry."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-_REPO_HELP = "git repository (default: the current directory)"
+_REPO_HELP = ("git repository: a work tree (default: the current directory), a bare "
+              "repository, a file:// or remote URL")
 
 
 def register(sub: Any) -> None:
@@ -17,8 +19,12 @@ def register(sub: Any) -> None:
                     "with `mlem show NAME@v1.0.0` or mlem_lib.api.load('NAME#prod').",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  mlem registry register models/rf --bump-minor\n"
-               "  mlem registry assign rf --version v0.1.0 --stage prod\n"
-               "  mlem registry show\n  mlem registry history rf\n"
+               "  mlem registry register models/rf --version v1.0.0 --push\n"
+               "  mlem registry assign rf --version v0.1.0 --stage prod --push\n"
+               "  mlem registry unassign rf --stage prod\n"
+               "  mlem registry deregister rf v0.1.0\n  mlem registry deprecate rf\n"
+               "  mlem registry show --repo https://github.com/org/models.git\n"
+               "  mlem registry history rf\n"
                "  mlem registry latest rf --stage prod")
     rsub = p.add_subparsers(dest="registry_command", metavar="COMMAND", required=True)
 
@@ -39,6 +45,11 @@ def register(sub: Any) -> None:
     reg.add_argument("-m", "--message", help="commit and tag message")
     reg.add_argument("--no-push", dest="push", action="store_false",
                      help="do not dvc push the binary (others cannot load it then)")
+    reg.add_argument("--push", dest="push_git", action="store_true",
+                     help="also push the commit and the tag to the git remote (the binary "
+                          "goes to the DVC remote either way)")
+    reg.add_argument("--force", action="store_true",
+                     help="register a version lower than the latest one")
     _repo_and_json(reg)
     reg.set_defaults(func=_register)
 
@@ -49,8 +60,38 @@ def register(sub: Any) -> None:
     asg.add_argument("name", help="registry name of the model")
     asg.add_argument("--stage", required=True, help="stage name, e.g. prod or staging")
     asg.add_argument("--version", help="version to assign (default: the latest)")
+    _push(asg)
     _repo_and_json(asg)
     asg.set_defaults(func=_assign)
+
+    una = rsub.add_parser(
+        "unassign", help="take the version out of a stage",
+        description="Create GTO's tag NAME#STAGE!#N: the stage is empty until another "
+                    "version is assigned (NAME#STAGE then resolves to nothing).")
+    una.add_argument("name", help="registry name of the model")
+    una.add_argument("--stage", required=True, help="stage name, e.g. prod")
+    _push(una)
+    _repo_and_json(una)
+    una.set_defaults(func=_unassign)
+
+    der = rsub.add_parser(
+        "deregister", help="withdraw a version (NAME@latest moves back)",
+        description="Create GTO's tag NAME@VERSION!: the version no longer counts as "
+                    "registered. Nothing is deleted; the history keeps it.")
+    der.add_argument("name", help="registry name of the model, or NAME@VERSION")
+    der.add_argument("version", nargs="?", help="the version, e.g. v1.0.0")
+    _push(der)
+    _repo_and_json(der)
+    der.set_defaults(func=_deregister)
+
+    dep = rsub.add_parser(
+        "deprecate", help="retire a whole model",
+        description="Create GTO's tag NAME@deprecated: the model leaves `registry show` "
+                    "and NAME@latest; its tags and history stay.")
+    dep.add_argument("name", help="registry name of the model")
+    _push(dep)
+    _repo_and_json(dep)
+    dep.set_defaults(func=_deprecate)
 
     show = rsub.add_parser(
         "show", help="table of models, their latest version and stages",
@@ -76,6 +117,12 @@ def register(sub: Any) -> None:
 
 
 
+def _push(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--push", action="store_true",
+                   help="push the tag to the git remote (always done when --repo is a bare "
+                        "repository or a URL)")
+
+
 def _repo_and_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", default=".", help=_REPO_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -92,20 +139,53 @@ def _register(args: argparse.Namespace) -> int:
     import mlem_lib.api as mlem
 
     found = mlem.register(args.path, name=args.name, version=args.version, bump=args.bump,
-                          repo=args.repo, push=args.push, message=args.message)
+                          repo=args.repo, push=args.push, message=args.message,
+                          push_git=args.push_git, force=args.force)
     print(_dump(found) if args.json else
           f"registered {found.name} {found.version} (tag {found.tag}, commit "
-          f"{found.commit[:7]})")
+          f"{found.commit[:7]})" + (", pushed" if args.push_git else ""))
     return 0
 
 
 def _assign(args: argparse.Namespace) -> int:
     import mlem_lib.api as mlem
 
-    found = mlem.assign(args.name, args.stage, version=args.version, repo=args.repo)
+    found = mlem.assign(args.name, args.stage, version=args.version, repo=args.repo,
+                        push=args.push)
     print(_dump(found) if args.json else
           f"{found.name} {found.version} is in stage {found.stage} (tag {found.tag})")
     return 0
+
+
+def _event(args: argparse.Namespace, event: Any, what: str) -> int:
+    print(_dump(event) if args.json else f"{what} (tag {event.tag})")
+    return 0
+
+
+def _unassign(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+
+    event = mlem.unassign(args.name, args.stage, repo=args.repo, push=args.push)
+    return _event(args, event, f"{args.name} {event.version} left stage {args.stage}")
+
+
+def _deregister(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+    from mlem_lib.errors import RegistryError
+
+    name, _, version = args.name.partition("@")
+    version = version or args.version
+    if not version or (args.version and args.version != version):
+        raise RegistryError("give the version to deregister: NAME VERSION or NAME@VERSION")
+    event = mlem.deregister(name, version, repo=args.repo, push=args.push)
+    return _event(args, event, f"{name} {version} is deregistered")
+
+
+def _deprecate(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+
+    event = mlem.deprecate(args.name, repo=args.repo, push=args.push)
+    return _event(args, event, f"{args.name} is deprecated")
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -157,9 +237,13 @@ def _history(args: argparse.Namespace) -> int:
         print(_dump(events))
         return 0
     rows = [[e.timestamp.isoformat(), e.event, e.version or "", e.stage or "", e.commit[:7],
-             e.tag or "", e.author or ""] for e in events]
+             e.tag or "", _who(e.author, e.author_email)] for e in events]
     print(table(["timestamp", "event", "version", "stage", "commit", "tag", "author"], rows))
     return 0
+
+
+def _who(name: str | None, email: str | None) -> str:
+    return " ".join(p for p in (name, f"<{email}>" if email else None) if p)
 
 
 def _latest(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ reference (``rf@v1.2.0``, ``rf@latest``, ``rf#prod``) is :mod:`mlem_lib.locate`'
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,14 +19,12 @@ from mlem_lib.registry import git
 
 @contextmanager
 def local_repo(repo: str | None) -> Iterator[str]:
-    """The root of ``repo`` (a local path) or of a temporary clone (a URL)."""
-    repo = repo or "."
-    if os.path.isdir(repo):
-        yield git.toplevel(repo)
-        return
-    with tempfile.TemporaryDirectory(prefix="mlem-registry-clone-") as tmp:
-        git.clone(repo, tmp)
-        yield tmp
+    """The root of ``repo`` (a work tree) or of a temporary clone (a bare repository or
+    a URL)."""
+    from mlem_lib.registry.remote import registry_root
+
+    with registry_root(repo) as (root, _):
+        yield root
 
 
 def materialise(root: str, commit: str, rel_meta: str, target_dir: str) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from mlem_lib.errors import RegistryError
-from mlem_lib.registry import git, tags
+from mlem_lib.registry import tags
 from mlem_lib.registry.models import ModelSummary, RegistryEvent
 from mlem_lib.registry.paths import model_meta_path, read_meta_at
+from mlem_lib.registry.remote import registry_root
 
 
 def list_models(repo: str = ".") -> list[ModelSummary]:
@@ -17,7 +18,11 @@ def list_models(repo: str = ".") -> list[ModelSummary]:
         >>> [m.latest for m in list_models()]  # doctest: +SKIP
         ['v1.3.0']
     """
-    root = git.toplevel(repo)
+    with registry_root(repo) as (root, _):
+        return _list_models(root)
+
+
+def _list_models(root: str) -> list[ModelSummary]:
     stages, state = tags.registry_state(root)
     out = []
     for name in sorted(state):
@@ -51,4 +56,5 @@ def history(name: str, repo: str = ".") -> list[RegistryEvent]:
         >>> [e.event for e in history("rf")]  # doctest: +SKIP
         ['assignment', 'registration']
     """
-    return tags.events(git.toplevel(repo), name)
+    with registry_root(repo) as (root, _):
+        return tags.events(root, name)

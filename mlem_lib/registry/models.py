@@ -55,4 +55,5 @@ class RegistryEvent(BaseModel):
     commit: str
     tag: str | None = None
     author: str | None = None
+    author_email: str | None = None
     message: str | None = None

@@ -14,6 +14,8 @@ from mlem_lib.errors import (
 from mlem_lib.registry import dvc, git, tags
 from mlem_lib.registry.models import RegisteredVersion
 from mlem_lib.registry.paths import read_meta_at
+from mlem_lib.registry.remote import push as push_refs
+from mlem_lib.registry.remote import remote_of
 
 
 def _content(meta: object) -> list[tuple[str, str]]:
@@ -36,7 +38,8 @@ def _check_name(name: str) -> str:
 
 def register(model_path: str, *, name: str | None = None, version: str | None = None,
              bump: str | None = None, repo: str = ".", push: bool = True,
-             message: str | None = None) -> RegisteredVersion:
+             message: str | None = None, push_git: bool = False,
+             force: bool = False) -> RegisteredVersion:
     """Register a saved model as a new version in its git repository.
 
     Tracks the binary with DVC, commits the ``.mlem`` file and the ``.dvc`` pointer,
@@ -51,10 +54,15 @@ def register(model_path: str, *, name: str | None = None, version: str | None = 
         repo: the git repository (a local path).
         push: ``dvc push`` the binary (needs a default DVC remote).
         message: commit and tag message.
+        push_git: also push the commit (the current branch) and the tag to the git
+            remote, so that other clones see the version (``--push``).
+        force: register a version lower than the latest one.
 
     Raises:
         DirtyWorkingTreeError: files unrelated to the model have uncommitted changes.
         VersionExistsError: the version, or this exact model content, is registered.
+        RegistryError: ``version`` is lower than the latest one (without ``force``), or
+            there is no git remote to push to.
         NoDvcRemoteError: not a DVC repository or no default remote.
 
     Example:
@@ -97,9 +105,14 @@ def register(model_path: str, *, name: str | None = None, version: str | None = 
     if version is not None and version in existing:
         raise VersionExistsError(f"version {version} of model {name!r} is already registered "
                                  f"(commit {existing[version][:12]})")
+    current = tags.latest(root, name) if existing else None
     if version is None:
-        current = tags.latest(root, name) if existing else None
         version = tags.next_version(current[0] if current else None, bump)
+    elif current is not None and not force and tags.lower(version, current[0]):
+        raise RegistryError(f"version {version} of {name!r} is lower than the latest, "
+                            f"{current[0]}: pass force=True (--force) to register it anyway")
+    if push_git:
+        remote_of(root)  # no remote: fail before anything is committed
 
     related = {rel_meta, *arts, *(a + ".dvc" for a in arts),
                *(posixpath.join(posixpath.dirname(a), ".gitignore").lstrip("/") for a in arts)}
@@ -127,5 +140,7 @@ def register(model_path: str, *, name: str | None = None, version: str | None = 
     if push:
         dvc.push(root, [os.path.join(root, rel) for rel in arts])
     tag = tags.tag_version(root, name, commit, version, message, push=False)
+    if push_git:
+        push_refs(root, tag, branch=True)
     return RegisteredVersion(name=name, version=version, tag=tag, commit=commit,
                              path=rel_meta[: -len(".mlem")])

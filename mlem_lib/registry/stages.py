@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from mlem_lib.errors import VersionNotFoundError
-from mlem_lib.registry import git, tags
+from mlem_lib.registry import tags
 from mlem_lib.registry.models import StageAssignment
+from mlem_lib.registry.remote import push as push_tags
+from mlem_lib.registry.remote import registry_root
 
 
 def assign(name: str, stage: str, *, version: str | None = None,
-           repo: str = ".") -> StageAssignment:
+           repo: str = ".", push: bool = False) -> StageAssignment:
     """Put a version of a model in a stage (the GTO tag ``name#stage#N``).
 
     Assigning the version the stage already has is a no-op that returns the
@@ -18,7 +20,9 @@ def assign(name: str, stage: str, *, version: str | None = None,
         name: the model's registry name.
         stage: the stage, e.g. ``prod``.
         version: the version (default: the latest registered one).
-        repo: the git repository.
+        repo: the git repository: a work tree, a bare repository, or a URL (the tag is
+            made in a temporary clone and pushed).
+        push: push the tag to the work tree's remote.
 
     Raises:
         UnknownModelError: no such model.
@@ -28,7 +32,16 @@ def assign(name: str, stage: str, *, version: str | None = None,
         >>> assign("rf", "prod", version="v1.2.0").tag  # doctest: +SKIP
         'rf#prod#1'
     """
-    root = git.toplevel(repo)
+    with registry_root(repo, for_writing=True) as (root, cloned):
+        found = _assign(root, name, stage, version)
+        if (push or cloned) and found[1]:
+            push_tags(root, found[0].tag)
+        return found[0]
+
+
+def _assign(root: str, name: str, stage: str,
+            version: str | None) -> tuple[StageAssignment, bool]:
+    """(the assignment, whether a tag was created)."""
     known = tags.versions(root, name)
     if version is None:
         latest = tags.latest(root, name)
@@ -42,10 +55,10 @@ def assign(name: str, stage: str, *, version: str | None = None,
     current = tags.in_stage(root, name, stage)
     if current is not None and current[0] == version:
         return StageAssignment(name=name, version=version, stage=stage, tag=current[2],
-                               commit=current[1])
+                               commit=current[1]), False
     tag = tags.tag_stage(root, name, version, stage, None, push=False)
     return StageAssignment(name=name, version=version, stage=stage, tag=tag,
-                           commit=known[version])
+                           commit=known[version]), True
 
 
 def find_stage_version(name: str, stage: str, *, repo: str = ".") -> str | None:
@@ -58,7 +71,8 @@ def find_stage_version(name: str, stage: str, *, repo: str = ".") -> str | None:
         >>> find_stage_version("rf", "prod")  # doctest: +SKIP
         'v1.2.0'
     """
-    found = tags.in_stage(git.toplevel(repo), name, stage)
+    with registry_root(repo) as (root, _):
+        found = tags.in_stage(root, name, stage)
     return found[0] if found else None
 
 
@@ -72,5 +86,6 @@ def find_latest_version(name: str, *, repo: str = ".") -> str | None:
         >>> find_latest_version("rf")  # doctest: +SKIP
         'v1.3.0'
     """
-    found = tags.latest(git.toplevel(repo), name)
+    with registry_root(repo) as (root, _):
+        found = tags.latest(root, name)
     return found[0] if found else None

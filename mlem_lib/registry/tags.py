@@ -22,7 +22,7 @@ BUMPS = ("patch", "minor", "major")
 
 
 @contextmanager
-def _gto_errors(name: str) -> Iterator[None]:
+def gto_errors(name: str) -> Iterator[None]:
     """Turn GTO's exceptions into ours, keeping GTO's message."""
     from gto import exceptions as gx
 
@@ -72,6 +72,18 @@ def next_version(current: str | None, bump: str | None) -> str:
     return str(bumped.version)
 
 
+def lower(version: str, than: str) -> bool:
+    """Whether ``version`` comes before ``than`` in semantic-version order.
+
+    Example:
+        >>> lower("v1.9.0", "v1.10.0"), lower("v2.0.0", "v1.10.0")
+        (True, False)
+    """
+    from gto.versions import SemVer
+
+    return bool(SemVer(version) < SemVer(than))
+
+
 def versions(root: str, name: str) -> dict[str, str]:
     """Registered, active versions of a model, newest first: ``{version: commit}``.
 
@@ -80,7 +92,7 @@ def versions(root: str, name: str) -> dict[str, str]:
     """
     import gto.api
 
-    with _gto_errors(name):
+    with gto_errors(name):
         found = gto.api.show(root, name, registered_only=True)
     return {v["version"]: v["commit_hexsha"] for v in found if v.get("registrations")}
 
@@ -89,7 +101,7 @@ def latest(root: str, name: str) -> tuple[str, str] | None:
     """``(version, commit)`` of the greatest registered version, or ``None``."""
     import gto.api
 
-    with _gto_errors(name):
+    with gto_errors(name):
         found = gto.api.find_latest_version(root, name)
     return (found.version, found.commit_hexsha) if found else None
 
@@ -104,7 +116,7 @@ def in_stage(root: str, name: str, stage: str) -> tuple[str, str, str] | None:
     import gto.api
 
     known = versions(root, name)
-    with _gto_errors(name):
+    with gto_errors(name):
         found = gto.api.history(root, name, ascending=True)
     steps = []
     for event in found:
@@ -128,13 +140,13 @@ def tag_version(root: str, name: str, commit: str, version: str, message: str | 
     """Create the registration tag ``name@version`` on ``commit``; returns the tag."""
     import gto.api
 
-    with _gto_errors(name):
+    with gto_errors(name):
         event = gto.api.register(root, name, commit, version=version, message=message,
                                  push=push)
     return str(event.tag)
 
 
-def _after_last_event(root: str, name: str) -> None:
+def after_last_event(root: str, name: str) -> None:
     """Wait, if needed, until the clock is past the second of ``name``'s newest tag.
 
     Git tags carry whole seconds and GTO orders stage assignments by that timestamp
@@ -146,7 +158,7 @@ def _after_last_event(root: str, name: str) -> None:
 
     import gto.api
 
-    with _gto_errors(name):
+    with gto_errors(name):
         found = gto.api.history(root, name)
     if not found:
         return
@@ -165,8 +177,8 @@ def tag_stage(root: str, name: str, version: str, stage: str, message: str | Non
     """
     import gto.api
 
-    _after_last_event(root, name)
-    with _gto_errors(name):
+    after_last_event(root, name)
+    with gto_errors(name):
         event = gto.api.assign(root, name, stage, version=version, message=message,
                                push=push, force=True)
     return str(event.tag)
@@ -176,7 +188,7 @@ def registry_state(root: str) -> tuple[list[str], dict[str, Any]]:
     """The stages in use and, per model, its latest version and each stage's versions."""
     import gto.api
 
-    with _gto_errors("registry"):
+    with gto_errors("registry"):
         stages = list(gto.api.get_stages(root))
         state = gto.api.show(root)
     return stages, state
@@ -188,10 +200,11 @@ def events(root: str, name: str | None = None) -> list[RegistryEvent]:
 
     if name is not None:
         versions(root, name)  # unknown model -> UnknownModelError
-    with _gto_errors(name or "registry"):
+    with gto_errors(name or "registry"):
         found = gto.api.history(root, name)
     return [RegistryEvent(timestamp=e["timestamp"], name=e["artifact"], event=e["event"],
                           version=e.get("version"), stage=e.get("stage"), commit=e["commit"],
                           tag=e.get("ref") if e.get("ref") != e["commit"] else None,
-                          author=e.get("author"), message=(e.get("message") or "").strip())
+                          author=e.get("author"), author_email=e.get("author_email"),
+                          message=(e.get("message") or "").strip())
             for e in found]
