@@ -188,8 +188,7 @@ class HTTPClient:
         Big batches go in a binary media type only when both sides speak it: this
         process (the data type lists it) and the server (its ``/interface.json`` does).
         """
-        import orjson
-
+        from mlem_lib.data import media
         from mlem_lib.serve import codecs
 
         rows = arg_type.rows(data)
@@ -203,7 +202,8 @@ class HTTPClient:
         if binary is not None:
             return arg_type.encode(data, binary), binary, accept
         payload = arg_type.to_json(arg_type.validate_value(data))
-        body = orjson.dumps({arg_name: payload}, option=orjson.OPT_SERIALIZE_NUMPY)
+        # NaN and infinities as their tokens: orjson alone writes them as null (missing)
+        body = media.dumps_json({arg_name: payload})
         return body, codecs.JSON, accept
 
     def close(self) -> None:

@@ -56,7 +56,9 @@ DATE_FORMATS = (ISO, EPOCH_MS)
 #: A time of day followed by a UTC offset: the part of an ISO 8601 string that makes it
 #: time-zone aware (``2024-01-01`` alone ends in ``-01`` but has no offset).
 _OFFSET = re.compile(
-    r"[T ]\d{1,2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+    r"[T ]\d{1,2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2}(?::\d{2}"
+    r"(?:\.\d+)?)?)?)$", re.IGNORECASE)
+_SECONDS_OFFSET = re.compile(r"[+-]\d{2}:\d{2}:\d{2}(?:\.\d+)?$")
 _NULLABLE_NUMBER = re.compile(r"^(U?Int(8|16|32|64)|Float(32|64))$")
 _EXAMPLE_DATETIME = "2024-01-01T00:00:00"
 
@@ -409,6 +411,16 @@ class Column:
             return pd.to_datetime(texts, format="ISO8601", utc=utc)
         except (ValueError, TypeError, OverflowError):
             pass
+        if utc and texts.str.contains(_SECONDS_OFFSET).any():
+            # offsets with seconds (local mean time before 1911: Paris was +00:09:21), as
+            # isoformat() writes them; pandas does not read them, Python does
+            from datetime import datetime
+
+            try:
+                return pd.Series([pd.Timestamp(datetime.fromisoformat(t)).tz_convert("UTC")
+                                  for t in texts], index=texts.index, dtype="datetime64[ns, UTC]")
+            except (ValueError, TypeError, OverflowError):
+                pass
         for row, text in texts.items():  # find the value to name in the error
             try:
                 pd.to_datetime(pd.Series([text]), format="ISO8601", utc=utc)

@@ -9,6 +9,7 @@ milliseconds (``date_format: epoch_ms``) instead of ISO 8601 strings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,13 +39,60 @@ def _check_date_format(value: str | None) -> str | None:
     return value
 
 
-def _csv_options(specs: list[Column]) -> dict[str, Any]:
-    """``pandas.read_csv`` options that read each column as its saved dtype wants."""
-    text = {c.name: c.csv_dtype() for c in specs if c.csv_dtype() is not None}
+def _csv_int(cell: str) -> Any:
+    """A CSV cell of a nullable int column, read exactly (not through float64, which
+    would round values beyond 2**53); anything else is left for the schema to refuse.
+    A missing cell is ``pd.NA`` (``None`` would let pandas turn the column into floats)."""
+    text = cell.strip()
     if not text:
+        return pd.NA
+    if _CSV_INT.fullmatch(text):
+        return int(text.split(".")[0])
+    return cell
+
+
+def _csv_bool(cell: str) -> Any:
+    """A CSV cell of a nullable boolean column (``True``/``False`` as pandas writes them)."""
+    text = cell.strip()
+    if not text:
+        return pd.NA
+    return {"true": True, "false": False}.get(text.lower(), cell)
+
+
+def _csv_float(cell: str) -> Any:
+    text = cell.strip()
+    if not text:
+        return pd.NA
+    try:
+        return float(text)
+    except ValueError:
+        return cell
+
+
+_CSV_INT = re.compile(r"[+-]?\d+(\.0*)?")
+
+
+def _nullable_parser(dtype: str) -> Any:
+    if dtype == "boolean":
+        return _csv_bool
+    return _csv_float if dtype.startswith("Float") else _csv_int
+
+
+def _csv_options(specs: list[Column]) -> dict[str, Any]:
+    """``pandas.read_csv`` options that read each column as its saved dtype wants: text
+    columns as text, nullable ints and booleans cell by cell (an empty cell is missing)."""
+    text = {c.name: c.csv_dtype() for c in specs if c.csv_dtype() is not None}
+    parsers = {c.name: _nullable_parser(c.dtype) for c in specs if c.kind == "nullable"}
+    if not text and not parsers:
         return {}
-    na = {c.name: ([""] if c.name in text else _NUMERIC_NA) for c in specs}
-    return {"dtype": text, "keep_default_na": False, "na_values": na}
+    na = {c.name: ([""] if c.name in text else _NUMERIC_NA) for c in specs
+          if c.name not in parsers}
+    options: dict[str, Any] = {"keep_default_na": False, "na_values": na}
+    if text:
+        options["dtype"] = text
+    if parsers:
+        options["converters"] = parsers
+    return options
 
 
 class DataFrameType(DataType):
