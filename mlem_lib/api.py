@@ -118,8 +118,16 @@ def load_meta(path: str, *, repo: str | None = None) -> ModelMeta | DataMeta:
         return read_meta(path, repo)
 
 
-def load(path: str, *, repo: str | None = None, check_requirements: bool = True) -> Any:
-    """Load a saved model or data object after checking its artifact's size and hash.
+def load(path: str, *, repo: str | None = None, check_requirements: bool = True,
+         device: str | None = None) -> Any:
+    """Load a saved model or data object after checking its artifacts' sizes and hashes.
+
+    Args:
+        path: the object's path or URL, or a registry reference.
+        repo: the git repository holding a registry reference.
+        check_requirements: warn about recorded packages installed in other versions.
+        device: where a PyTorch or transformers model goes (``cpu``, ``cuda:0``, ``mps``);
+            default ``$MLEM_DEVICE``, else the CPU, whatever device it was saved from.
 
     Raises:
         ObjectNotFoundError: nothing is saved there.
@@ -135,7 +143,7 @@ def load(path: str, *, repo: str | None = None, check_requirements: bool = True)
     from mlem_lib.transient import reraise_transient
 
     with reraise_transient(f"loading {path}", storage=True), open_object(path, repo) as found:
-        return load_found(found, check_requirements)[1]
+        return load_found(found, check_requirements, device)[1]
 
 
 def apply(model: str | Any, data: Any, method: str = "predict", *, output: str | None = None,

@@ -32,6 +32,7 @@ from pydantic import BaseModel, computed_field
 from mlem_lib.batch_errors import locate_schema_error, model_call_error
 from mlem_lib.data.base import DataType, UnspecifiedType
 from mlem_lib.errors import ApplyError, MlemError, ModelCallError, SchemaError
+from mlem_lib.formats import Labelled
 
 if TYPE_CHECKING:
     from mlem_lib.formats import Partition, Source
@@ -299,7 +300,10 @@ def _stream(source: Source, predict: Predictor, sink: Sink, batch_size: int,
             if n_in is not None and n_out is not None and n_in != n_out:
                 raise ApplyError(f"the method returned {n_out} rows for a batch of {n_in}: "
                                  "batch prediction needs one output row per input row")
-            sink.write(result if kept is None else with_input(kept, result, predict.columns))
+            if isinstance(chunk, Labelled):  # rows read from files: tables name them
+                sink.write_labelled(chunk.labels, result)
+            else:
+                sink.write(result if kept is None else with_input(kept, result, predict.columns))
             n = n_in if n_in is not None else 1
             rows += n
             batches += 1

@@ -3,8 +3,9 @@
 It reads ``/interface.json`` once and exposes each method as an attribute.
 Small inputs travel as MLEM's JSON; big batches (at least ``FAST_ROWS`` rows)
 travel in their data type's binary media type (Parquet for tables, ``.npy`` for
-arrays) and the answer comes back in the return type's, when the server is
-mlem_lib's. Bodies are written and read by the data types themselves.
+arrays and tensors) and the answer comes back in the return type's, when the server
+is mlem_lib's; so do single files (an image as PNG, audio as its own bytes). Bodies
+are written and read by the data types themselves.
 
 Like ``httpx.Client(transport=...)``, the client takes an ``httpx.Client`` or a
 transport, so it can be pointed at an in-process app or an ``httpx.MockTransport``.
@@ -196,7 +197,9 @@ class HTTPClient:
         accept = (returns.binary_media_type() if big else None) or codecs.JSON
         if server is not None and accept not in server[1]:
             accept = codecs.JSON  # the server runs where that format is not installed
-        binary = arg_type.binary_media_type(data) if big else None
+        # whole files (images, audio) travel as they are, not as base64 in JSON
+        whole = self._fast and rows is None
+        binary = arg_type.binary_media_type(data) if big or whole else None
         if binary is not None and server is not None and binary not in server[0]:
             binary = None
         if binary is not None:

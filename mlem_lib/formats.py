@@ -21,6 +21,7 @@ import math
 import os
 import posixpath
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
@@ -151,6 +152,19 @@ class Source:
     def partitions(self, n: int) -> list[Partition]:
         """Split the input into at most ``n`` contiguous partitions, in order."""
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A chunk whose rows have names (the files they were read from).
+
+    Sources over many files (images, audio) yield these; the data type that made the
+    source takes the value back in ``from_chunk``, and table sinks write the names in a
+    ``file`` column next to the predictions.
+    """
+
+    value: Any
+    labels: list[str]
 
 
 class MemorySource(Source):

@@ -306,9 +306,11 @@ def open_object(path: str, repo: str | None = None) -> Iterator[Located]:
                       version=found.version if found is not None else None)
 
 
-def load_found(found: Located, check_requirements: bool = True
+def load_found(found: Located, check_requirements: bool = True, device: str | None = None
                ) -> tuple[ModelMeta | DataMeta, Any]:
     """Rebuild the object ``found`` holds, with the metadata that matches what was loaded.
+
+    ``device``: where a deep-learning model is loaded (see :func:`mlem_lib.objects.load_object`).
 
     A save that finishes between reading the ``.mlem`` file and reading the artifact
     replaces the artifact under the reader: its hash no longer matches the metadata read
@@ -327,7 +329,7 @@ def load_found(found: Located, check_requirements: bool = True
     meta, fs, meta_path = found.meta, found.fs, found.meta_path
     for attempt in range(3):
         try:
-            return meta, load_object(meta, fs, meta_path, check_requirements)
+            return meta, load_object(meta, fs, meta_path, check_requirements, device)
         except ArtifactIntegrityError:
             current, fs, meta_path = mlemfile.read(found.path)
             if attempt == 2 or current.artifacts == meta.artifacts:

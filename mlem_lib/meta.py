@@ -237,9 +237,21 @@ class ModelMeta(_Meta):
 
     @property
     def model_hash(self) -> str:
-        """The hash of the main artifact (what deployments compare)."""
-        art = main_artifact(self.artifacts)
-        return art.hash if art else ""
+        """The hash of the main artifact (what deployments compare).
+
+        A model saved as a folder of files (no ``data`` artifact, several files) gets one
+        sha256 over every file's name and hash, so changing any file changes it.
+        """
+        if "data" in self.artifacts or len(self.artifacts) <= 1:
+            art = main_artifact(self.artifacts)
+            return art.hash if art else ""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name in sorted(self.artifacts):
+            art = self.artifacts[name]
+            h.update(f"{name}\0{art.hash_algorithm}:{art.hash}\n".encode())
+        return h.hexdigest()
 
 
 class DataMeta(_Meta):

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from mlem_lib import __version__
-from mlem_lib.errors import ArtifactIntegrityError, MetadataError, ObjectNotFoundError
+from mlem_lib.errors import (
+    ArtifactIntegrityError,
+    MetadataError,
+    ObjectNotFoundError,
+    StorageError,
+)
 from mlem_lib.meta import Artifact, DataMeta, ModelMeta, ModelType, SavedSample, main_artifact
 from mlem_lib.storage import (
     file_matches,
@@ -106,48 +113,93 @@ def save_model(model: Any, path: str, sample_data: Any = None, description: str 
     if model_type is None:
         model_type = inferred
     sample = keep_sample(sample_data, sample_rows if keep_example else 0)
+    prepared = handler.prepare(model, sample_data if sample_data is not None
+                               else handler.default_input(model))
+    if prepared is not model:  # a portable form (TorchScript) is written: its io says so
+        model = prepared
+        model_type.io = handler.model_io(model)
     _obj_path, meta_url = split_meta_path(path)
     fs, meta_path = get_fs(meta_url)
     art_path = meta_path[: -len(".mlem")]
     uri = posixpath.basename(art_path)
     holder: dict[str, Any] = {}
-
-    def write_artifact(f: IO[bytes]) -> None:
-        handler.dump(model, f)
-
-    def render(digests: dict[str, tuple[str, int]]) -> bytes:
-        digest, size = digests[art_path]
-        modules: set[str] = set(handler.extra_modules(model))
-        if model_type.io.type == "pickle":
-            with fs.open(_tmp_of(art_path, digests), "rb") as f:
-                modules |= requirements.pickled_modules(f)
-            modules |= requirements.code_imports(model, modules)
-        for sig in model_type.methods.values():
-            for arg in sig.args:
-                modules.update(arg.type_.requirement_modules())
-            modules.update(sig.returns.requirement_modules())
-        reqs: list[Any] = list(requirements.resolve(modules))
-        reqs = declared.merge_code(declared.merge_requirements(reqs, extra), shipped)
-        reqs += requirements.unix_requirements(modules)
-        meta = ModelMeta(
-            model_type=model_type, requirements=reqs,
-            artifacts={"data": Artifact(uri=uri, size=size, hash=digest,
-                                        hash_algorithm=HASH_ALGORITHM)},
-            description=description, labels=labels or [], mlem_lib_version=__version__,
-            **{"sample": sample, **(extra_fields or {})})
-        holder["meta"] = meta
-        return mlemfile.render(meta)
-
     tmp_names: dict[str, str] = {}
 
-    def _tmp_of(final: str, _digests: dict[str, tuple[str, int]]) -> str:
-        return tmp_names[final]
+    with _written_files(handler, model, model_type, fs, art_path) as files:
+        if files is None:  # one file: the handler writes it
+            writers = {art_path: lambda f: handler.dump(model, f)}
+            names = {art_path: ("data", uri)}
+        else:  # a folder of files, each its own artifact
+            writers = {f"{art_path}/{rel}": _copier(local) for rel, local in files.items()}
+            names = {f"{art_path}/{rel}": (rel, f"{uri}/{rel}") for rel in files}
 
-    write_object(fs, meta_path, {art_path: write_artifact}, render, HASH_ALGORITHM,
-                 on_temp=tmp_names.__setitem__,
-                 describes_artifacts=lambda body: mlemfile.artifacts_match(fs, meta_path, body))
+        def open_artifact() -> IO[bytes]:
+            return fs.open(tmp_names[art_path], "rb")  # type: ignore[no-any-return]
+
+        def render(digests: dict[str, tuple[str, int]]) -> bytes:
+            modules = handler.artifact_modules(model, model_type.io,
+                                               open_artifact if files is None else None)
+            for sig in model_type.methods.values():
+                for arg in sig.args:
+                    modules.update(arg.type_.requirement_modules())
+                modules.update(sig.returns.requirement_modules())
+            reqs: list[Any] = list(requirements.resolve(modules))
+            reqs = declared.merge_code(declared.merge_requirements(reqs, extra), shipped)
+            reqs += requirements.unix_requirements(modules)
+            artifacts = {name: Artifact(uri=art_uri, size=digests[final][1],
+                                        hash=digests[final][0], hash_algorithm=HASH_ALGORITHM)
+                         for final, (name, art_uri) in names.items()}
+            meta = ModelMeta(
+                model_type=model_type, requirements=reqs, artifacts=artifacts,
+                description=description, labels=labels or [], mlem_lib_version=__version__,
+                **{"sample": sample, **(extra_fields or {})})
+            holder["meta"] = meta
+            return mlemfile.render(meta)
+
+        write_object(fs, meta_path, writers, render, HASH_ALGORITHM,
+                     on_temp=tmp_names.__setitem__,
+                     describes_artifacts=lambda body: mlemfile.artifacts_match(fs, meta_path,
+                                                                               body))
     meta: ModelMeta = holder["meta"]
     return meta
+
+
+@contextmanager
+def _written_files(handler: Any, model: Any, model_type: Any, fs: Any,
+                   art_path: str) -> Iterator[dict[str, str] | None]:
+    """For folder models: the files the handler wrote into a temporary folder (relative path
+    -> local path), with their folders made under ``art_path``; ``None`` for one file."""
+    import os
+    import tempfile
+
+    if not handler.is_folder(model_type.io):
+        yield None
+        return
+    if fs.isfile(art_path):
+        raise StorageError(f"{art_path} is a file (a model saved as one file); this model is "
+                           "saved as a folder of files there: remove it or save elsewhere")
+    with tempfile.TemporaryDirectory(prefix="mlem-save-") as tmp:
+        handler.dump_dir(model, tmp)
+        files: dict[str, str] = {}
+        for root, _dirs, names in os.walk(tmp):
+            for name in names:
+                local = os.path.join(root, name)
+                files[os.path.relpath(local, tmp).replace(os.sep, "/")] = local
+        if not files:
+            raise StorageError(f"the {model_type.type} model wrote no files")
+        for folder in sorted({posixpath.dirname(f"{art_path}/{rel}") for rel in files}):
+            fs.makedirs(folder, exist_ok=True)
+        yield dict(sorted(files.items()))
+
+
+def _copier(local: str) -> Callable[[IO[bytes]], None]:
+    def copy(f: IO[bytes]) -> None:
+        import shutil
+
+        with open(local, "rb") as src:
+            shutil.copyfileobj(src, f, 4 * 1024 * 1024)
+
+    return copy
 
 
 def save_data(obj: Any, path: str, description: str | None = None,
@@ -237,18 +289,69 @@ def _load_data(meta: DataMeta, fs: Any, meta_path: str) -> Any:
 
 
 def load_object(meta: ModelMeta | DataMeta, fs: Any, meta_path: str,
-                check_requirements: bool = True) -> Any:
-    """Verify the artifact and rebuild the object it holds."""
+                check_requirements: bool = True, device: str | None = None) -> Any:
+    """Verify the artifacts and rebuild the object they hold.
+
+    Args:
+        device: where a deep-learning model is loaded (``cpu``, ``cuda:0``...); ``None``
+            for the handler's default (``$MLEM_DEVICE``, else the CPU).
+    """
     from mlem_lib import requirements
+    from mlem_lib.models.base import handler_for_type
 
     if isinstance(meta, DataMeta):
         return _load_data(meta, fs, meta_path)
-    body = read_artifact(meta, fs, meta_path)
-    from mlem_lib.models.base import handler_for_type
-
+    handler = handler_for_type(meta.model_type.type)
+    folder = handler.is_folder(meta.model_type.io)
+    body = None if folder else read_artifact(meta, fs, meta_path)
     if meta.custom_requirements():
         requirements.install_custom(meta.custom_requirements())
     if check_requirements:
         requirements.check_installed(meta.python_requirements())
-    handler = handler_for_type(meta.model_type.type)
-    return handler.load_file(body, meta.model_type.io)
+    if body is not None:
+        return handler.load_file(body, meta.model_type.io, device)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mlem-load-") as tmp:
+        fetch_folder(meta, fs, meta_path, tmp)
+        return handler.load_dir(tmp, meta.model_type.io, device)
+
+
+def fetch_folder(meta: ModelMeta, fs: Any, meta_path: str, target: str) -> None:
+    """Copy a folder model's files into ``target``, checking each one's size and hash.
+
+    Files keep their paths inside the model's folder (``clf/config.json`` becomes
+    ``target/config.json``); nothing is read from the original folder afterwards, so a
+    file swapped after the check is never loaded.
+
+    Raises:
+        ObjectNotFoundError: a file is missing.
+        ArtifactIntegrityError: a file's size or hash differs from the metadata.
+        UnsafePathError: a file's URI leaves the model's folder.
+    """
+    import os
+
+    from mlem_lib.storage import CHUNK, hasher
+
+    uris = {name: art.uri.replace("\\", "/") for name, art in meta.artifacts.items()}
+    if not uris:
+        raise MetadataError(f"{meta_path} lists no artifacts")
+    root = posixpath.commonpath(list(uris.values())) if len(uris) > 1 else \
+        posixpath.dirname(next(iter(uris.values())))
+    for name, art in meta.artifacts.items():
+        src = resolve_artifact(meta_path, art.uri, fs)
+        rel = posixpath.relpath(uris[name], root) if root else uris[name]
+        dst = os.path.join(target, *rel.split("/"))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        h, size = hasher(art.hash_algorithm), 0
+        try:
+            with fs.open(src, "rb") as f, open(dst, "wb") as out:
+                while chunk := f.read(CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"artifact {src} is missing") from None
+        if size != art.size or h.hexdigest() != art.hash:
+            raise ArtifactIntegrityError(f"artifact {src} does not match its metadata (size "
+                                         "or hash differ): it was modified or truncated")

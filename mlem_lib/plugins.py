@@ -121,6 +121,10 @@ BUILTINS: tuple[Plugin, ...] = (
     _builtin("models", "lightgbm", "mlem_lib.models.lightgbm:HANDLER", "lightgbm"),
     _builtin("models", "onnx", "mlem_lib.models.onnx:HANDLER", "onnx", "mlem_lib"),
     _builtin("models", "catboost", "mlem_lib.models.catboost:HANDLER", "catboost"),
+    _builtin("models", "torch", "mlem_lib.models.torch:HANDLER", "torch"),
+    # pipelines, and (model, tokenizer) pairs: a tuple is a builtin object
+    _builtin("models", "transformers", "mlem_lib.models.transformers:HANDLER", "transformers",
+             "builtins"),
     _builtin("models", "callable", "mlem_lib.models.callable:HANDLER"),
     _lookup_only("models", "python_class", "mlem_lib.models.callable:HANDLER"),
     # data types; claims are the top-level modules of the values they describe
@@ -134,6 +138,9 @@ BUILTINS: tuple[Plugin, ...] = (
     _builtin("data", "number", "mlem_lib.data.numpy:NumpyNumberType", "numpy"),
     _builtin("data", "dataframe", "mlem_lib.data.pandas:DataFrameType", "pandas"),
     _builtin("data", "series", "mlem_lib.data.pandas:SeriesType", "pandas"),
+    _builtin("data", "torch", "mlem_lib.data.tensor:TorchTensorType", "torch"),
+    _builtin("data", "image", "mlem_lib.data.image:ImageType", "PIL"),
+    _builtin("data", "binary", "mlem_lib.data.binary:BinaryType", "builtins", "_io", "io"),
     # build kinds
     _builtin("builders", "pip", "mlem_lib.build.pip:BUILDER"),
     _builtin("builders", "docker", "mlem_lib.build.docker:BUILDER"),

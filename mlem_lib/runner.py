@@ -36,14 +36,14 @@ class LoadedModel:
     handler: ModelHandler
 
     @classmethod
-    def load(cls, path: str, repo: str | None = None,
-             check_requirements: bool = True) -> LoadedModel:
+    def load(cls, path: str, repo: str | None = None, check_requirements: bool = True,
+             device: str | None = None) -> LoadedModel:
         from mlem_lib.locate import load_found, open_object, require_model
         from mlem_lib.models.base import handler_for_type
 
         with open_object(path, repo) as found:
             require_model(found.meta, path)
-            meta, model = load_found(found, check_requirements)
+            meta, model = load_found(found, check_requirements, device)
         meta = require_model(meta, path)
         return cls(meta=meta, model=model, handler=handler_for_type(meta.model_type.type))
 

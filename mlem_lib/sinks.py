@@ -128,11 +128,49 @@ def with_input(passthrough: Any, predictions: Any, columns: list[str] | None = N
     return pd.concat([kept, frame], axis=1)
 
 
+def labelled_frame(labels: list[str], result: Any, columns: list[str] | None = None) -> Any:
+    """Predictions for named rows (files) as a table: the names in a ``file`` column first.
+
+    A result for a single file (a model called once per file) is one row: a dict gives its
+    columns, anything else the ``prediction`` column.
+
+    Example:
+        >>> labelled_frame(["a.wav"], {"says": "woof"}).to_dict("records")
+        [{'file': 'a.wav', 'says': 'woof'}]
+        >>> labelled_frame(["a.png", "b.png"], [[0.1, 0.9], [0.8, 0.2]]).columns.tolist()
+        ['file', 'prediction_0', 'prediction_1']
+    """
+    import pandas as pd
+
+    if len(labels) == 1 and isinstance(result, dict) and _rows_of_dict(result) is None:
+        frame = pd.DataFrame([result])
+    elif len(labels) == 1 and (isinstance(result, str | bytes | int | float)
+                               or getattr(result, "ndim", None) == 0):
+        frame = pd.DataFrame({"prediction": [result]})
+    else:
+        frame = as_frame(result, columns)
+    if len(frame) != len(labels):
+        raise ApplyError(f"the method returned {len(frame)} rows for {len(labels)} files: "
+                         "batch prediction needs one output row per file")
+    frame.insert(0, "file", labels)
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
 class Sink:
     """Where prediction chunks go. ``close`` finishes, ``abort`` throws everything away."""
 
+    #: whether :meth:`write_labelled` puts the row names in the output (tables do)
+    tabular = False
+
     def write(self, result: Any) -> None:
         raise NotImplementedError
+
+    def write_labelled(self, labels: list[str], result: Any) -> None:
+        """Write the predictions for rows read from the files ``labels`` (one per row)."""
+        if self.tabular:
+            result = labelled_frame(labels, result, getattr(self, "columns", None))
+        self.write(result)
 
     def close(self) -> Any:
         raise NotImplementedError
@@ -261,6 +299,8 @@ class _TextSink(_AtomicFileSink):
 
 
 class CsvSink(_TextSink):
+    tabular = True
+
     def __init__(self, url: str, columns: list[str] | None = None) -> None:
         super().__init__(url, columns)
         self.first = True
@@ -272,6 +312,8 @@ class CsvSink(_TextSink):
 
 
 class JsonLinesSink(_TextSink):
+    tabular = True
+
     def write(self, result: Any) -> None:
         import orjson
 
@@ -284,6 +326,8 @@ class JsonLinesSink(_TextSink):
 
 class JsonSink(_TextSink):
     """One JSON array of row objects (``[{"prediction": 1}, ...]``), written as it streams."""
+
+    tabular = True
 
     def __init__(self, url: str, columns: list[str] | None = None) -> None:
         super().__init__(url, columns)
@@ -307,6 +351,8 @@ class JsonSink(_TextSink):
 
 
 class ParquetSink(_AtomicFileSink):
+    tabular = True
+
     def __init__(self, url: str, columns: list[str] | None = None) -> None:
         super().__init__(url, columns)
         self.writer: Any = None

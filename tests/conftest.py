@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests._fixtures.prefect",
     "tests._fixtures.fidelity",
     "tests._fixtures.migration",
+    "tests._fixtures.deeplearning",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from mlem_lib.build.base import Builder, BuildProgress
 from mlem_lib.build.dockerfile import DockerContext, ImageOptions, build_docker_dir
+from mlem_lib.build.wheelhouse import CPU_INDEX
 from mlem_lib.errors import BuildError, CredentialsError, DockerUnavailableError
 
 __all__ = ["BUILDER", "DockerImage", "DockerOptions", "build_docker", "build_docker_dir",
@@ -239,14 +240,15 @@ def build_docker(model: str, image: str, *, base: str | None = None,
                  username: str | None = None, password: str | None = None,
                  context_dir: str | None = None, nocache: bool = False,
                  progress: Progress | None = None, repo: str | None = None,
-                 pin: str = "exact") -> DockerImage:
+                 pin: str = "exact", wheelhouse: str | None = None,
+                 torch_index: str | None = CPU_INDEX) -> DockerImage:
     """Build a Docker image that serves a saved model, optionally pushing it.
 
     Args:
         model: the saved model's path, URL or registry reference.
         image: the image name and tag (``iris-rf:1.0``; ``:latest`` when no tag).
-        base, python_version, apt, pip, model_version, strip_tests, pin: see
-            :func:`mlem_lib.build.dockerfile.build_docker_dir`.
+        base, python_version, apt, pip, model_version, strip_tests, pin, wheelhouse,
+            torch_index: see :func:`mlem_lib.build.dockerfile.build_docker_dir`.
         tags: more tags for the same image.
         push: a registry (``host:port[/namespace]``) to push to after the build.
         username, password: registry credentials (default: env ``MLEM_REGISTRY_USERNAME``
@@ -274,7 +276,8 @@ def build_docker(model: str, image: str, *, base: str | None = None,
         ctx: DockerContext = build_docker_dir(
             model, context_dir or os.path.join(str(tmp), "context"), base=base,
             python_version=python_version, apt=apt, pip=pip, model_version=model_version,
-            strip_tests=strip_tests, repo=repo, pin=pin)
+            strip_tests=strip_tests, repo=repo, pin=pin, wheelhouse=wheelhouse,
+            torch_index=torch_index)
         _emit(progress, f"building {ref} from {ctx.base} (context {ctx.path})")
         image_id = run_build(client, ctx.path, ref, progress=progress, nocache=nocache)
     finally:
@@ -329,7 +332,8 @@ class DockerBuilder(Builder[DockerOptions, DockerImage]):
                             strip_tests=options.strip_tests, tags=options.tags,
                             push=options.push, username=options.username, password=password,
                             context_dir=options.context_dir, nocache=options.nocache,
-                            progress=progress, repo=repo, pin=options.pin)
+                            progress=progress, repo=repo, pin=options.pin,
+                            wheelhouse=options.wheelhouse, torch_index=options.torch_index)
 
     def summary(self, result: DockerImage) -> list[str]:
         lines = [f"built {', '.join(result.tags)} ({result.image_id})"]

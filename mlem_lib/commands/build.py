@@ -28,6 +28,7 @@ examples:
   mlem build models/rf pip --package-name iris-rf --target build/ --pin compatible
   mlem build models/rf docker-dir --target build/ctx --apt curl --pip shap==0.46.0
   mlem build models/rf docker --image iris-rf:1.0 --base python:3.11-slim
+  mlem build models/cnn docker --image digits:1.0 --wheelhouse ./wheels
   mlem build models/rf pip -o sdist=false
   mlem build models/rf onnx --target build/onnx --tolerance 1e-4
   MLEM_REGISTRY_USERNAME=me MLEM_REGISTRY_PASSWORD=... \\
@@ -46,6 +47,7 @@ _FLAGS = {
     "username": "--username", "password": "--password", "nocache": "--no-cache",
     "context_dir": "--context-dir", "strip_tests": "--keep-tests", "pin": "--pin",
     "tolerance": "--tolerance", "opset": "--opset", "sample": "--sample",
+    "wheelhouse": "--wheelhouse", "torch_index": "--torch-index",
 }
 
 
@@ -116,6 +118,13 @@ def register(sub: Any) -> None:
     p.add_argument("--opset", type=int, help="onnx: ONNX opset (default: the converter's)")
     p.add_argument("--sample", help="onnx: data file to check parity on (default: the sample "
                                     "saved with the model)")
+    p.add_argument("--wheelhouse", metavar="DIR",
+                   help="docker: install from this folder of wheels before the package index "
+                        "(offline builds when it holds every requirement; default "
+                        "$MLEM_WHEELHOUSE)")
+    p.add_argument("--torch-index", metavar="URL",
+                   help="docker: where torch models get torch when the wheelhouse has none "
+                        "(default: PyTorch's CPU index; '' for the package index)")
     p.add_argument("--repo", help="git repository for registry references")
     p.add_argument("--quiet", action="store_true", help="no build output")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -194,6 +203,7 @@ def _build(args: argparse.Namespace) -> int:
         "password": args.password, "nocache": args.nocache or None,
         "context_dir": args.context_dir, "strip_tests": args.strip_tests, "pin": args.pin,
         "tolerance": args.tolerance, "opset": args.opset, "sample": args.sample,
+        "wheelhouse": args.wheelhouse, "torch_index": args.torch_index,
     }
     flags = {k: v for k, v in flags.items() if v is not None}
     known = set(kind.Options.model_fields)

@@ -47,6 +47,15 @@ class NumpyNdarrayType(DataType):
         return cls(shape=list(obj.shape), dtype=str(obj.dtype))
 
     def _check(self, arr: Any, field: str | None) -> Any:
+        self.check_shape(arr, field)
+        return coerce_dtype(arr, self.dtype, field)
+
+    def check_shape(self, arr: Any, field: str | None = None) -> None:
+        """Check the shape of anything with ``ndim`` and ``shape`` (arrays, tensors).
+
+        Raises:
+            SchemaError: naming the axis and the expected shape.
+        """
         if arr.ndim != len(self.shape):
             raise SchemaError(
                 f"{field_label(field)}: expected {len(self.shape)} dimensions "
@@ -59,7 +68,6 @@ class NumpyNdarrayType(DataType):
                     f"{tuple(arr.shape)} (axis {axis} must be {want})",
                     field=field, expected=f"shape {self._shape_str()}",
                     got=str(tuple(arr.shape)))
-        return coerce_dtype(arr, self.dtype, field)
 
     def _shape_str(self) -> str:
         return "(" + ", ".join("n" if s is None else str(s) for s in self.shape) + ")"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from mlem_lib.errors import MetadataError, MethodNotFoundError
@@ -38,7 +39,12 @@ MODEL_FILE_SUFFIXES = {".onnx": "onnx"}
 
 
 class ModelHandler:
-    """How to recognise, describe, write, read and call one kind of model."""
+    """How to recognise, describe, write, read and call one kind of model.
+
+    A model is written as one file (:meth:`dump`, read back by :meth:`load_file`), or, when
+    :meth:`is_folder` says so for its io type, as a folder of files (:meth:`dump_dir` /
+    :meth:`load_dir`) whose every file is an artifact with its own size and hash.
+    """
 
     types: ClassVar[tuple[str, ...]] = ()
     #: suffixes of the framework's own model files, read by :meth:`import_file`
@@ -67,6 +73,39 @@ class ModelHandler:
         """The methods' schemas when the model itself says them (an ONNX graph), else
         ``None``: they are then inferred from the sample."""
         return None
+
+    def prepare(self, obj: Any, sample: Any) -> Any:
+        """The object ``save`` writes, given the sample (default: ``obj`` itself).
+
+        A handler may turn the model into a portable form here (PyTorch: TorchScript),
+        after the methods were inferred on the original.
+        """
+        return obj
+
+    def is_folder(self, io: ModelIO) -> bool:
+        """True when models written this way are a folder of files (:meth:`dump_dir`)."""
+        return False
+
+    def dump_dir(self, obj: Any, folder: str) -> None:
+        """Write the model as files into ``folder`` (an empty folder that exists)."""
+        raise NotImplementedError
+
+    def load_dir(self, folder: str, io: ModelIO, device: str | None = None) -> Any:
+        """Read a model written by :meth:`dump_dir` (its files are verified already)."""
+        raise NotImplementedError
+
+    def artifact_modules(self, obj: Any, io: ModelIO,
+                         open_artifact: Callable[[], IO[bytes]] | None) -> set[str]:
+        """Modules the written model needs: :meth:`extra_modules`, plus, for a pickle, the
+        modules of every global it references and the imports in code pickled by value."""
+        from mlem_lib import requirements
+
+        modules = set(self.extra_modules(obj))
+        if io.type == "pickle" and open_artifact is not None:
+            with open_artifact() as f:
+                modules |= requirements.pickled_modules(f)
+            modules |= requirements.code_imports(obj, modules)
+        return modules
 
     def dump(self, obj: Any, f: IO[bytes]) -> None:
         import cloudpickle
