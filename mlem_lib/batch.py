@@ -290,12 +290,13 @@ def _stream(source: Source, predict: Predictor, sink: Sink, batch_size: int,
             if n_in == 0:  # header-only files, empty row groups: nothing to predict
                 continue
             model_in, kept = layout.split(chunk, needed)
+            where = ", ".join(chunk.labels) if isinstance(chunk, Labelled) else label
             try:
                 result = predict(model_in)
             except SchemaError as exc:
-                raise locate_schema_error(exc, chunk, rows, label) from exc
+                raise locate_schema_error(exc, chunk, rows, where) from exc
             except ModelCallError as exc:
-                raise model_call_error(exc.__cause__ or exc, rows, n_in, label) from exc.__cause__
+                raise model_call_error(exc.__cause__ or exc, rows, n_in, where) from exc.__cause__
             n_out = predict.returns.rows(result)
             if n_in is not None and n_out is not None and n_in != n_out:
                 raise ApplyError(f"the method returned {n_out} rows for a batch of {n_in}: "
