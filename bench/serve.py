@@ -462,12 +462,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
-    parser.add_argument("--peers", default="plain,bentoml,mlflow,mlem,onnx",
-                        help="comma-separated peers to run next to mlem_lib (default: all)")
+    parser.add_argument("--peers", default="plain,bentoml,mlflow,mlem,onnx,torch",
+                        help="comma-separated peers to run next to mlem_lib (default: all); "
+                             "torch: the PyTorch rows of bench/serve_torch.py (alone: only "
+                             "those)")
     parser.add_argument("--json", metavar="FILE", help="also write every cell as JSON")
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
     wanted = {p.strip() for p in args.peers.split(",") if p.strip()}
+    if wanted == {"torch"}:
+        import serve_torch  # bench/serve_torch.py: PyTorch MLP and CNN rows
+
+        return serve_torch.main()
 
     import pickle
 
@@ -592,6 +598,11 @@ def main() -> int:
     if onnx_raw:
         print()
         print_onnx_summary(cells, onnx_raw)
+    if "torch" in wanted:
+        import serve_torch
+
+        print()
+        serve_torch.print_torch(serve_torch.torch_cells(tmp, scale))
     print(f"\n{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
           "client threads and servers share the machine.")
     if args.json:

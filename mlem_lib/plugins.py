@@ -320,8 +320,8 @@ def candidates(group: Group, obj: Any) -> list[Any]:
     candidate whether it really takes the object.
 
     Example:
-        >>> [type(h).__name__ for h in candidates("models", len)]
-        ['CallableHandler']
+        >>> [type(h).__name__ for h in candidates("models", len)]  # a builtin object
+        ['TransformersHandler', 'CallableHandler']
     """
     key = (group, type(obj))
     with _lock:

@@ -36,6 +36,7 @@ WHEELHOUSE_ENV = "MLEM_WHEELHOUSE"
 CONTEXT_DIR = "wheelhouse"
 IMAGE_DIR = "/tmp/mlem/wheelhouse"
 _TORCH = re.compile(r"^\s*torch\s*(==|$)", re.IGNORECASE)
+_TORCH_WHEEL = re.compile(r"^torch-\d", re.IGNORECASE)
 
 
 @dataclass
@@ -71,10 +72,6 @@ def wheelhouse_folder(folder: str | None) -> str | None:
     return os.path.abspath(folder)
 
 
-def _wheel_project(name: str) -> str:
-    return name.split("-", 1)[0].replace("_", "-").lower()
-
-
 def install_plan(requirements: list[str], wheels: list[str],
                  torch_index: str | None = CPU_INDEX) -> InstallPlan:
     """Decide how ``requirements`` are installed, given the wheelhouse's wheel file names.
@@ -86,7 +83,7 @@ def install_plan(requirements: list[str], wheels: list[str],
     torch_line = next((r for r in reqs if _TORCH.match(r)), None)
     if torch_line is None:
         return InstallPlan(reqs, wheels)
-    if any(_wheel_project(w) == "torch" for w in wheels):
+    if any(_TORCH_WHEEL.match(w) for w in wheels):
         return InstallPlan(reqs, wheels, torch_line, None)
     if not torch_index:
         public = re.sub(r"\+[A-Za-z0-9.]+", "", torch_line)
