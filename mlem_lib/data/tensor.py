@@ -159,7 +159,11 @@ class TorchTensorType(DataType):
         return self._array_type().json_schema()
 
     def requirement_modules(self) -> list[str]:
-        return ["torch", "numpy"]
+        """torch and numpy; Pillow too for image-shaped tensors, which take image files."""
+        from mlem_lib.extras import available
+
+        images = self._image_layout() is not None and available("PIL")
+        return ["torch", "numpy", *(["PIL"] if images else [])]
 
     # --- formats --------------------------------------------------------------------
     def _image_layout(self) -> Any:
