@@ -302,7 +302,7 @@ def _stream(source: Source, predict: Predictor, sink: Sink, batch_size: int,
                 raise ApplyError(f"the method returned {n_out} rows for a batch of {n_in}: "
                                  "batch prediction needs one output row per input row")
             if isinstance(chunk, Labelled):  # rows read from files: tables name them
-                sink.write_labelled(chunk.labels, result)
+                sink.write_labelled(chunk.labels, result, single=n_in is None)
             else:
                 sink.write(result if kept is None else with_input(kept, result, predict.columns))
             n = n_in if n_in is not None else 1
@@ -324,6 +324,8 @@ def _run(source: Source, predict: Predictor, data: Any, method: str,
     value, rows, batches, seconds = _stream(source, predict, sink, batch_size, quiet,
                                             layout=layout)
     if output is None:
+        if getattr(source, "one_file", False) and getattr(sink, "answers", None):
+            return value[0]  # one call on one named file: its answer, as a direct call gives
         return value
     return ApplySummary(data=_label(data), output=output, method=method, rows=rows,
                         batches=batches, seconds=seconds)

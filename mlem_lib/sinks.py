@@ -166,11 +166,22 @@ class Sink:
     def write(self, result: Any) -> None:
         raise NotImplementedError
 
-    def write_labelled(self, labels: list[str], result: Any) -> None:
-        """Write the predictions for rows read from the files ``labels`` (one per row)."""
+    def write_labelled(self, labels: list[str], result: Any, single: bool = False) -> None:
+        """Write the predictions for rows read from the files ``labels`` (one per row).
+
+        ``single``: the model was called on one file and ``result`` is its one answer (a
+        dict is then one answer, not a batch of columns).
+        """
         if self.tabular:
-            result = labelled_frame(labels, result, getattr(self, "columns", None))
-        self.write(result)
+            self.write(labelled_frame(labels, result, getattr(self, "columns", None)))
+        elif single:
+            self.write_answer(result)
+        else:
+            self.write(result)
+
+    def write_answer(self, result: Any) -> None:
+        """Write the answer of one call on one file (a row of its own)."""
+        self.write([result])
 
     def close(self) -> Any:
         raise NotImplementedError
@@ -188,16 +199,32 @@ class MemorySink(Sink):
 
     def __init__(self, data_type: DataType | None = None) -> None:
         self.parts: list[Any] = []
+        self.answers: list[Any] = []
         self.data_type = data_type
 
     def write(self, result: Any) -> None:
         self.parts.append(result)
 
+    def write_answer(self, result: Any) -> None:
+        self.answers.append(result)
+
     def close(self) -> Any:
+        """The batches joined by the data type; answers of one call per file as a list.
+
+        Example:
+            >>> sink = MemorySink()
+            >>> sink.write_labelled(["a.wav"], {"says": "woof"}, single=True)
+            >>> sink.write_labelled(["b.wav"], {"says": "..."}, single=True)
+            >>> sink.close()
+            [{'says': 'woof'}, {'says': '...'}]
+        """
+        if self.answers:
+            return list(self.answers)
         return concat(self.parts, self.data_type)
 
     def abort(self) -> None:
         self.parts = []
+        self.answers = []
 
 
 def concat(parts: list[Any], data_type: DataType | None = None) -> Any:

@@ -329,17 +329,6 @@ class DictType(DataType):
     def example(self) -> Any:
         return {k: t.example() for k, t in self.item_types.items()}
 
-    def batch_free(self) -> DataType:
-        """Each value with its batch axis free (a dict of batches, e.g. tensors).
-
-        Example:
-            >>> import numpy as np
-            >>> DictType.infer({"x": np.zeros((5, 2))}).batch_free().describe()
-            'dict{x: ndarray[float64, (n, 2)]}'
-        """
-        return self.model_copy(update={"item_types": {k: t.batch_free()
-                                                      for k, t in self.item_types.items()}})
-
     def describe(self) -> str:
         return "dict{" + ", ".join(f"{k}: {t.describe()}" for k, t in self.item_types.items()) + "}"
 

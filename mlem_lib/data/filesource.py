@@ -89,6 +89,8 @@ class FilesSource(Source):
         self.read = read
         self.stack = stack
         self.fs, self.files = expand(url)
+        #: ``url`` names one file (not a folder or a pattern): ``apply`` gives its one answer
+        self.one_file = not _is_pattern(url) and self.files == [(self.files[0][0], url)]
 
     def num_rows(self) -> int | None:
         return len(self.files)
