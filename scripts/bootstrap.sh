@@ -5,8 +5,8 @@
 #
 # Needs only python3 >= 3.11 and access to PyPI; installs uv with pip when it is missing.
 #
-# PyTorch: PyPI's torch for x86-64 Linux is a CUDA build (a 5.7 GB venv). The deep-learning
-# extras (torch, transformers) are therefore not synced from the lock; torch is installed as
+# PyTorch: PyPI's torch for x86-64 Linux is a CUDA build (a 5.7 GB venv). The extras that need
+# torch (torch, transformers, ...) are therefore not synced from the lock; torch is installed as
 # a CPU build of the locked release, from the first of:
 #   1. a wheel torch-<version>+cpu-*.whl in pip's find-links folders (`pip config list`,
 #      $PIP_FIND_LINKS) or in $MLEM_TORCH_FIND_LINKS;
@@ -27,7 +27,38 @@ if ! "$PY" -m uv --version >/dev/null 2>&1; then
 fi
 UV=("$PY" -m uv)
 VENV_PY="$ROOT/.venv/bin/python"
-DL_EXTRAS=(torch transformers)
+# the extras that pull in torch (torch, transformers, and any other that needs it), from the lock
+mapfile -t DL_EXTRAS < <("$PY" - <<'EOF'
+import tomllib
+
+with open("uv.lock", "rb") as f:
+    packages = {p["name"]: p for p in tomllib.load(f)["package"]}
+project = next(p for p in packages.values() if p.get("source", {}).get("editable") == ".")
+
+
+def needs_torch(deps, seen):
+    for dep in deps:
+        name = dep["name"]
+        if name == "torch":
+            return True
+        key = (name, tuple(dep.get("extra", ())))
+        if key in seen or name not in packages:
+            continue
+        seen.add(key)
+        pkg = packages[name]
+        more = list(pkg.get("dependencies", []))
+        for extra in dep.get("extra", ()):
+            more += pkg.get("optional-dependencies", {}).get(extra, [])
+        if needs_torch(more, seen):
+            return True
+    return False
+
+
+for extra, deps in project.get("optional-dependencies", {}).items():
+    if needs_torch(deps, set()):
+        print(extra)
+EOF
+)
 
 echo "bootstrap: syncing .venv from uv.lock ..." >&2
 # --inexact: keep the CPU torch (and what came with it) that a previous run installed
