@@ -15,6 +15,9 @@ STORAGE = {
     "pickle": "pickle", "simple_pickle": "pickle", "cloudpickle": "pickle",
     "xgboost_json": "xgboost's JSON format (native)",
     "lightgbm_txt": "LightGBM's text format (native)",
+    "torchscript": "TorchScript (native)", "torch_pickle": "torch.save (pickle)",
+    "torch_io": "torch (MLEM 0.4)",
+    "transformers": "transformers' save_pretrained files (native)",
 }
 
 

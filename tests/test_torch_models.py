@@ -50,7 +50,7 @@ def test_save_infers_methods_schemas_and_pins_torch(torch_models, capsys):
     assert not meta.custom_requirements()  # TorchScript needs no Python class
     assert main(["show", torch_models["cnn"]]) == 0
     shown = capsys.readouterr().out
-    assert "saved as torchscript" in shown and "torch[float32, (n, 1, 28, 28)]" in shown
+    assert "saved as TorchScript (native)" in shown and "torch[float32, (n, 1, 28, 28)]" in shown
 
 
 def test_load_in_a_fresh_process_gives_the_same_answers_on_the_cpu(torch_models, tmp_path):

@@ -25,7 +25,11 @@ need("transformers")
 TEXTS = ["good movie", "awful film", "the movie is not bad"]
 
 
-def test_saved_as_a_folder_of_files_each_with_its_hash(hf_models):
+def test_saved_as_a_folder_of_files_each_with_its_hash(hf_models, capsys):
+    from mlem_lib.cli import main
+
+    assert main(["show", hf_models["clf"]]) == 0
+    assert "saved as transformers' save_pretrained files (native)" in capsys.readouterr().out
     meta = mlem.load_meta(hf_models["clf"])
     io = meta.model_type.io
     assert (io.type, io.kind, io.task, io.architecture) == (
