@@ -230,6 +230,7 @@ class Column:
             # null is not a float64 value (MLEM answers it with a 4xx too)
             raise self._error(f"null is not a {self.dtype} value", self.dtype, "null", i)
         if arr.dtype.kind in "OUS":
+            bad: Any
             at, bad = next(((i, v) for i, v in enumerate(values)
                             if isinstance(v, str | dict | list)), (None, None))
             if bad is None:  # only numbers: an integer too big for any numpy integer
