@@ -67,6 +67,22 @@ def test_load_in_a_fresh_process_gives_the_same_answers_on_the_cpu(torch_models,
     assert out.split() == ["RecursiveScriptModule", "False", "cpu", "True"]
 
 
+@pytest.mark.parametrize("compile_", ["script", "trace"])
+def test_torchscript_modules_are_detected_and_saved_as_they_are(compile_, tmp_path):
+    x = torch.randn(5, 4)
+    eager = dlmodels.mlp().eval()
+    compiled = (torch.jit.script(eager) if compile_ == "script"
+                else torch.jit.trace(eager, x))
+    path = str(tmp_path / compile_)
+    meta = mlem.save(compiled, path, sample_data=x)
+    assert (meta.model_type.type, meta.model_type.io.type) == ("torch", "torchscript")
+    assert meta.model_type.methods["predict"].returns.describe() == "torch[float32, (n, 3)]"
+    loaded = mlem.load(path)
+    assert isinstance(loaded, torch.jit.ScriptModule) and not loaded.training
+    with torch.no_grad():
+        assert torch.allclose(mlem.apply(path, x), eager(x), atol=1e-6)
+
+
 def test_a_module_that_neither_scripts_nor_traces_is_pickled_with_its_local_class(tmp_path):
     (tmp_path / "gates.py").write_text(textwrap.dedent("""
         import torch
