@@ -499,9 +499,9 @@ def main() -> int:
         Case("lr", "1000 rows", ("rows",), 1, n(300)),
         Case("lr", "1000 rows", ("split",), 1, n(300)),
         Case("lr", "1000 rows", ("parquet",), 1, n(300)),
-        Case("lr", "100k rows", ("rows",), 1, n(12)),
-        Case("lr", "100k rows", ("split",), 1, n(12)),
-        Case("lr", "100k rows", ("parquet",), 1, n(12)),
+        Case("lr", "100k rows", ("rows",), 1, n(24)),
+        Case("lr", "100k rows", ("split",), 1, n(24)),
+        Case("lr", "100k rows", ("parquet",), 1, n(24)),
         Case("rf", "1 row", ("numpy", "rows"), 1, n(600)),
         Case("rf", "1 row", ("numpy", "rows"), 8, n(600)),
         # issue 14: native and --runtime onnx, 1000 rows with 8 clients, the forest too
