@@ -371,6 +371,13 @@ def rollback(declaration: str | os.PathLike[str], *, credentials: object = None,
 
 # --- registry ---
 
+
+def _need_registry(feature: str) -> None:
+    from mlem_lib.extras import need
+
+    need("registry", feature)
+
+
 if TYPE_CHECKING:
     from mlem_lib.registry.models import (
         ModelSummary,
@@ -396,10 +403,16 @@ def register(model_path: str, *, name: str | None = None, version: str | None = 
         >>> register("models/rf", bump="minor").tag  # doctest: +SKIP
         'rf@v0.1.0'
     """
+    from mlem_lib import events
     from mlem_lib.registry import register as _register
 
-    return _register(model_path, name=name, version=version, bump=bump, repo=repo, push=push,
-                     message=message, push_git=push_git, force=force)
+    _need_registry("registering models")
+    found = _register(model_path, name=name, version=version, bump=bump, repo=repo,
+                      push=push, message=message, push_git=push_git, force=force)
+    events.emit(lambda: events.model_event(
+        events.MODEL_REGISTERED, name=found.name, version=found.version, repo=repo,
+        tag=found.tag, commit=found.commit))
+    return found
 
 
 def assign(name: str, stage: str, *, version: str | None = None,
@@ -413,9 +426,15 @@ def assign(name: str, stage: str, *, version: str | None = None,
         >>> assign("rf", "prod", version="v0.1.0").tag  # doctest: +SKIP
         'rf#prod#1'
     """
+    from mlem_lib import events
     from mlem_lib.registry import assign as _assign
 
-    return _assign(name, stage, version=version, repo=repo, push=push)
+    _need_registry("assigning stages")
+    found = _assign(name, stage, version=version, repo=repo, push=push)
+    events.emit(lambda: events.model_event(
+        events.STAGE_ASSIGNED, name=found.name, version=found.version, stage=found.stage,
+        repo=repo, tag=found.tag, commit=found.commit))
+    return found
 
 
 def unassign(name: str, stage: str, *, repo: str = ".", push: bool = False) -> RegistryEvent:
@@ -425,6 +444,7 @@ def unassign(name: str, stage: str, *, repo: str = ".", push: bool = False) -> R
         >>> unassign("rf", "prod").event  # doctest: +SKIP
         'unassignment'
     """
+    _need_registry("unassigning stages")
     from mlem_lib.registry.lifecycle import unassign as _unassign
 
     return _unassign(name, stage, repo=repo, push=push)
@@ -438,6 +458,7 @@ def deregister(name: str, version: str, *, repo: str = ".",
         >>> deregister("rf", "v1.2.0").event  # doctest: +SKIP
         'deregistration'
     """
+    _need_registry("deregistering versions")
     from mlem_lib.registry.lifecycle import deregister as _deregister
 
     return _deregister(name, version, repo=repo, push=push)
@@ -450,6 +471,7 @@ def deprecate(name: str, *, repo: str = ".", push: bool = False) -> RegistryEven
         >>> deprecate("rf").event  # doctest: +SKIP
         'deprecation'
     """
+    _need_registry("deprecating models")
     from mlem_lib.registry.lifecycle import deprecate as _deprecate
 
     return _deprecate(name, repo=repo, push=push)
@@ -462,6 +484,7 @@ def find_stage_version(name: str, stage: str, *, repo: str = ".") -> str | None:
         >>> find_stage_version("rf", "prod")  # doctest: +SKIP
         'v0.1.0'
     """
+    _need_registry("reading the registry")
     from mlem_lib.registry import find_stage_version as _find
 
     return _find(name, stage, repo=repo)
@@ -474,6 +497,7 @@ def find_latest_version(name: str, *, repo: str = ".") -> str | None:
         >>> find_latest_version("rf")  # doctest: +SKIP
         'v0.1.0'
     """
+    _need_registry("reading the registry")
     from mlem_lib.registry import find_latest_version as _find
 
     return _find(name, repo=repo)
@@ -486,6 +510,7 @@ def list_models(repo: str = ".") -> list[ModelSummary]:
         >>> [m.name for m in list_models()]  # doctest: +SKIP
         ['rf']
     """
+    _need_registry("reading the registry")
     from mlem_lib.registry import list_models as _list
 
     return list(_list(repo))
@@ -498,6 +523,7 @@ def history(name: str, repo: str = ".") -> list[RegistryEvent]:
         >>> [e.event for e in history("rf")]  # doctest: +SKIP
         ['assignment', 'registration']
     """
+    _need_registry("reading the registry")
     from mlem_lib.registry import history as _history
 
     return list(_history(name, repo))

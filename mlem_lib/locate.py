@@ -136,6 +136,9 @@ def is_registry_reference(text: str) -> bool:
 
 @contextmanager
 def _repository(repo: str | None) -> Iterator[str]:
+    from mlem_lib.extras import need
+
+    need("registry", "registry references (name@version, name#stage)")
     from mlem_lib.registry.checkout import local_repo
 
     with local_repo(repo) as root:

@@ -11,6 +11,7 @@ from mlem_lib import __version__
 from mlem_lib.errors import (
     ArtifactIntegrityError,
     MetadataError,
+    MissingExtraError,
     ObjectNotFoundError,
     StorageError,
 )
@@ -308,13 +309,21 @@ def load_object(meta: ModelMeta | DataMeta, fs: Any, meta_path: str,
         requirements.install_custom(meta.custom_requirements())
     if check_requirements:
         requirements.check_installed(meta.python_requirements())
-    if body is not None:
-        return handler.load_file(body, meta.model_type.io, device)
-    import tempfile
+    try:
+        if body is not None:
+            return handler.load_file(body, meta.model_type.io, device)
+        import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="mlem-load-") as tmp:
-        fetch_folder(meta, fs, meta_path, tmp)
-        return handler.load_dir(tmp, meta.model_type.io, device)
+        with tempfile.TemporaryDirectory(prefix="mlem-load-") as tmp:
+            fetch_folder(meta, fs, meta_path, tmp)
+            return handler.load_dir(tmp, meta.model_type.io, device)
+    except ModuleNotFoundError as exc:  # the pickle names a framework that is not installed
+        from mlem_lib.extras import extra_of
+
+        extra = extra_of(exc.name or "")
+        if extra is None:
+            raise
+        raise MissingExtraError(f"loading {meta_path}", extra, exc.name) from exc
 
 
 def fetch_folder(meta: ModelMeta, fs: Any, meta_path: str, target: str) -> None:

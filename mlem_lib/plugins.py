@@ -1,4 +1,4 @@
-"""The one registration seam: frameworks, data types, build kinds and deploy targets.
+"""The one registration seam: frameworks, data types, build kinds, deploy targets, listeners.
 
 Every extension point of mlem_lib is a *group* of named plugins:
 
@@ -9,6 +9,7 @@ models      ``mlem_lib.models``         a :class:`~mlem_lib.models.base.ModelHan
 data        ``mlem_lib.data``           a :class:`~mlem_lib.data.base.DataType` subclass
 builders    ``mlem_lib.builders``       a :class:`~mlem_lib.build.base.Builder`
 targets     ``mlem_lib.targets``        a :class:`~mlem_lib.deploy.base.Target` subclass
+listeners   ``mlem_lib.listeners``      a :class:`~mlem_lib.events.Listener` (events)
 ==========  ==========================  ==============================================
 
 A plugin is registered by *reference* (``"package.module:attribute"``), so nothing is
@@ -54,11 +55,11 @@ from typing import Any, Literal
 
 from mlem_lib.errors import PluginError, UnknownPluginError
 
-Group = Literal["models", "data", "builders", "targets"]
-GROUPS: tuple[Group, ...] = ("models", "data", "builders", "targets")
+Group = Literal["models", "data", "builders", "targets", "listeners"]
+GROUPS: tuple[Group, ...] = ("models", "data", "builders", "targets", "listeners")
 ENTRY_POINT_PREFIX = "mlem_lib."
 _WORDS = {"models": "framework", "data": "data type", "builders": "build kind",
-          "targets": "deployment target"}
+          "targets": "deployment target", "listeners": "event listener"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class Plugin:
         source: ``"builtin"``, ``"runtime"`` or the distribution of an entry point.
         detect: False for names that are only looked up (MLEM's aliases, types that are
             read from files but never inferred from an object).
+        extra: the pip extra of mlem-lib the plugin needs (``"docker"``), checked before
+            it is loaded so that a missing one is one line naming it.
+        extra_modules: the modules of ``extra`` it imports (default: all of them).
     """
 
     group: str
@@ -83,6 +87,8 @@ class Plugin:
     claims: tuple[str, ...] = ()
     source: str = "builtin"
     detect: bool = True
+    extra: str | None = None
+    extra_modules: tuple[str, ...] = ()
 
     def load(self) -> Any:
         """Import and return the plugin object."""
@@ -103,28 +109,33 @@ class Plugin:
         return obj
 
 
-def _builtin(group: Group, name: str, ref: str, *claims: str) -> Plugin:
-    return Plugin(group, name, ref, tuple(claims))
+def _builtin(group: Group, name: str, ref: str, *claims: str, extra: str | None = None,
+             modules: tuple[str, ...] = ()) -> Plugin:
+    return Plugin(group, name, ref, tuple(claims), extra=extra, extra_modules=modules)
 
 
-def _lookup_only(group: Group, name: str, ref: str) -> Plugin:
-    return Plugin(group, name, ref, (), detect=False)
+def _lookup_only(group: Group, name: str, ref: str, *, extra: str | None = None) -> Plugin:
+    return Plugin(group, name, ref, (), detect=False, extra=extra)
 
 
 # mlem_lib's own plugins: one line each. Aliases (MLEM's names) point at the same object
 # and are only looked up by name, never asked about an object.
 BUILTINS: tuple[Plugin, ...] = (
     # frameworks; claims are the top-level modules of the model classes they save
-    _builtin("models", "sklearn", "mlem_lib.models.sklearn:HANDLER", "sklearn"),
-    _lookup_only("models", "sklearn_pipeline", "mlem_lib.models.sklearn:HANDLER"),
-    _builtin("models", "xgboost", "mlem_lib.models.xgboost:HANDLER", "xgboost"),
-    _builtin("models", "lightgbm", "mlem_lib.models.lightgbm:HANDLER", "lightgbm"),
-    _builtin("models", "onnx", "mlem_lib.models.onnx:HANDLER", "onnx", "mlem_lib"),
-    _builtin("models", "catboost", "mlem_lib.models.catboost:HANDLER", "catboost"),
-    _builtin("models", "torch", "mlem_lib.models.torch:HANDLER", "torch"),
+    _builtin("models", "sklearn", "mlem_lib.models.sklearn:HANDLER", "sklearn", extra="sklearn"),
+    _lookup_only("models", "sklearn_pipeline", "mlem_lib.models.sklearn:HANDLER",
+                 extra="sklearn"),
+    _builtin("models", "xgboost", "mlem_lib.models.xgboost:HANDLER", "xgboost", extra="xgboost"),
+    _builtin("models", "lightgbm", "mlem_lib.models.lightgbm:HANDLER", "lightgbm",
+             extra="lightgbm"),
+    _builtin("models", "onnx", "mlem_lib.models.onnx:HANDLER", "onnx", "mlem_lib", extra="onnx",
+             modules=("onnxruntime",)),
+    _builtin("models", "catboost", "mlem_lib.models.catboost:HANDLER", "catboost",
+             extra="catboost"),
+    _builtin("models", "torch", "mlem_lib.models.torch:HANDLER", "torch", extra="torch"),
     # pipelines, and (model, tokenizer) pairs: a tuple is a builtin object
     _builtin("models", "transformers", "mlem_lib.models.transformers:HANDLER", "transformers",
-             "builtins"),
+             "builtins", extra="transformers"),
     _builtin("models", "callable", "mlem_lib.models.callable:HANDLER"),
     _lookup_only("models", "python_class", "mlem_lib.models.callable:HANDLER"),
     # data types; claims are the top-level modules of the values they describe
@@ -143,13 +154,14 @@ BUILTINS: tuple[Plugin, ...] = (
     _builtin("data", "binary", "mlem_lib.data.binary:BinaryType", "builtins", "_io", "io"),
     # build kinds
     _builtin("builders", "pip", "mlem_lib.build.pip:BUILDER"),
-    _builtin("builders", "docker", "mlem_lib.build.docker:BUILDER"),
+    _builtin("builders", "docker", "mlem_lib.build.docker:BUILDER", extra="docker"),
     _builtin("builders", "docker-dir", "mlem_lib.build.dockerfile:BUILDER"),
     _builtin("builders", "onnx", "mlem_lib.build.onnx:BUILDER"),
     # deployment targets
     _builtin("targets", "local", "mlem_lib.deploy.local:LocalTarget"),
-    _builtin("targets", "heroku", "mlem_lib.deploy.heroku:HerokuTarget"),
-    _builtin("targets", "sagemaker", "mlem_lib.deploy.sagemaker:SageMakerTarget"),
+    _builtin("targets", "heroku", "mlem_lib.deploy.heroku:HerokuTarget", extra="docker"),
+    _builtin("targets", "sagemaker", "mlem_lib.deploy.sagemaker:SageMakerTarget", extra="aws",
+             modules=("boto3",)),
 )
 
 _lock = threading.RLock()
@@ -264,6 +276,7 @@ def get(group: Group, name: str) -> Any:
     Raises:
         UnknownPluginError: nothing is registered under that name; the message lists
             the known names.
+        MissingExtraError: the plugin needs a pip extra of mlem-lib that is not installed.
         PluginError: the registration points at something that cannot be imported.
 
     Example:
@@ -275,7 +288,20 @@ def get(group: Group, name: str) -> Any:
         known = ", ".join(names(group))
         raise UnknownPluginError(f"unknown {_WORDS[group]} {name!r} (known: {known})",
                                  group=group, name=name)
+    if plugin.extra:
+        from mlem_lib.extras import need
+
+        need(plugin.extra, f"the {name} {_WORDS[group]}", *plugin.extra_modules)
     return _load(plugin)
+
+
+def _installed(plugin: Plugin) -> bool:
+    """False for a plugin whose extra is missing (no object of its kind can exist then)."""
+    if not plugin.extra:
+        return True
+    from mlem_lib.extras import EXTRAS, available
+
+    return all(available(m) for m in plugin.extra_modules or EXTRAS[plugin.extra])
 
 
 def plugins(group: Group) -> list[Plugin]:
@@ -328,7 +354,7 @@ def candidates(group: Group, obj: Any) -> list[Any]:
         cached = _candidates.get(key)
     if cached is not None:
         return list(cached)
-    every = [p for p in plugins(group) if p.detect]
+    every = [p for p in plugins(group) if p.detect and _installed(p)]
     modules = [cls.__module__.split(".")[0] for cls in type(obj).__mro__]
     ordered: list[Plugin] = []
     for module in modules:

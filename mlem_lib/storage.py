@@ -61,6 +61,10 @@ def get_fs(url: str) -> tuple[Any, str]:
 
     if "\0" in url:
         raise UnsafePathError(f"path {url!r} contains a NUL character")
+    if url.startswith(("s3://", "s3a://")):
+        from mlem_lib.extras import need
+
+        need("aws", "reading and writing s3:// paths", "s3fs")
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:

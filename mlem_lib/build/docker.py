@@ -65,14 +65,14 @@ def docker_client() -> Any:
     """A ``docker.DockerClient`` for ``DOCKER_HOST`` that has answered a ping.
 
     Raises:
-        DockerUnavailableError: the SDK is not installed or no engine answers.
+        MissingExtraError: the SDK is not installed (the ``docker`` extra).
+        DockerUnavailableError: no engine answers.
     """
-    try:
-        import docker
-        import docker.errors
-    except ImportError as exc:
-        raise DockerUnavailableError("the 'docker' Python package is not installed "
-                                     "(pip install docker)") from exc
+    from mlem_lib.extras import need
+
+    need("docker", "docker images and containers")
+    import docker
+    import docker.errors
     where = os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
     try:
         client = docker.from_env(timeout=600)

@@ -8,7 +8,8 @@ from typing import Any
 DESCRIPTION = """\
 Serve a saved model with a FastAPI app generated from its metadata:
 POST /<method> for every method (MLEM's {"data": ...} bodies, also CSV, Parquet and .npy),
-GET /interface.json, /health, SageMaker's /ping and /invocations, and docs at /docs.
+GET /interface.json, /health, SageMaker's /ping and /invocations, a page to try the model
+at /, docs at /docs and Prometheus metrics at /metrics.
 Stop it with Ctrl-C or SIGTERM: requests in flight finish first."""
 
 EXAMPLES = """\
@@ -18,6 +19,7 @@ examples:
   mlem serve models/rf --batch-max-size 64 --batch-max-latency-ms 5
   mlem serve models/rf --runtime onnx      # answered by ONNX Runtime, same interface
   mlem serve rf#prod --auth-token-file /run/secrets/mlem-token --auth-docs
+  mlem serve models/rf --log-format json --no-metrics
   curl -X POST localhost:8080/predict -H 'Content-Type: application/json' \\
        -d '{"data": {"values": [{"sepal_length": 5.1, ...}]}}'
 MLEM's spellings work too:
@@ -81,6 +83,12 @@ def register(sub: Any) -> None:
     p.add_argument("--onnx-model", default=None, metavar="PATH",
                    help="with --runtime onnx|auto: an export of this model made with `mlem "
                         "build MODEL onnx` to use instead of exporting one")
+    p.add_argument("--no-metrics", dest="metrics", action="store_false", default=None,
+                   help="no Prometheus metrics at /metrics (default: on, unless "
+                        "$MLEM_METRICS=0)")
+    p.add_argument("--log-format", choices=("text", "json"), default=None,
+                   help="json: one JSON object per log line and an access log line per "
+                        "request on stdout (default: $MLEM_LOG_FORMAT, else text)")
     p.add_argument("--repo", help="git repository for registry references")
     p.set_defaults(func=_serve)
 
@@ -152,5 +160,6 @@ def _serve(args: argparse.Namespace) -> int:
             auth_token_file=args.auth_token_file, auth_docs=args.auth_docs,
             batch_max_size=args.batch_max_size,
             batch_max_latency_ms=args.batch_max_latency_ms,
-            model_runtime=args.runtime, onnx_model=args.onnx_model)
+            model_runtime=args.runtime, onnx_model=args.onnx_model,
+            metrics=args.metrics, log_format=args.log_format)
     return 0

@@ -36,6 +36,7 @@ from mlem_lib.deploy.declaration import (
 )
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus, Rollout, StateStore
 from mlem_lib.errors import DeploymentError, RolledBackError
+from mlem_lib.events import ROLLED_BACK, ROLLED_OUT
 
 __all__ = ["Deployment", "DeploymentState", "DeploymentStatus", "deploy", "open_deployment",
            "remove", "rollback", "status"]
@@ -175,7 +176,19 @@ def deploy(declaration: Declaration, model: str, *, credentials: object = None,
             new = new.with_history(current, record)
             store.save(new)
             target.progress(f"deployed {source.meta.model_hash[:12]} at {new.url}")
-            return new
+    _announce(ROLLED_OUT, new, model, (repo or ".") if source.version else None)
+    return new
+
+
+def _announce(event: str, state: DeploymentState, model: str | None,
+              repo: str | None) -> None:
+    """Emit a ``mlem.deployment.*`` event (after the lock is released)."""
+    from mlem_lib import events
+
+    previous = state.previous.model_hash if state.previous else None
+    events.emit(lambda: events.deployment_event(
+        event, deployment=state.name, target=state.type, model_hash=state.model_hash,
+        url=state.url, model=model, repo=repo, previous_hash=previous))
 
 
 def status(declaration: Declaration, *, credentials: object = None,
@@ -256,4 +269,5 @@ def rollback(declaration: Declaration, *, credentials: object = None,
         restored = restored.with_previous(current).with_history(current, record)
         store.save(restored)
         target.progress(f"{restored.model_hash[:12]} runs again at {restored.url}")
-        return restored
+    _announce(ROLLED_BACK, restored, restored.model_path, None)
+    return restored

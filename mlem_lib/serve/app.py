@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from mlem_lib.meta import Signature
     from mlem_lib.runner import LoadedModel
     from mlem_lib.serve.fastpath import ArrayPath
+    from mlem_lib.serve.metrics import ServerMetrics
 
 # a lone request up to this size (~3000 JSON rows) runs on the event loop, which is fastest;
 # bigger ones, and any request while others run, go to worker threads (/ping stays responsive)
@@ -259,6 +260,13 @@ class ModelService:
         info = interface(loaded)
         self.version = str(info["version"])
         self.interface_bytes = orjson.dumps(info)
+        self.metrics: ServerMetrics | None = None
+        if settings.metrics:
+            from mlem_lib.serve.metrics import ServerMetrics
+
+            self.metrics = ServerMetrics(model_hash=loaded.meta.model_hash,
+                                         model_type=loaded.meta.model_type.type,
+                                         version=self.version)
         self.health_bytes = orjson.dumps({"status": "ok",
                                           "model_type": loaded.meta.model_type.type,
                                           "model_hash": loaded.meta.model_hash,
@@ -563,8 +571,13 @@ async def ping(request: Request) -> Response:
 # endpoints: FastAPI would show them in /docs.)
 async def call_method(request: Request) -> Response:
     service = _service(request)
-    method = service.routes[request.scope["route"].name]
-    return await service.serve(request, method, request.app.state.inflight)
+    public = request.scope["route"].name
+    if service.metrics is None:
+        return await service.serve(request, service.routes[public], request.app.state.inflight)
+    start = time.perf_counter()
+    response = await service.serve(request, service.routes[public], request.app.state.inflight)
+    service.metrics.observe(public, response.status_code, time.perf_counter() - start)
+    return response
 
 
 # SageMaker's ``POST /invocations``: the method comes from the request's headers. The
@@ -572,10 +585,22 @@ async def call_method(request: Request) -> Response:
 # to the caller as CustomAttributes: how a deployment checks which model an endpoint serves.
 async def invocations(request: Request) -> Response:
     service = _service(request)
+    start = time.perf_counter()
     response = await service.serve(request, None, request.app.state.inflight)
     response.headers[SAGEMAKER_ATTRIBUTES] = \
         f"model_hash={service.loaded.meta.model_hash}"
+    if service.metrics is not None:
+        service.metrics.observe("invocations", response.status_code,
+                                time.perf_counter() - start)
     return response
+
+
+async def metrics(request: Request) -> Response:
+    from mlem_lib.serve.metrics import CONTENT_TYPE
+
+    service_metrics = _service(request).metrics
+    assert service_metrics is not None  # the route exists only when metrics are on
+    return Response(service_metrics.render(), media_type=CONTENT_TYPE)
 
 
 def create_app(loaded: LoadedModel, settings: ServerSettings | None = None) -> FastAPI:
@@ -624,6 +649,10 @@ def create_app(loaded: LoadedModel, settings: ServerSettings | None = None) -> F
                               "X-Amzn-SageMaker-Custom-Attributes 'method=...' or "
                               f"MLEM_SAGEMAKER_METHOD (now {settings.sagemaker_method})",
                       openapi_extra=extra, responses=responses, response_class=Response)
+    if service.metrics is not None:
+        app.add_api_route("/metrics", metrics, methods=["GET"], tags=["meta"],
+                          summary="Prometheus metrics: requests, errors and latency by method",
+                          response_class=Response)
     app.state.service = service
     app.state.inflight = InFlight()
     app.state.loaded = loaded

@@ -1,7 +1,8 @@
 """Requiring the bearer token on the documentation endpoints too (``--auth-docs``).
 
-By default ``/docs``, ``/redoc``, ``/openapi.json`` and ``/interface.json`` are open
-so that people and MLEM clients can discover the API. With ``auth_docs`` on, they
+By default ``/docs``, ``/redoc``, ``/openapi.json``, ``/interface.json``, the model
+page ``/`` and ``/metrics`` are open so that people, MLEM clients and Prometheus can
+discover the API and watch it. With ``auth_docs`` on, they
 need the same ``Authorization: Bearer <token>`` as the model endpoints; ``/health``
 and ``/ping`` stay open for load balancers. A browser does not send that header, so
 Swagger UI needs a proxy that adds it.
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-                       "/interface.json"})
+                       "/interface.json", "/metrics", "/"})
 
 
 class DocsAuth:

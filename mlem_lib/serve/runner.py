@@ -17,15 +17,19 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlem_lib.meta import ModelMeta
 from mlem_lib.serve.settings import (
     ENV_AUTH_DOCS,
     ENV_AUTH_TOKEN,
+    ENV_LOG_FORMAT,
     ENV_MAX_BODY_MB,
+    ENV_METRICS,
     ENV_MODEL,
     ENV_MODEL_RUNTIME,
     ENV_ONNX_MODEL,
@@ -52,8 +56,6 @@ def app_from_env() -> FastAPI:
     """
     from mlem_lib.errors import ServeError
     from mlem_lib.runner import LoadedModel
-    from mlem_lib.serve.app import create_app
-    from mlem_lib.serve.docs_auth import protect_docs
 
     path = os.environ.get(ENV_MODEL)
     if not path:
@@ -69,8 +71,21 @@ def app_from_env() -> FastAPI:
         print(f"worker {os.getpid()}: cannot load {path}: {type(exc).__name__}: {exc}",
               file=sys.stderr, flush=True)
         raise SystemExit(STARTUP_FAILURE) from None
-    app = protect_docs(create_app(loaded, settings), settings)
+    app = build_app(loaded, settings)
     settle_heap()
+    return app
+
+
+def build_app(loaded: LoadedModel, settings: ServerSettings) -> FastAPI:
+    """The served app: the model's routes, the docs' auth, and the access log in JSON mode."""
+    from mlem_lib.serve.app import create_app
+    from mlem_lib.serve.docs_auth import protect_docs
+
+    app = protect_docs(create_app(loaded, settings), settings)
+    if settings.log_format == "json":  # outermost: 401s from the docs' auth are logged too
+        from mlem_lib.serve.logs import AccessLog
+
+        app.add_middleware(AccessLog)  # type: ignore[arg-type]
     return app
 
 
@@ -179,7 +194,8 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
         max_body_mb: float | None = None, log_level: str = "info",
         auth_token_file: str | None = None, auth_docs: bool | None = None,
         batch_max_size: int | None = None, batch_max_latency_ms: float | None = None,
-        model_runtime: str | None = None, onnx_model: str | None = None) -> None:
+        model_runtime: str | None = None, onnx_model: str | None = None,
+        metrics: bool | None = None, log_format: str | None = None) -> None:
     """Serve the model at ``path`` until SIGTERM/SIGINT (blocks).
 
     Args:
@@ -203,6 +219,10 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
             ``MLEM_MODEL_RUNTIME``, else native; see :mod:`mlem_lib.serve.model_runtime`).
         onnx_model: an ONNX export of the model to serve instead of exporting one
             (default: env ``MLEM_ONNX_MODEL``).
+        metrics: Prometheus metrics at ``/metrics`` (default: env ``MLEM_METRICS``, else
+            on). With several workers they use prometheus-client's multiprocess mode.
+        log_format: ``text`` or ``json`` (structured lines and an access log; default:
+            env ``MLEM_LOG_FORMAT``, else ``text``).
         log_level: uvicorn's log level.
 
     Raises:
@@ -215,8 +235,7 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
 
     from mlem_lib.errors import ServeError
     from mlem_lib.runner import LoadedModel
-    from mlem_lib.serve.app import create_app
-    from mlem_lib.serve.docs_auth import protect_docs
+    from mlem_lib.serve.logs import log_config
 
     if workers < 1:
         raise ServeError(f"--workers must be at least 1, got {workers}")
@@ -227,7 +246,8 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
                                        auth_token_file=auth_token_file, auth_docs=auth_docs,
                                        batch_max_size=batch_max_size,
                                        batch_max_latency_ms=batch_max_latency_ms,
-                                       model_runtime=model_runtime, onnx_model=onnx_model)
+                                       model_runtime=model_runtime, onnx_model=onnx_model,
+                                       metrics=metrics, log_format=log_format)
     _exit_cleanly_on_sigterm()
     # a missing or broken model fails here with one clear line; with several workers the
     # supervisor only checks it: each worker loads its own copy
@@ -241,13 +261,16 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
           f"http://{host}:{port} with {workers} worker(s)"
           f"{', bearer auth on' if settings.auth_token else ''}"
           f"{' (docs too)' if settings.auth_docs else ''}"
-          f"{_batching_note(settings)}; docs at /docs",
+          f"{_batching_note(settings)}; model page at /, docs at /docs"
+          f"{', metrics at /metrics' if settings.metrics else ''}",
           file=sys.stderr, flush=True)
     options = {"host": host, "port": port, "log_level": log_level,
                "timeout_graceful_shutdown": GRACEFUL_SECONDS, "access_log": False,
                "proxy_headers": True, "server_header": False}
+    if settings.log_format == "json":
+        options["log_config"] = log_config("json")
     if loaded is not None:
-        app = protect_docs(create_app(loaded, settings), settings)
+        app = build_app(loaded, settings)
         settle_heap()
         _serve_one(app, options)
         return
@@ -262,7 +285,10 @@ def run(path: str, host: str = "127.0.0.1", port: int | None = None, workers: in
     os.environ[ENV_MODEL_RUNTIME] = settings.model_runtime
     if settings.onnx_model:
         os.environ[ENV_ONNX_MODEL] = settings.onnx_model
-    _serve_workers(workers, options)
+    os.environ[ENV_METRICS] = "1" if settings.metrics else "0"
+    os.environ[ENV_LOG_FORMAT] = settings.log_format
+    with _shared_metrics_dir(settings.metrics):
+        _serve_workers(workers, options)
 
 
 def _serve_workers(workers: int, options: dict[str, Any]) -> None:
@@ -284,3 +310,27 @@ def _serve_workers(workers: int, options: dict[str, Any]) -> None:
     if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
         raise ServeError("the workers could not load the model (the reason is above); "
                          "fix it and start again")
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir(enabled: bool) -> Iterator[None]:
+    """A fresh ``PROMETHEUS_MULTIPROC_DIR`` for the workers' metric files, removed after."""
+    from mlem_lib.serve.metrics import MULTIPROC_ENV
+
+    if not enabled:
+        yield
+        return
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="mlem-metrics-")
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous

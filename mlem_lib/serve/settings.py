@@ -29,6 +29,8 @@ ENV_BATCH_MAX_SIZE = "MLEM_BATCH_MAX_SIZE"
 ENV_BATCH_MAX_LATENCY_MS = "MLEM_BATCH_MAX_LATENCY_MS"
 ENV_MODEL_RUNTIME = "MLEM_MODEL_RUNTIME"
 ENV_ONNX_MODEL = "MLEM_ONNX_MODEL"
+ENV_METRICS = "MLEM_METRICS"
+ENV_LOG_FORMAT = "MLEM_LOG_FORMAT"
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_MB = 100.0
@@ -52,6 +54,9 @@ class ServerSettings(BaseModel):
             :mod:`mlem_lib.serve.model_runtime`) or ``auto`` (ONNX when the export passes
             its parity check, else native).
         onnx_model: an ONNX export of the model to use instead of exporting one.
+        metrics: Prometheus metrics at ``/metrics`` (on by default).
+        log_format: ``text`` (uvicorn's lines, no access log) or ``json`` (one JSON object
+            per line, with an access log line per request).
     """
 
     auth_token: str | None = Field(default=None, repr=False)
@@ -62,6 +67,8 @@ class ServerSettings(BaseModel):
     batch_max_latency_ms: float = Field(default=DEFAULT_BATCH_MAX_LATENCY_MS, ge=0)
     model_runtime: Literal["native", "onnx", "auto"] = "native"
     onnx_model: str | None = None
+    metrics: bool = True
+    log_format: Literal["text", "json"] = "text"
 
     @property
     def max_body_bytes(self) -> int:
@@ -72,8 +79,9 @@ class ServerSettings(BaseModel):
                  auth_token_file: str | None = None, **overrides: object) -> ServerSettings:
         """Settings from ``MLEM_AUTH_TOKEN`` (or ``MLEM_AUTH_TOKEN_FILE``),
         ``MLEM_AUTH_DOCS``, ``MLEM_MAX_BODY_MB``, ``MLEM_SAGEMAKER_METHOD``,
-        ``MLEM_BATCH_MAX_SIZE``, ``MLEM_BATCH_MAX_LATENCY_MS``, ``MLEM_MODEL_RUNTIME`` and
-        ``MLEM_ONNX_MODEL``.
+        ``MLEM_BATCH_MAX_SIZE``, ``MLEM_BATCH_MAX_LATENCY_MS``, ``MLEM_MODEL_RUNTIME``,
+        ``MLEM_ONNX_MODEL``, ``MLEM_METRICS`` (``0``: off) and ``MLEM_LOG_FORMAT`` (``text``
+        or ``json``).
 
         Keyword overrides that are not ``None`` win over the environment; a token given
         directly wins over a token file.
@@ -95,8 +103,7 @@ class ServerSettings(BaseModel):
         if env.get(ENV_AUTH_TOKEN):
             values["auth_token"] = env[ENV_AUTH_TOKEN]
         if env.get(ENV_AUTH_DOCS):
-            values["auth_docs"] = env[ENV_AUTH_DOCS].strip().lower() not in ("", "0", "false",
-                                                                             "no", "off")
+            values["auth_docs"] = _flag(env[ENV_AUTH_DOCS])
         if env.get(ENV_MAX_BODY_MB):
             values["max_body_mb"] = env[ENV_MAX_BODY_MB]
         if env.get(ENV_SAGEMAKER_METHOD):
@@ -109,6 +116,10 @@ class ServerSettings(BaseModel):
             values["model_runtime"] = env[ENV_MODEL_RUNTIME].strip().lower()
         if env.get(ENV_ONNX_MODEL):
             values["onnx_model"] = env[ENV_ONNX_MODEL]
+        if env.get(ENV_METRICS):
+            values["metrics"] = _flag(env[ENV_METRICS])
+        if env.get(ENV_LOG_FORMAT):
+            values["log_format"] = env[ENV_LOG_FORMAT].strip().lower()
         if auth_token_file is not None:
             values["auth_token"] = read_token_file(auth_token_file)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -120,6 +131,10 @@ class ServerSettings(BaseModel):
             raise ServeError("protecting the docs (--auth-docs, MLEM_AUTH_DOCS) needs a token: "
                              "give --auth-token-file, MLEM_AUTH_TOKEN_FILE or MLEM_AUTH_TOKEN")
         return settings
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def _first_error(exc: ValueError) -> str:
@@ -178,7 +193,7 @@ CHILD_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDI
              "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS",
              "XDG_CACHE_HOME", "MLEM_LIB_CACHE_DIR", "MLEM_ONNX_CACHE_DIR", ENV_MAX_BODY_MB,
              ENV_SAGEMAKER_METHOD,
-             ENV_BATCH_MAX_SIZE, ENV_BATCH_MAX_LATENCY_MS)
+             ENV_BATCH_MAX_SIZE, ENV_BATCH_MAX_LATENCY_MS, ENV_METRICS, ENV_LOG_FORMAT)
 
 
 def server_environment(names: Iterable[str] = (), env: Mapping[str, str] | None = None,

@@ -13,6 +13,11 @@ Example:
     'deployments/local.yaml'
 """
 
+# ruff: noqa: E402  (the extra is checked before the Prefect imports below)
+from mlem_lib.extras import need
+
+need("prefect", "mlem_lib's Prefect flows")
+
 from mlem_lib.prefect.flows.batch_apply import batch_apply
 from mlem_lib.prefect.flows.package_model import PackageResult, package_model
 from mlem_lib.prefect.flows.params import (

@@ -101,7 +101,10 @@ def on_dask(address: str, **client_kwargs: Any) -> Flow[..., Any]:
         >>> flow = on_dask("tcp://127.0.0.1:8786")
         >>> flow("models/rf", "big.parquet", "p.parquet")  # doctest: +SKIP
     """
-    from prefect_dask import DaskTaskRunner
+    from mlem_lib.extras import require
 
-    runner: Any = DaskTaskRunner(address=address, client_kwargs=client_kwargs or None)
+    prefect_dask = require("prefect_dask", extra="dask",
+                           feature="batch_apply on a Dask cluster")
+    runner: Any = prefect_dask.DaskTaskRunner(address=address,
+                                              client_kwargs=client_kwargs or None)
     return batch_apply.with_options(task_runner=runner)

@@ -6,6 +6,11 @@ Example:
     ('save_model', 'deploy_model')
 """
 
+# ruff: noqa: E402  (the extra is checked before the Prefect imports below)
+from mlem_lib.extras import need
+
+need("prefect", "mlem_lib's Prefect tasks")
+
 from mlem_lib.prefect.tasks.apply import apply_batch, merge_batch_outputs, plan_batch_partitions
 from mlem_lib.prefect.tasks.build import build_docker_image, build_pip_package, push_image
 from mlem_lib.prefect.tasks.deploy import (
