@@ -64,7 +64,10 @@ echo "bootstrap: syncing .venv from uv.lock ..." >&2
 # --inexact: keep the CPU torch (and what came with it) that a previous run installed
 no_extra=()
 for extra in "${DL_EXTRAS[@]}"; do no_extra+=(--no-extra "$extra"); done
-"${UV[@]}" sync --frozen --all-extras "${no_extra[@]}" --inexact --python "$PY" --quiet >&2
+# bytecode compiled once here: every process (servers, workers, CLI runs in tests) then
+# imports sklearn, pandas or Prefect from .pyc instead of compiling them again (seconds each)
+"${UV[@]}" sync --frozen --all-extras "${no_extra[@]}" --inexact --python "$PY" --quiet \
+    --compile-bytecode >&2
 
 if [ "${MLEM_TORCH:-}" = "skip" ]; then
     echo "bootstrap: MLEM_TORCH=skip: no torch, no transformers" >&2
