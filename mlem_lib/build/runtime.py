@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 DIST_NAME = "mlem-lib"
 # what loading a model and serving it over HTTP imports; everything else is optional
 SERVING_DISTRIBUTIONS = ("pydantic", "pyyaml", "fsspec", "numpy", "pandas", "orjson",
-                         "fastapi", "uvicorn", "httpx", "python-multipart")
+                         "fastapi", "uvicorn", "httpx", "python-multipart",
+                         "prometheus-client")
 
 
 def requirement_name(req: str) -> str:
