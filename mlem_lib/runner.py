@@ -34,6 +34,7 @@ class LoadedModel:
     meta: ModelMeta
     model: Any
     handler: ModelHandler
+    source: str | None = None  # the path or registry reference it was loaded from
 
     @classmethod
     def load(cls, path: str, repo: str | None = None, check_requirements: bool = True,
@@ -45,7 +46,8 @@ class LoadedModel:
             require_model(found.meta, path)
             meta, model = load_found(found, check_requirements, device)
         meta = require_model(meta, path)
-        return cls(meta=meta, model=model, handler=handler_for_type(meta.model_type.type))
+        return cls(meta=meta, model=model, handler=handler_for_type(meta.model_type.type),
+                   source=path)
 
     @classmethod
     def from_object(cls, model: Any, sample_data: Any = None) -> LoadedModel:

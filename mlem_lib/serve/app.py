@@ -2,8 +2,10 @@
 
 One ``POST /<method>`` per model method (MLEM's request and response shapes),
 ``GET /interface.json`` in MLEM's layout, ``GET /health``, SageMaker's
-``GET /ping`` and ``POST /invocations``, and OpenAPI docs at ``/docs`` whose
-request and response schemas come from the saved data schemas.
+``GET /ping`` and ``POST /invocations``, OpenAPI docs at ``/docs`` whose
+request and response schemas come from the saved data schemas, a page to try the
+model at ``/`` (:mod:`mlem_lib.serve.page`) and Prometheus metrics at ``/metrics``
+(:mod:`mlem_lib.serve.metrics`).
 
 Requests skip FastAPI's per-field validation: the raw body is parsed with orjson
 (or, in any other media type the argument's data type speaks, by the data type
@@ -45,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from mlem_lib.data import media
 from mlem_lib.data.media import JSON
@@ -267,6 +269,10 @@ class ModelService:
             self.metrics = ServerMetrics(model_hash=loaded.meta.model_hash,
                                          model_type=loaded.meta.model_type.type,
                                          version=self.version)
+        from mlem_lib.serve.page import render_page
+
+        self.page_bytes = render_page(loaded, self.routes, auth=self.token is not None,
+                                      metrics=settings.metrics)
         self.health_bytes = orjson.dumps({"status": "ok",
                                           "model_type": loaded.meta.model_type.type,
                                           "model_hash": loaded.meta.model_hash,
@@ -548,8 +554,13 @@ router = APIRouter()
 
 
 @router.get("/", include_in_schema=False)
-async def root() -> Response:
-    return RedirectResponse("/docs", status_code=307)
+async def page(request: Request) -> Response:
+    """The model page: description, schemas and a form per method (mlem_lib.serve.page)."""
+    from mlem_lib.serve.page import ORIGIN
+
+    origin = str(request.base_url).rstrip("/").encode()
+    return Response(_service(request).page_bytes.replace(ORIGIN.encode(), origin),
+                    media_type="text/html; charset=utf-8")
 
 
 @router.get("/interface.json", tags=["meta"], summary="methods and schemas (MLEM's layout)")
