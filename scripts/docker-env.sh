@@ -119,6 +119,8 @@ cmd_install() {
   command -v htpasswd >/dev/null 2>&1 || pkgs+=(apache2-utils)
   command -v flock >/dev/null 2>&1 || pkgs+=(util-linux)
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+  # the model page's test drives headless Chromium (tests/test_serve_page.py)
+  command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
   [[ -e /usr/share/keyrings/debian-archive-keyring.gpg ]] || pkgs+=(debian-archive-keyring)
   if [[ ${#pkgs[@]} -eq 0 ]]; then
     log "install: everything already present"
