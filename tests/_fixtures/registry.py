@@ -39,7 +39,7 @@ def _hermetic_env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def hermetic_git(tmp_path_factory, monkeypatch) -> Path:
+def hermetic_git(tmp_path_factory, monkeypatch) -> Iterator[Path]:
     """A private global git config with an identity; no system config; no analytics."""
     if shutil.which("git") is None:
         pytest.fail("git is required for the registry tests")
@@ -49,7 +49,15 @@ def hermetic_git(tmp_path_factory, monkeypatch) -> Path:
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_AUTHOR_NAME",
                 "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
         monkeypatch.delenv(var, raising=False)
-    return home
+    # libgit2 (under GTO's tags) reads HOME once, when pygit2 is first imported: a test
+    # that used the registry earlier in the session would leave its identity in place
+    import pygit2
+
+    paths, level = pygit2.settings.search_path, pygit2.enums.ConfigLevel.GLOBAL
+    before = paths[level]
+    paths[level] = str(home)
+    yield home
+    paths[level] = before
 
 
 @pytest.fixture(scope="session")
