@@ -168,3 +168,23 @@ def test_remove_refuses_an_app_without_a_recorded_deployment(heroku_api_decl, he
     assert "iris-foreign" in heroku_api.apps
     remove(decl, credentials=CREDS, force=True)
     assert "iris-foreign" not in heroku_api.apps
+
+
+def test_batching_settings_become_config_vars(heroku_decl, heroku_double, removed_after,
+                                              saved_lr, saved_lr_v2, identity_rows):
+    """Regression: batch_max_size/batch_max_latency_ms reached local and SageMaker servers
+    but never a Heroku dyno (no config vars were set)."""
+    decl = removed_after(heroku_decl("iris-batched", batch_max_size=8,
+                                     batch_max_latency_ms=2), credentials=CREDS)
+    state = deploy(decl, saved_lr, credentials=CREDS, progress=False)
+    batching = {"MLEM_BATCH_MAX_SIZE": "8", "MLEM_BATCH_MAX_LATENCY_MS": "2"}
+    assert heroku_double.config["iris-batched"] == batching
+    running = [r for r in heroku_double.releases["iris-batched"] if r["current"]]
+    assert running[0]["id"] == state.target["release_id"]
+    assert running[0]["config"] == batching  # what the web dyno runs with
+    _serves(heroku_double, "iris-batched", state.url, saved_lr, identity_rows, [0, 1, 2])
+
+    unbatched = heroku_decl("iris-batched")  # the settings dropped: the vars go too
+    state = deploy(unbatched, saved_lr_v2, credentials=CREDS, progress=False)
+    assert heroku_double.config["iris-batched"] == {}
+    _serves(heroku_double, "iris-batched", state.url, saved_lr_v2, identity_rows, [1, 2, 0])

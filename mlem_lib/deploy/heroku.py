@@ -6,6 +6,8 @@ Follows the documented Platform API and container registry (the API client is
 1. ``GET /apps/{app}``; when it is missing (404) ``POST /apps`` with ``stack: container``;
    a 403 ``forbidden`` means another account owns the name (``AppNameTakenError``);
 2. build the image as ``REGISTRY/APP/web`` and push it with user ``_`` and the API key;
+   the declaration's server settings (``batch_max_size``, ``batch_max_latency_ms``,
+   ``model_runtime``) become the app's config vars (``PATCH /apps/{app}/config-vars``);
 3. ``PATCH /apps/{app}/formation`` with the image id and the ``docker-releases`` Accept
    version: this creates a release, ``pending`` while its release phase runs;
 4. wait for the release to be ``succeeded`` (``failed`` fails the rollout: Heroku
@@ -46,8 +48,11 @@ from mlem_lib.errors import (
     RolledBackError,
     TargetFailedError,
 )
+from mlem_lib.serve.settings import ENV_BATCH_MAX_LATENCY_MS, ENV_BATCH_MAX_SIZE, ENV_MODEL_RUNTIME
 
 POLL_CAP = 10.0  # the longest pause between two polls of a release or the dynos
+#: config vars a declaration's server settings own (set from it, removed when it drops them)
+SERVER_CONFIG_VARS = (ENV_BATCH_MAX_SIZE, ENV_BATCH_MAX_LATENCY_MS, ENV_MODEL_RUNTIME)
 
 if TYPE_CHECKING:
     import httpx
@@ -159,8 +164,10 @@ class HerokuTarget(Target):
             push_image(f"{ref}:latest", self.decl.registry, self.decl.registry_user, key)
             latest = api.latest_releases(app, 10)
             running = next((r for r in latest if r.get("current")), None)
-            self.progress(f"releasing image {image.image_id[:19]}")
             released = True  # from here on the app may run something else
+            if self._set_config_vars(api, app):  # (Heroku makes a release of the change)
+                latest = api.latest_releases(app, 1)
+            self.progress(f"releasing image {image.image_id[:19]}")
             api.release_image(app, image.image_id)
             release = self._new_release(api, int(latest[0]["version"]) if latest else 0)
             release = self._wait_release(api, release)
@@ -178,6 +185,22 @@ class HerokuTarget(Target):
             target={"app": app, "release_id": release["id"],
                     "release_version": release.get("version"), "created_app": created
                     or bool(current and current.target.get("created_app"))})
+
+    def _set_config_vars(self, api: HerokuAPI, app: str) -> bool:
+        """The declaration's server settings (batching, model runtime) as the app's config
+        vars, and those it no longer sets removed; True when something changed. A rollback
+        to an earlier release brings that release's config vars back, as Heroku does."""
+        wanted: dict[str, str | None] = {
+            **dict.fromkeys(SERVER_CONFIG_VARS), **self.decl.server_env()}
+        current = api.config_vars(app)
+        changes = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if not changes:
+            return False
+        shown = ", ".join(f"{k}={v}" if v is not None else f"{k} unset"
+                          for k, v in changes.items())
+        self.progress(f"setting config vars of {app}: {shown}")
+        api.set_config_vars(app, changes)
+        return True
 
     def _new_release(self, api: HerokuAPI, known: int) -> dict[str, Any]:
         """The release the formation update created (the first with a version > ``known``)."""

@@ -224,6 +224,15 @@ class HerokuAPI:
         return self.request("PATCH", f"/apps/{app}/formation", accept=ACCEPT_DOCKER,
                             json={"updates": [{"type": "web", "docker_image": image_id}]})
 
+    def config_vars(self, app: str) -> dict[str, str]:
+        """The app's config vars (the environment its dynos run with)."""
+        return self.request("GET", f"/apps/{app}/config-vars")  # type: ignore[no-any-return]
+
+    def set_config_vars(self, app: str, changes: dict[str, str | None]) -> dict[str, str]:
+        """Set config vars (``None`` removes one); Heroku makes a release of the change."""
+        return self.request("PATCH", f"/apps/{app}/config-vars",  # type: ignore[no-any-return]
+                            json=changes)
+
     def rollback(self, app: str, release_id: str) -> dict[str, Any]:
         """Create a release that runs what release ``release_id`` ran."""
         return self.request("POST", f"/apps/{app}/releases",  # type: ignore[no-any-return]

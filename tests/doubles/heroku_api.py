@@ -29,6 +29,9 @@ behaviour where rollouts break in production:
   previous release. ``POST /apps/{app}/releases`` ``{"release": ID}`` rolls back
   the same way. ``GET /apps/{app}/releases[/{id_or_version}]`` and
   ``GET /apps/{app}/dynos`` reflect all that.
+* **Config vars.** ``GET``/``PATCH /apps/{app}/config-vars`` (``null`` removes one). A
+  change is a release of the running image with the new vars; every release keeps its
+  vars, dynos run with them in their environment, and a rollback brings them back.
 * **Dynos and router.** A dyno gets ``$PORT`` and a network of its own (see
   :mod:`tests.doubles.isolated` for containers); it is ``starting`` until something
   listens on ``$PORT``, ``up`` then, ``crashed`` when its process exits or misses
@@ -163,7 +166,8 @@ class DockerDynos:
                                 auth_config={"username": user, "password": password})
         port = random.randint(3000, 60000)  # Heroku's $PORT is arbitrary: the app must read it
         box = IsolatedContainer.run(self.docker, release["docker_image"], port=port,
-                                    user=self.user, environment={"PORT": str(port)},
+                                    user=self.user,
+                                    environment={**release["config"], "PORT": str(port)},
                                     labels={"mlem.test": "heroku-double"})
         return Dyno(release, box)
 
@@ -187,7 +191,7 @@ class ProcessDynos:
         from tests.conftest import free_port
 
         port = free_port()  # Heroku, not the app, chooses $PORT
-        env = clean_env(PORT=str(port), MLEM_HOST="127.0.0.1",
+        env = clean_env(**release["config"], PORT=str(port), MLEM_HOST="127.0.0.1",
                         MLEM_MODEL=self.images[release["docker_image"]])
         log = os.path.join(self.logs, f"{app}-v{release['version']}.log")
         return Dyno(release, start_entrypoint(env, port, log))
@@ -312,6 +316,7 @@ class HerokuDouble(LoopbackServer):
         self.fail_releases = 0
         self.apps: dict[str, dict[str, Any]] = {}
         self.releases: dict[str, list[dict[str, Any]]] = {}
+        self.config: dict[str, dict[str, str]] = {}  # app -> config vars
         self.dynos: dict[str, Dyno] = {}
         self.routers: dict[str, AppRouter] = {}
         self.calls: list[tuple[float, str, str, int]] = []  # (time, method, path, status)
@@ -370,6 +375,7 @@ class HerokuDouble(LoopbackServer):
         if router is not None:
             router.stop_server()
         self.releases.pop(app, None)
+        self.config.pop(app, None)
         self.apps.pop(app, None)
 
     # --- state changes -----------------------------------------------------------------
@@ -383,15 +389,19 @@ class HerokuDouble(LoopbackServer):
             "build_stack": {"name": stack}, "web_url": url + "/",
             "owner": {"email": "test@example.com"}}
         self.releases[name] = []
+        self.config[name] = {}
         return self.apps[name]
 
-    def _release(self, app: str, image: str, description: str, status: str = "pending"
+    def _release(self, app: str, image: str | None, description: str,
+                 status: str = "pending", config: dict[str, str] | None = None
                  ) -> dict[str, Any]:
         rels = self.releases[app]
+        if config is not None:
+            self.config[app] = dict(config)
         release = {"id": str(uuid.uuid4()), "version": len(rels) + 1, "status": status,
                    "description": description, "current": status == "succeeded",
                    "created_at": _now(), "updated_at": _now(), "docker_image": image,
-                   "user": {"email": "test@example.com"}}
+                   "config": dict(self.config[app]), "user": {"email": "test@example.com"}}
         if status == "succeeded":
             for r in rels:
                 r["current"] = False
@@ -419,7 +429,7 @@ class HerokuDouble(LoopbackServer):
             old = self.dynos.pop(app, None)
         if old is not None:
             old.stop()
-        if self.runner is not None:
+        if self.runner is not None and release["docker_image"] is not None:
             dyno = self.runner.start(app, release)
             with self.lock:
                 self.dynos[app] = dyno
@@ -491,6 +501,8 @@ class HerokuDouble(LoopbackServer):
                 ("id", "version")),
             ("GET", ("dynos",)): lambda: paged(self._dynos(app), request.headers.get("range"),
                                                ("id", "name")),
+            ("GET", ("config-vars",)): lambda: json_response(200, self.config[app]),
+            ("PATCH", ("config-vars",)): lambda: self._set_config(app, body or {}),
         }
         if method == "GET" and len(rest) == 2 and rest[0] == "releases":
             return self._one_release(app, rest[1])
@@ -501,7 +513,21 @@ class HerokuDouble(LoopbackServer):
 
     @staticmethod
     def _public(release: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in release.items() if k != "docker_image"}
+        return {k: v for k, v in release.items() if k not in ("docker_image", "config")}
+
+    def _set_config(self, app: str, body: dict[str, Any]) -> httpx.Response:
+        """``PATCH /apps/{app}/config-vars``: ``null`` removes a var; a change is a release
+        of the running image with the new config (the dynos restart with it)."""
+        with self.lock:
+            config = {**self.config[app], **{str(k): str(v) for k, v in body.items()
+                                             if v is not None}}
+            for key in (k for k, v in body.items() if v is None):
+                config.pop(str(key), None)
+            if config != self.config[app]:
+                running = next((r for r in self.releases[app] if r["current"]), None)
+                self._release(app, running["docker_image"] if running else None,
+                              f"Set {', '.join(map(str, body))} config vars", config=config)
+            return json_response(200, self.config[app])
 
     def _create_app(self, body: dict[str, Any]) -> httpx.Response:
         name = str(body.get("name") or f"app-{uuid.uuid4().hex[:8]}")
@@ -548,7 +574,7 @@ class HerokuDouble(LoopbackServer):
                           f"Release v{old[0]['version']} did not succeed: cannot roll back to it")
         with self.lock:
             release = self._release(app, old[0]["docker_image"],
-                                    f"Rollback to v{old[0]['version']}")
+                                    f"Rollback to v{old[0]['version']}", config=old[0]["config"])
         return json_response(201, self._public(release))
 
     def _one_release(self, app: str, key: str) -> httpx.Response:
