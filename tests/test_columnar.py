@@ -113,6 +113,9 @@ def _bodies(frame: pd.DataFrame) -> dict[str, tuple[bytes, str]]:
             "columns": list(reordered.columns), "data": reordered.to_numpy().tolist()}}),
             media.JSON),
         "split, pretty-printed": (json.dumps({"data": split}, indent=1).encode(), media.JSON),
+        "pandas to_json(orient='split')": (
+            b'{"data": ' + frame.to_json(orient="split", double_precision=15).encode() + b"}",
+            media.JSON),
         "parquet": (parquet.getvalue(), media.PARQUET),
         "csv": (frame.to_csv(index=False).encode(), media.CSV),
         "npy": (npy.getvalue(), media.NPY),

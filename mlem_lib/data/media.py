@@ -213,14 +213,16 @@ def is_matrix(value: Any) -> bool:
 
 def split_columns(payload: Any) -> list[str] | None:
     """The column names of pandas' split layout ``{"columns": [...], "data": <matrix>}``
-    whose data is the matrix of :func:`loads_json_matrix`; None for anything else.
+    whose data is the matrix of :func:`loads_json_matrix`; None for anything else. An
+    ``"index"`` (``DataFrame.to_json(orient="split")`` writes one) is left out, as the
+    regular reader of the layout does.
 
     Example:
         >>> rest, _ = loads_json_matrix(b'{"columns": ["a"], "data": [[1], [2]]}', "int64")
         >>> split_columns(rest), split_columns({"columns": ["a"], "data": [[1]]})
         (['a'], None)
     """
-    if not isinstance(payload, dict) or payload.keys() != {"columns", "data"}:
+    if not isinstance(payload, dict) or payload.keys() - {"index"} != {"columns", "data"}:
         return None
     columns = payload["columns"]
     if not is_matrix(payload["data"]) or not isinstance(columns, list) or \
