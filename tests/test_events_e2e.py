@@ -161,6 +161,19 @@ def test_assigning_prod_from_the_cli_rolls_that_version_out_through_the_trigger(
     assert json.dumps(registered[0]["payload"]).count("ident@v0.0.1") == 1
     assert len(triggered()) == 1
 
+    # the `assign` deployment's flow announces from inside its run; staging triggers nothing
+    code = ("from mlem_lib.prefect.flows import AssignRequest, assign_model\n"
+            f"print(assign_model(AssignRequest(name='iris', stage='staging', version={v1!r}, "
+            f"repo={repo!r})).tag)\n")
+    _run([sys.executable, "-c", code], env, project)
+    staged = _wait_for("mlem.model.stage-assigned to staging", lambda: [
+        e for e in _events(env).get("mlem.model.stage-assigned", [])
+        if e["resource"]["mlem.stage"] == "staging"], 60)
+    assert staged[0]["resource"]["mlem.version"] == v1
+    roles = {r["prefect.resource.role"] for r in staged[0]["related"]}
+    assert {"registry", "flow-run"} <= roles, staged[0]["related"]
+    assert len(triggered()) == 1
+
 
 def _identity(x: Any) -> Any:
     return x

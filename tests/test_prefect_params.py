@@ -13,7 +13,7 @@ from rich.text import Text
 from mlem_lib.prefect import flows
 
 FLOWS = [flows.register_model, flows.register_saved_model, flows.package_model,
-         flows.rollout_model, flows.redeploy_stage, flows.batch_apply]
+         flows.rollout_model, flows.redeploy_stage, flows.batch_apply, flows.assign_model]
 
 
 def schema_of(flow: Any) -> dict[str, Any]:

@@ -143,3 +143,15 @@ class RedeployRequest(_Params):
     credentials: Credentials = None
     state_url: StateUrl = None
     smoke_timeout: SmokeTimeout = 60.0
+
+
+class AssignRequest(_Params):
+    """``assign_model``: put a registered version in a stage (promote it)."""
+
+    name: str = Field(..., pattern=NAME_PATTERN, description="The model's name in the registry.")
+    stage: str = Field(default="prod", pattern=NAME_PATTERN,
+                       description="The stage to put the version in (assigning prod rolls "
+                                   "it out through the rollout deployment's trigger).")
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN,
+                                description="The version, e.g. v1.2.0 (default: the latest).")
+    repo: Repo = "."
