@@ -133,3 +133,33 @@ def test_in_chromium_the_prefilled_form_calls_the_model_and_shows_a_table(
     assert predicted == [label, label]
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
+
+
+def _byte_count(data: bytes) -> int:
+    return len(data)
+
+
+def test_in_chromium_a_file_picker_uploads_bytes(start_server, tmp_path):
+    if chromium_binary() is None:
+        skip_or_fail("chromium is not installed (apt-get install chromium)")
+    import mlem_lib.api as mlem
+
+    path = str(tmp_path / "count")
+    mlem.save(_byte_count, path, sample_data=b"hello")
+    page = _page(LoadedModel.load(path))
+    assert 'data-kind="file"' in page and 'type="file" name="file" data-types=' in page
+    assert "accept=" not in page  # raw bytes: any file
+    upload = tmp_path / "sound.wav"
+    upload.write_bytes(b"RIFF" + bytes(range(256)) * 4)
+    server = start_server(path)
+    with Browser() as browser:
+        browser.open(f"{server.url}/")
+        browser.set_files("form[data-method=predict] input[type=file]", upload)
+        browser.evaluate("document.querySelector('form[data-method=predict] "
+                         "button[type=submit]').click()")
+        status = browser.wait_for(
+            "document.querySelector('form[data-method=predict]').dataset.answered")
+        shown = browser.evaluate(
+            "document.querySelector('.answer[data-method=predict]').innerText")
+    assert status == "200", shown
+    assert str(upload.stat().st_size) in shown

@@ -124,9 +124,11 @@ def _form(sig: Signature, public: str) -> str:
                   '<button type="button" class="drop-row">&minus; row</button></p>')
         kind = "columns"
     elif files:
-        accept = ",".join(files)
-        inputs = (f'<label>{_e(arg.name)} <input type="file" name="file" '
-                  f'accept="{_e(accept)}"></label>')
+        # any file for raw bytes; the picker shows only images for an image argument
+        narrow = [k for k in files if k != "application/octet-stream"]
+        accept = f' accept="{_e(",".join(narrow))}"' if narrow else ""
+        inputs = (f'<label>{_e(arg.name)} <input type="file" name="file"{accept} '
+                  f'data-types="{_e(",".join(files))}"></label>')
         kind = "file"
     else:
         sample = _sample_payload(arg)
@@ -369,9 +371,12 @@ _JS = r"""
     var token = document.getElementById("token");
     if (token && token.value) { headers["Authorization"] = "Bearer " + token.value; }
     if (kind === "file") {
-      var file = form.querySelector("input[type=file]").files[0];
+      var input = form.querySelector("input[type=file]"), file = input.files[0];
       if (!file) { throw new Error("choose a file first"); }
-      headers["Content-Type"] = file.type || "application/octet-stream";
+      // the file's own type when the argument speaks it, else raw bytes
+      var types = input.dataset.types.split(",");
+      headers["Content-Type"] = types.indexOf(file.type) >= 0 ? file.type
+        : "application/octet-stream";
       return {headers: headers, body: file};
     }
     headers["Content-Type"] = "application/json";

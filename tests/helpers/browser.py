@@ -111,6 +111,14 @@ class Browser:
         self.send("Page.navigate", url=url)
         self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'")
 
+    def set_files(self, selector: str, *paths: Path) -> None:
+        """Choose ``paths`` in the file input matching ``selector`` (as a user would)."""
+        root = self.send("DOM.getDocument")["root"]["nodeId"]
+        node = self.send("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]
+        if not node:
+            raise AssertionError(f"no element matches {selector}")
+        self.send("DOM.setFileInputFiles", nodeId=node, files=[str(p) for p in paths])
+
     def screenshot(self, path: Path) -> Path:
         """A PNG of the whole page at ``path``."""
         shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
