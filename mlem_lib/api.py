@@ -53,7 +53,7 @@ def save(obj: Any, path: str, sample_data: Any = None, *, description: str | Non
         sample_data: example input; gives the argument schema and, by calling each
             method on a few rows, the return schema. Its first row is kept as the
             request example of ``/docs`` and of deployment smoke tests. A model may also
-            be the path of a model file (``model.onnx``).
+            be the path of a model file (``model.onnx``, ``model.keras``).
         description: free text written into the metadata.
         labels: tags written into the metadata.
         input_schema: the argument schema, declared instead of inferred from

@@ -132,6 +132,7 @@ BUILTINS: tuple[Plugin, ...] = (
              modules=("onnxruntime",)),
     _builtin("models", "catboost", "mlem_lib.models.catboost:HANDLER", "catboost",
              extra="catboost"),
+    _builtin("models", "keras", "mlem_lib.models.keras:HANDLER", "keras", extra="keras"),
     _builtin("models", "torch", "mlem_lib.models.torch:HANDLER", "torch", extra="torch"),
     # pipelines, and (model, tokenizer) pairs: a tuple is a builtin object
     _builtin("models", "transformers", "mlem_lib.models.transformers:HANDLER", "transformers",

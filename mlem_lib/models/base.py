@@ -35,7 +35,7 @@ PER_CLASS_PREFIX = {"predict_proba": "proba", "predict_log_proba": "log_proba",
                     "decision_function": "decision"}
 
 # model files that ``save`` takes by path: suffix -> the framework that reads them
-MODEL_FILE_SUFFIXES = {".onnx": "onnx"}
+MODEL_FILE_SUFFIXES = {".onnx": "onnx", ".keras": "keras"}
 
 
 class ModelHandler:
