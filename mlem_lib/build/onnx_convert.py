@@ -9,7 +9,7 @@ sklearn             ``skl2onnx`` (estimators and pipelines, ColumnTransformer)
 lightgbm            ``onnxmltools.convert_lightgbm``
 xgboost             ``onnxmltools.convert_xgboost``
 catboost            CatBoost's own ``save_model(format="onnx")``
-torch               ``torch.onnx.export`` (when PyTorch models are saved)
+torch               ``torch.onnx.export`` (:mod:`mlem_lib.build.onnx_torch`)
 ==================  =========================================================
 
 Each returns a :class:`Conversion`: the graph, how the model's argument feeds it (one
@@ -334,7 +334,7 @@ def convert(loaded: LoadedModel, opset: int | None = None) -> Conversion:
 # converters living in the framework's own module: "module:function"
 _EXTRA_CONVERTERS = {
     "catboost": "mlem_lib.models.catboost:to_onnx",
-    "torch": "mlem_lib.models.torch:to_onnx",
+    "torch": "mlem_lib.build.onnx_torch:to_onnx",
 }
 
 
