@@ -224,10 +224,24 @@ def _shape_like_native(spec: OnnxMethod, sig: Signature) -> OnnxMethod | str:
     returns = sig.returns
     if isinstance(returns, UnspecifiedType):
         return spec
-    if not isinstance(returns, NumpyNdarrayType):
+    tensor = torch_tensor_type()
+    as_torch = tensor is not None and isinstance(returns, tensor)
+    if not (as_torch or isinstance(returns, NumpyNdarrayType)):
         return f"it returns {returns.describe()}, not an array"
-    shape, dtype = returns.shape, returns.dtype
-    return spec.model_copy(update={"dtype": dtype, "squeeze": len(shape) == 1})
+    shape, dtype = getattr(returns, "shape", None), getattr(returns, "dtype", None)
+    if as_torch and dtype == "bfloat16":
+        return "it returns bfloat16 tensors, which ONNX Runtime answers as float32"
+    return spec.model_copy(update={"dtype": dtype, "squeeze": shape is not None
+                                   and len(shape) == 1, "as_torch": as_torch})
+
+
+def torch_tensor_type() -> type | None:
+    """The torch tensor data type, where this installation has it (else None)."""
+    try:
+        from mlem_lib.data.tensor import TorchTensorType
+    except ImportError:
+        return None
+    return TorchTensorType
 
 
 def _opset(graph: Any) -> int | None:
@@ -250,6 +264,9 @@ def twin_model(loaded: LoadedModel, conversion: Conversion) -> tuple[OnnxModel,
             skipped[name] = shaped
         else:
             methods[name] = shaped
+    if not methods:
+        raise BuildError("the ONNX export answers none of the model's methods like the "
+                         f"model: {'; '.join(f'{m}: {r}' for m, r in skipped.items())}")
     signatures = {m: loaded.meta.model_type.methods[m] for m in methods}
     twin = OnnxModel(conversion.graph, methods=methods, feed=conversion.feed,
                      columns=conversion.columns, signatures=signatures)

@@ -24,8 +24,11 @@ DEFAULT_OPSET = 17
 
 
 def _tensor_schema(type_: Any, what: str) -> tuple[list[int | None], str]:
+    from mlem_lib.build.onnx import torch_tensor_type
+
+    tensor = torch_tensor_type()
     shape, dtype = getattr(type_, "shape", None), getattr(type_, "dtype", None)
-    if getattr(type_, "type", None) != "torch" or shape is None or dtype is None:
+    if tensor is None or not isinstance(type_, tensor) or shape is None or dtype is None:
         described = type_.describe() if hasattr(type_, "describe") else type(type_).__name__
         raise BuildError(f"ONNX export of PyTorch models takes models whose {what} is one "
                          f"tensor (this one's is {described})")

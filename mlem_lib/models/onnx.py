@@ -125,6 +125,7 @@ class OnnxMethod(BaseModel):
         outputs: graph output names; one is returned as is, several as a dict.
         dtype: cast the (single) output to this numpy dtype (the native model's).
         squeeze: drop a trailing axis of size 1 (``(n, 1)`` -> ``(n,)``).
+        as_torch: answer a torch tensor (an exported PyTorch model answers like the model).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -132,6 +133,7 @@ class OnnxMethod(BaseModel):
     outputs: list[str]
     dtype: str | None = None
     squeeze: bool = False
+    as_torch: bool = False
 
 
 class OnnxIO(BaseModel):
@@ -435,6 +437,11 @@ def _shape_output(value: Any, spec: OnnxMethod) -> Any:
         value = value.reshape(value.shape[:-1])
     if spec.dtype is not None and isinstance(value, np.ndarray) and str(value.dtype) != spec.dtype:
         value = value.astype(spec.dtype)
+    if spec.as_torch:
+        from mlem_lib.extras import require
+
+        torch = require("torch", extra="torch", feature="PyTorch models exported to ONNX")
+        value = torch.from_numpy(np.ascontiguousarray(value))
     return value
 
 
