@@ -11,6 +11,7 @@ model on the saved sample (:mod:`mlem_lib.build.onnx`).
 from __future__ import annotations
 
 import io
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from mlem_lib.errors import BuildError
@@ -63,7 +64,8 @@ def to_onnx(loaded: LoadedModel, opset: int | None) -> Conversion:
         model.eval()
     buffer = io.BytesIO()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's notes on TorchScript modules
             torch.onnx.export(model, (example,), buffer, dynamo=False,
                               input_names=[INPUT], output_names=[OUTPUT],
                               dynamic_axes={INPUT: {0: "N"}, OUTPUT: {0: "N"}},
