@@ -65,12 +65,15 @@ def _keras(backend: str | None = None) -> Any:
         return require("keras", extra="keras", feature="Keras models")
     except MissingExtraError as exc:
         missing = getattr(exc.__cause__, "name", None)
-        if missing in BACKEND_MODULES.values() and missing != "torch":
+        if missing in BACKEND_MODULES.values():
             chosen = os.environ.get(BACKEND_ENV) or "tensorflow"
             error = MissingExtraError("Keras models", "keras", missing)
             error.msg = (f"Keras models with the {chosen} backend need {missing!r}, which is "
-                         f"not installed: pip install {missing}, or use the torch backend "
-                         "(KERAS_BACKEND=torch, pip install 'mlem-lib[keras]')")
+                         "not installed: " + ("pip install 'mlem-lib[keras,torch]'"
+                                              if missing == "torch" else
+                                              f"pip install {missing}, or use the torch "
+                                              "backend (KERAS_BACKEND=torch, pip install "
+                                              "'mlem-lib[keras,torch]')"))
             error.args = (error.msg,)  # an ImportError's str() is its msg
             raise error from exc
         raise
