@@ -47,6 +47,8 @@ BACKEND_ENV = "KERAS_BACKEND"
 #: the package each Keras backend runs on (what a saved model requires besides keras)
 BACKEND_MODULES = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow",
                    "numpy": "numpy", "openvino": "openvino"}
+#: the backend the tests run (the ``[torch]`` extra installs it)
+TESTED_BACKEND = "torch"
 #: up to this many rows, ``predict`` is one ``predict_on_batch`` call
 ONE_BATCH = 1024
 
@@ -70,7 +72,7 @@ def _keras(backend: str | None = None) -> Any:
             error = MissingExtraError("Keras models", "keras", missing)
             error.msg = (f"Keras models with the {chosen} backend need {missing!r}, which is "
                          "not installed: " + ("pip install 'mlem-lib[keras,torch]'"
-                                              if missing == "torch" else
+                                              if missing == TESTED_BACKEND else
                                               f"pip install {missing}, or use the torch "
                                               "backend (KERAS_BACKEND=torch, pip install "
                                               "'mlem-lib[keras,torch]')"))
