@@ -65,3 +65,22 @@ def test_wait_healthy_times_out():
         wait_healthy(f"http://127.0.0.1:{free_port()}", 0.3, poll=0.1)
     with pytest.raises(DeploymentError, match="process died"):
         wait_healthy(f"http://127.0.0.1:{free_port()}", 5, alive=lambda: "process died")
+
+
+def test_smoke_test_wants_the_server_to_serve_the_deployed_model(served, saved_lr, saved_rf,
+                                                                  iris):
+    """Issue 12 item 8: a server that answers but serves another model does not pass."""
+    from mlem_lib.deploy.smoke import SmokeRequest, smoke_test
+
+    lr, rf = read_model_meta(saved_lr), read_model_meta(saved_rf)
+    with pytest.raises(SmokeTestError, match=f"does not serve model {rf.model_hash[:12]}.*"
+                                             f"reports {lr.model_hash[:12]}"):
+        smoke_test(served, model_hash=rf.model_hash, request=SmokeRequest.for_model(rf),
+                   timeout=0.5, poll=0.1)
+    answer = smoke_test(served, model_hash=lr.model_hash, request=SmokeRequest.for_model(lr))
+    assert isinstance(answer, list) and len(answer) == 1
+    rows = smoke_test(served, data=iris[0].head(3), model_hash=lr.model_hash)
+    assert len(rows) == 3
+    assert smoke_test(served, model_hash=lr.model_hash) is None  # health and hash only
+    with pytest.raises(SmokeTestError, match="HTTP 4"):
+        smoke_test(served, data=[{"not_a_column": 1.0}])

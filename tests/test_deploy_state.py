@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -91,3 +92,72 @@ def test_lock_of_another_host_is_respected(tmp_path):
     with pytest.raises(DeploymentLockedError, match="some-other-machine"), \
             StateStore(str(path)).lock():
         pass
+
+
+
+_RACER = """
+import os, sys, time
+from pathlib import Path
+from mlem_lib.deploy.state import StateStore
+from mlem_lib.errors import DeploymentLockedError
+path, folder, rounds = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+log = str(folder / "holders.log")
+(folder / f"ready-{os.getpid()}").touch()
+for k in range(rounds):
+    go = str(folder / f"go-{k}")
+    while not os.path.exists(go):  # spin: every racer leaves at the same moment
+        pass
+    try:
+        with StateStore(path).lock(timeout=0):
+            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            os.write(fd, f"{k} in {os.getpid()}\\n".encode())
+            time.sleep(0.02)
+            os.write(fd, f"{k} out {os.getpid()}\\n".encode())
+            os.close(fd)
+    except DeploymentLockedError:
+        pass
+    (folder / f"done-{k}-{os.getpid()}").touch()
+"""
+
+
+def _wait_for(folder, pattern: str, count: int, procs) -> None:
+    deadline = time.monotonic() + 60
+    while len(list(folder.glob(pattern))) < count:
+        assert time.monotonic() < deadline, f"the racers did not reach {pattern}"
+        assert all(p.poll() is None for p in procs), "a racer died"
+        time.sleep(0.005)
+
+
+def test_racing_takeovers_of_a_stale_lock_never_both_hold_it(tmp_path):
+    """Issue 12 item 8: runs that find the same stale lock take it over one at a time.
+
+    Each round leaves a lock of a dead process behind and lets the racers find it at the
+    same moment; the log of who held the lock must never show two holders at once.
+    """
+    path = tmp_path / "d.state.json"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(),
+                        "since": "then"})
+    racers, rounds = 4, 25
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(path), str(tmp_path),
+                               str(rounds)]) for _ in range(racers)]
+    try:
+        _wait_for(tmp_path, "ready-*", racers, procs)
+        for k in range(rounds):
+            (tmp_path / "d.state.json.lock").write_text(stale)
+            (tmp_path / f"go-{k}").touch()
+            _wait_for(tmp_path, f"done-{k}-*", racers, procs)
+        for p in procs:
+            assert p.wait(30) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    events = (tmp_path / "holders.log").read_text().splitlines()
+    assert events, "nobody ever took the stale lock over"
+    for enter, leave in zip(events[::2], events[1::2], strict=True):
+        k, what, pid = enter.split()
+        assert what == "in" and leave == f"{k} out {pid}", \
+            f"two runs held the lock at once: {events}"
+    assert {e.split()[0] for e in events} == {str(k) for k in range(rounds)}  # taken each round

@@ -1,17 +1,31 @@
-"""The ``local`` target: the model served on this machine.
+"""The ``local`` target: the model served on this machine, updated without downtime.
 
 Two runtimes:
 
-* ``container``: the model's image (built with :func:`mlem_lib.build.docker.build_docker`) runs
-  with ``network_mode="host"`` and ``PORT``/``MLEM_HOST`` in its environment
-  (engines started with ``--bridge=none`` cannot publish ports).
-* ``process``: our server (``python -m mlem_lib.serve.container``) as a
-  detached background process serving a private copy of the model; its PID,
-  log file and model copies live in ``<name>.run/`` next to the state file.
+* ``process``: a background process of this Python serving a private copy of the
+  model (copies per model hash live in ``<name>.run/models/``, so a rollback still
+  has the old model after its source was overwritten);
+* ``container``: the model's image (built with
+  :func:`mlem_lib.build.docker.build_docker`) on the host network (engines started with
+  ``--bridge=none`` cannot publish ports).
 
 ``runtime: auto`` picks the container runtime when a Docker engine answers.
-An update stops the old server (it holds the port), starts the new one and
-smoke-tests it; when that fails the old one is started again.
+
+The declared ``host:port`` belongs to a small listener process
+(:mod:`mlem_lib.deploy.listener`) that keeps the listening socket open for the
+deployment's lifetime. Model servers are workers (:mod:`mlem_lib.deploy.worker`) that
+accept on that socket. An update:
+
+1. starts the new worker beside the old one, on a private port;
+2. waits until the private port's ``/health`` reports the new model hash and the smoke
+   request succeeds there (nothing public has changed yet: a failure stops the new
+   worker and the old one never noticed);
+3. lets the new worker accept on the public socket, then stops the old one gracefully.
+
+Requests during an update all succeed: the socket is never closed. Every process and
+container this target starts is recorded (``<name>.run/spawned/``) until the state
+names it, so a run that was killed half-way leaves nothing that the next run does not
+find and stop.
 
 Example:
     >>> deploy("deployments/local.yaml", "models/rf").url  # doctest: +SKIP
@@ -23,9 +37,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
+import signal
 import subprocess
 import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,12 +51,18 @@ from pydantic import Field
 
 from mlem_lib.deploy.base import ModelSource, Target
 from mlem_lib.deploy.declaration import BaseDeclaration
-from mlem_lib.deploy.smoke import check_http, wait_healthy
+from mlem_lib.deploy.listener import READY, TAKEN
+from mlem_lib.deploy.smoke import SmokeRequest, smoke_test, wait_healthy
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
-from mlem_lib.errors import DeploymentError, DockerUnavailableError, RolledBackError
+from mlem_lib.deploy.worker import ENV_LISTENER, ENV_PRIVATE_HOST, FAILED, PRIVATE, PUBLIC
+from mlem_lib.errors import (
+    DeploymentError,
+    DockerUnavailableError,
+    RolledBackError,
+    SmokeTestError,
+)
 from mlem_lib.meta import ModelMeta
-from mlem_lib.processes import pid_alive, stop_pid
-from mlem_lib.processes import start_time as _start_time
+from mlem_lib.processes import same_process, start_time, stop_pid
 from mlem_lib.serve.settings import server_environment
 
 LABEL = "mlem.deployment"
@@ -71,10 +95,16 @@ def docker_client() -> Any:
     return client()
 
 
-def _port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
+@dataclass
+class Worker:
+    """A model server this target started (a process or a container)."""
+
+    runtime: str
+    private_url: str
+    ids: dict[str, Any]
+    alive: Callable[[], str | None]
+    go_public: Callable[[], None]
+    stop: Callable[[], None]
 
 
 class LocalTarget(Target):
@@ -96,6 +126,13 @@ class LocalTarget(Target):
             return Path(path).parent / f"{self.decl.name}.run"
         return Path.home() / ".cache" / "mlem_lib" / "deploy" / f"{self.decl.name}.run"
 
+    @property
+    def listener_address(self) -> str:
+        """The listener's abstract unix socket (see ``listener.control_address``)."""
+        from mlem_lib.deploy.listener import control_address
+
+        return control_address(f"{self.run_dir.resolve()} {self.decl.host}:{self.decl.port}")
+
     def _runtime(self, current: DeploymentState | None = None) -> str:
         if current is not None and current.target.get("runtime"):
             return str(current.target["runtime"])
@@ -107,62 +144,112 @@ class LocalTarget(Target):
             return "process"
         return "container"
 
-    # --- rollout -------------------------------------------------------------
-    def rollout(self, source: ModelSource,
-                current: DeploymentState | None) -> DeploymentState:
-        runtime = self._runtime()
-        if runtime == "container":
-            return self._rollout_container(source, current)
-        return self._rollout_process(source, current)
+    # --- what was started: recorded until the state names it ---------------------------
+    @property
+    def _spawned(self) -> Path:
+        return self.run_dir / "spawned"
 
-    def rollback(self, current: DeploymentState) -> DeploymentState:
-        previous = current.previous
-        assert previous is not None
-        if previous.target.get("runtime") == "container":
-            meta = self._image_meta(str(previous.image_id))
-            state = self._launch_container(str(previous.image), str(previous.image_id), meta,
-                                           current)
-        else:
-            from mlem_lib.locate import read_model_meta
+    def _record(self, kind: str, ident: str, started: str | None = None) -> None:
+        self._spawned.mkdir(parents=True, exist_ok=True)
+        (self._spawned / f"{kind}-{ident}").write_text(started or "")
 
-            copy = str(previous.target.get("model_copy", ""))
-            if not os.path.exists(copy + ".mlem"):
-                raise DeploymentError(f"the copy of the previous model ({copy}) is gone: "
-                                      "deploy it again instead")
-            state = self._launch_process(copy, read_model_meta(copy), current)
-        return state.model_copy(update={"model_path": previous.model_path})
+    @staticmethod
+    def _tracked(state: DeploymentState | None) -> set[str]:
+        if state is None:
+            return set()
+        t = state.target
+        return {f"pid-{t.get('pid')}", f"pid-{t.get('listener_pid')}",
+                f"container-{t.get('container_id')}"}
 
-    def _stop_current(self, current: DeploymentState | None) -> None:
-        if current is None:
+    def _stop_leftovers(self, current: DeploymentState | None) -> None:
+        """Stop what an interrupted run started but never recorded in the state."""
+        if not self._spawned.is_dir():
             return
-        if current.target.get("runtime") == "container":
-            self._stop_container(current.target.get("container_id"), remove=False)
-        else:
-            stop_pid(int(current.target.get("pid", 0)), current.target.get("started"))
+        tracked = self._tracked(current)
+        for marker in sorted(self._spawned.iterdir()):
+            kind, _, ident = marker.name.partition("-")
+            if marker.name in tracked:
+                continue
+            if kind == "pid":
+                stop_pid(int(ident), marker.read_text().strip() or None)
+            elif kind == "container":
+                self._remove_container(ident)
+            marker.unlink(missing_ok=True)
 
-    def _smoke(self, meta: ModelMeta, alive: Any) -> None:
-        wait_healthy(self.url, self.decl.wait_timeout, self.decl.poll_interval, alive=alive)
-        check_http(self.url, meta, self.decl.smoke_method, data_file=self.decl.smoke_data)
+    # --- logs -------------------------------------------------------------------------
+    @staticmethod
+    def _wait_for_line(read: Callable[[], str], marker: str, alive: Callable[[], str | None],
+                       timeout: float, what: str, fail: str | None = None) -> str:
+        """The rest of the first line of ``read()`` that starts with ``marker``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in read().splitlines():
+                if line.startswith(marker):
+                    return line[len(marker):].strip()
+                if fail and line.startswith(fail):
+                    raise DeploymentError(f"{what}: {line}")
+            problem = alive()
+            if problem:
+                raise DeploymentError(f"{what}: {problem}")
+            if time.monotonic() >= deadline:
+                raise DeploymentError(f"{what}: no answer within {timeout:g}s")
+            time.sleep(0.05)
 
-    def _restore(self, current: DeploymentState | None, error: BaseException) -> None:
-        """Start the previous version again after ``error`` and raise RolledBackError."""
-        if current is None:
-            raise error
-        self.progress(f"rollout failed ({error}); starting the previous version again")
+    @staticmethod
+    def _tail(text: str) -> str:
+        lines = [line for line in text.strip().splitlines() if line.strip()][-5:]
+        return " | ".join(lines) or "no output"
+
+    # --- the listener -------------------------------------------------------------------
+    def _listener_alive(self, state: DeploymentState | None) -> bool:
+        if state is None or not state.target.get("listener_pid"):
+            return False
+        return same_process(int(state.target["listener_pid"]),
+                            state.target.get("listener_started"))
+
+    def _start_listener(self) -> dict[str, Any]:
+        """Start the listener of ``host:port``; its ids for the state.
+
+        Raises:
+            DeploymentError: the port is taken (the message names the field).
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.run_dir / "listener.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "mlem_lib.deploy.listener", "--host", self.decl.host,
+                 "--port", str(self.decl.port), "--control", self.listener_address],
+                env=server_environment(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True)
+        started = start_time(proc.pid)
+        self._record("pid", str(proc.pid), started)
+
+        def read() -> str:
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+
+        def alive() -> str | None:
+            code = proc.poll()
+            return None if code is None else f"exited with code {code}"
+
         try:
-            if current.target.get("runtime") == "container":
-                restored = self._restart_container(current)
-            else:
-                restored = self._restart_process(current)
-        except DeploymentError as exc:
-            raise DeploymentError(
-                f"rollout failed ({error}) and the previous version did not start again: "
-                f"{exc}") from error
-        # deploy() saves this: same version as before, new process/container ids
-        raise RolledBackError(f"{error} (rolled back: the previous version runs again)",
-                              restored_state=restored, reason=error) from error
+            self._wait_for_line(read, READY, alive, 30.0, "the listener did not start")
+        except DeploymentError:
+            stop_pid(proc.pid, started)
+            text = read()
+            if TAKEN in text:
+                raise DeploymentError(
+                    f"port {self.decl.port} on {self.decl.host} is taken by another program "
+                    f"(field 'port' of the declaration): {self._tail(text)}") from None
+            raise
+        return {"listener_pid": proc.pid, "listener_started": started}
 
-    # --- process runtime -----------------------------------------------------
+    def _stop_listener(self, ids: dict[str, Any]) -> None:
+        stop_pid(int(ids.get("listener_pid") or 0), ids.get("listener_started"))
+
+    # --- process workers ----------------------------------------------------------------
     def _model_copy(self, model: str, meta: ModelMeta) -> str:
         from mlem_lib.deploy.package import copy_model
 
@@ -178,243 +265,255 @@ class LocalTarget(Target):
 
     def _prune_models(self, keep: set[str]) -> None:
         models = self.run_dir / "models"
-        if not models.is_dir():
-            return
-        for entry in models.iterdir():
-            if entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
+        if models.is_dir():
+            for entry in models.iterdir():
+                if entry.name not in {k[:16] for k in keep}:
+                    shutil.rmtree(entry, ignore_errors=True)
 
-    def _stop_leftover(self, current: DeploymentState | None) -> None:
-        """Stop a server an interrupted run started but never recorded."""
-        pidfile = self.run_dir / "server.pid"
-        try:
-            pid_s, _, started = pidfile.read_text().partition(" ")
-        except FileNotFoundError:
-            return
-        pid = int(pid_s or 0)
-        if current is None or int(current.target.get("pid", 0)) != pid:
-            stop_pid(pid, started.strip() or None)
-        pidfile.unlink(missing_ok=True)
-
-    def _spawn(self, model_path: str) -> tuple[int, str | None, Path]:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.run_dir / "server.log"
+    def _start_process_worker(self, model_path: str) -> Worker:
+        log_path = self.run_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
         env = server_environment(self.decl.environment, MLEM_MODEL=model_path,
-                                 PORT=str(self.decl.port), MLEM_HOST=self.decl.host)
-        env.update(self.decl.server_env())
+                                 **{ENV_LISTENER: self.listener_address,
+                                    ENV_PRIVATE_HOST: "127.0.0.1"})
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "mlem_lib.serve.container", "serve"],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "mlem_lib.deploy.worker"], env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, cwd=str(self.run_dir))
-        started = _start_time(proc.pid)
-        (self.run_dir / "server.pid").write_text(f"{proc.pid} {started or ''}")
-        self._children = getattr(self, "_children", {})
-        self._children[proc.pid] = proc
-        return proc.pid, started, log_path
+        started = start_time(proc.pid)
+        self._record("pid", str(proc.pid), started)
 
-    def _process_alive(self, pid: int, log_path: Path) -> Any:
-        def check() -> str | None:
-            proc = getattr(self, "_children", {}).get(pid)
-            code = proc.poll() if proc is not None else (None if pid_alive(pid) else -1)
-            if code is None:
-                return None
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-            return f"server process exited with code {code}: " + " | ".join(tail)
-        return check
+        def read() -> str:
+            return log_path.read_text(errors="replace")
 
-    def _start_process(self, model_path: str, meta_hash: str, model: str | None,
-                       meta: ModelMeta) -> DeploymentState:
-        if _port_in_use(self.decl.host, self.decl.port):
-            raise DeploymentError(
-                f"port {self.decl.port} on {self.decl.host} is taken by another program "
-                "(field 'port' of the declaration)")
-        pid, started, log_path = self._spawn(model_path)
+        def alive() -> str | None:
+            code = proc.poll()
+            return None if code is None else \
+                f"the server process exited with code {code}: {self._tail(read())}"
+
+        def stop() -> None:
+            stop_pid(proc.pid, started)
+
+        return self._worker("process", read, alive, lambda: os.kill(proc.pid, signal.SIGUSR1),
+                            stop, {"pid": proc.pid, "started": started,
+                                   "log": str(log_path), "model_copy": model_path})
+
+    def _worker(self, runtime: str, read: Callable[[], str], alive: Callable[[], str | None],
+                signal_public: Callable[[], None], stop: Callable[[], None],
+                ids: dict[str, Any]) -> Worker:
         try:
-            self._smoke(meta, self._process_alive(pid, log_path))
-        except DeploymentError:
-            stop_pid(pid, started)
-            (self.run_dir / "server.pid").unlink(missing_ok=True)
+            private = self._wait_for_line(read, PRIVATE, alive, self.decl.wait_timeout,
+                                          "the new server did not start")
+        except BaseException:
+            stop()
             raise
-        (self.run_dir / "server.pid").unlink(missing_ok=True)
-        return DeploymentState(
-            name=self.decl.name, type="local", model_hash=meta_hash, model_path=model,
-            url=self.url, target={"runtime": "process", "pid": pid, "started": started,
-                                  "model_copy": model_path, "log": str(log_path)})
 
-    def _rollout_process(self, source: ModelSource,
-                         current: DeploymentState | None) -> DeploymentState:
-        meta = source.meta
-        self._stop_leftover(current)
-        self.progress(f"copying model {meta.model_hash[:12]} to {self.run_dir}")
-        model_path = self._model_copy(source.path, meta)
-        return self._launch_process(model_path, meta, current)
+        def go_public() -> None:
+            signal_public()
+            self._wait_for_line(read, PUBLIC, alive, 30.0,
+                                "the new server did not take the public port", fail=FAILED)
 
-    def _launch_process(self, model_path: str, meta: ModelMeta,
-                        current: DeploymentState | None) -> DeploymentState:
-        if current is not None:
-            self.progress("stopping the running version")
-            self._stop_current(current)
-        self.progress(f"starting the server at {self.url}")
-        try:
-            state = self._start_process(model_path, meta.model_hash, None, meta)
-        except DeploymentError as exc:
-            self._restore(current, exc)
-            raise
-        keep = {meta.model_hash[:16]} | ({current.model_hash[:16]} if current else set())
-        self._prune_models(keep)
-        return state
+        return Worker(runtime=runtime, private_url=f"http://{private}",
+                      ids={**ids, "private_url": f"http://{private}"}, alive=alive,
+                      go_public=go_public, stop=stop)
 
-    def _restart_process(self, current: DeploymentState) -> DeploymentState:
-        from mlem_lib.locate import read_model_meta
-
-        model_path = str(current.target["model_copy"])
-        meta = read_model_meta(model_path)
-        restored = self._start_process(model_path, current.model_hash, current.model_path, meta)
-        return restored.model_copy(update={"previous": current.previous,
-                                           "deployed_at": current.deployed_at})
-
-    # --- container runtime ---------------------------------------------------
-    def _container_alive(self, container: Any) -> Any:
-        def check() -> str | None:
-            container.reload()
-            if container.status in ("exited", "dead"):
-                tail = container.logs(tail=5).decode(errors="replace").strip()
-                return f"container exited: {tail.replace(chr(10), ' | ')}"
-            return None
-        return check
-
-    def _stop_container(self, container_id: str | None, remove: bool) -> None:
-        if not container_id:
-            return
-        from docker.errors import NotFound
-
-        client = docker_client()
-        try:
-            c = client.containers.get(container_id)
-            c.stop(timeout=10)
-            if remove:
-                c.remove(force=True)
-        except NotFound:
-            pass
-
+    # --- container workers --------------------------------------------------------------
     def _build_image(self, source: ModelSource) -> tuple[str, str]:
-        from docker.errors import ImageNotFound
-
+        # always built: Docker's layer cache makes an unchanged rebuild quick, and an image
+        # of the same name from an older mlem_lib may lack the worker this target runs
         from mlem_lib.build.docker import build_docker
 
         meta = source.meta
-        client = docker_client()
         runtime = "" if self.decl.model_runtime == "native" else f"-{self.decl.model_runtime}"
         image = self.decl.image or f"mlem-{self.decl.name}:{meta.model_hash[:12]}{runtime}"
-        if self.decl.image is None:
-            try:
-                found = client.images.get(image)
-                self.progress(f"image {image} already built")
-                return image, str(found.id)
-            except ImageNotFound:
-                pass
         self.progress(f"building image {image}")
         built = build_docker(source.path, image, base=self.decl.base,
                              pip=self.decl.image_requirements(meta) or None,
-                             model_version=source.version, progress=self.progress)
+                             model_version=source.version)
         return image, str(built.image_id)
 
-    def _image_meta(self, image_id: str) -> ModelMeta:
-        """The metadata of the model inside an image this target built."""
-        import io
-        import tarfile
+    def _remove_container(self, container_id: str | None, stop_first: bool = False) -> None:
+        if not container_id:
+            return
+        from docker.errors import APIError, NotFound
 
-        from mlem_lib import mlemfile
-        from mlem_lib.build.dockerfile import MODEL_DIR
-        from mlem_lib.build.model_files import MODEL_NAME
-        from mlem_lib.locate import require_model
-
-        client = docker_client()
-        container = client.containers.create(image_id, command=["true"])
         try:
-            stream, _ = container.get_archive(f"{MODEL_DIR}/{MODEL_NAME}.mlem")
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                member = tar.extractfile(f"{MODEL_NAME}.mlem")
-                assert member is not None
-                text = member.read()
-        finally:
+            container = docker_client().containers.get(container_id)
+            if stop_first:
+                with contextlib.suppress(APIError):
+                    container.stop(timeout=30)  # SIGTERM: finishes what it has
             container.remove(force=True)
-        return require_model(mlemfile.parse(text, f"{image_id}:{MODEL_NAME}.mlem"), image_id)
+        except NotFound:
+            pass
 
-    def _run_container(self, image: str, image_id: str, meta: ModelMeta, model: str | None,
-                       name: str) -> DeploymentState:
-        from docker.errors import NotFound
-
+    def _start_container_worker(self, image: str, image_id: str, model_hash: str) -> Worker:
         client = docker_client()
-        with contextlib.suppress(NotFound):  # left by an interrupted run
-            client.containers.get(name).remove(force=True)
-        if _port_in_use(self.decl.host, self.decl.port):
-            raise DeploymentError(
-                f"port {self.decl.port} on {self.decl.host} is taken by another program "
-                "(field 'port' of the declaration)")
+        name = f"mlem-{self.decl.name}-{model_hash[:12]}-{uuid.uuid4().hex[:6]}"
         container = client.containers.run(
-            image_id, detach=True, name=name, network_mode="host",
-            environment={**server_environment(
+            image_id, entrypoint=["python", "-m", "mlem_lib.deploy.worker"], command=[],
+            detach=True, name=name, network_mode="host", labels={LABEL: self.decl.name},
+            environment=server_environment(
                 self.decl.environment,
                 {n: os.environ[n] for n in self.decl.environment if n in os.environ},
-                PORT=str(self.decl.port), MLEM_HOST=self.decl.host),
-                **self.decl.server_env()},
-            labels={LABEL: self.decl.name})
-        try:
-            self._smoke(meta, self._container_alive(container))
-        except DeploymentError:
-            container.remove(force=True)
-            raise
-        return DeploymentState(
-            name=self.decl.name, type="local", model_hash=meta.model_hash, model_path=model,
-            image=image, image_id=image_id, url=self.url,
-            target={"runtime": "container", "container_id": container.id,
-                    "container_name": name})
+                **{ENV_LISTENER: self.listener_address, ENV_PRIVATE_HOST: "127.0.0.1"}))
+        self._record("container", str(container.id))
 
-    def _rollout_container(self, source: ModelSource,
-                           current: DeploymentState | None) -> DeploymentState:
-        image, image_id = self._build_image(source)
-        return self._launch_container(image, image_id, source.meta, current)
+        def read() -> str:
+            return bytes(container.logs()).decode(errors="replace")
 
-    def _launch_container(self, image: str, image_id: str, meta: ModelMeta,
-                          current: DeploymentState | None) -> DeploymentState:
-        name = f"mlem-{self.decl.name}-{meta.model_hash[:12]}"
-        keep = current.target.get("container_id") if current is not None else None
-        for leftover in docker_client().containers.list(
-                all=True, filters={"label": f"{LABEL}={self.decl.name}"}):
-            if leftover.id != keep:  # started by an interrupted run, never recorded
-                leftover.remove(force=True)
-        if current is not None:
-            self.progress("stopping the running version")
-            self._stop_current(current)
-        self.progress(f"starting container {name} at {self.url}")
+        def alive() -> str | None:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                return f"the container exited: {self._tail(read())}"
+            return None
+
+        return self._worker(
+            "container", read, alive, lambda: container.kill(signal="SIGUSR1"),
+            lambda: self._remove_container(container.id),
+            {"container_id": container.id, "container_name": name})
+
+    def _stop_worker(self, state: DeploymentState) -> None:
+        t = state.target
+        if t.get("runtime") == "container":
+            self._remove_container(t.get("container_id"), stop_first=True)
+        else:
+            stop_pid(int(t.get("pid") or 0), t.get("started"))
+
+    # --- the switch ---------------------------------------------------------------------
+    def _smoke_request(self, meta: ModelMeta) -> SmokeRequest | None:
         try:
-            state = self._run_container(image, image_id, meta, None, name)
-        except DeploymentError as exc:
-            self._restore(current, exc)
+            return SmokeRequest.for_model(meta, self.smoke_method, self.smoke_data)
+        except SmokeTestError as exc:
+            if self.smoke_method or self.smoke_data:  # what the user asked for must work
+                raise
+            self.progress(f"{exc}: checking /health and the model hash only")
+            return None
+
+    def _launch(self, start: Callable[[], Worker], model_hash: str,
+                request: SmokeRequest | None, current: DeploymentState | None,
+                fields: dict[str, Any], *, restore: bool = True) -> DeploymentState:
+        """Start a worker beside ``current``'s, check it privately, switch, stop the old one.
+
+        A failure before the switch stops the new worker (and a listener started for it)
+        and leaves ``current`` running untouched. A failure after it runs ``current``
+        again (``restore``) and raises :class:`RolledBackError`.
+        """
+        restart = current is not None and not self._listener_alive(current)
+        if restart:
+            assert current is not None
+            self.progress("no listener holds the port for the running server (started by "
+                          "an older mlem_lib, or killed): stopping it first, so this update "
+                          "has downtime")
+            self._stop_worker(current)
+        try:
+            listener = self._start_listener() if current is None or restart else {
+                key: current.target[key] for key in ("listener_pid", "listener_started")}
+            try:
+                self.progress("starting the new server beside the running one"
+                              if current is not None and not restart
+                              else "starting the server")
+                worker = start()
+                try:
+                    smoke_test(worker.private_url, model_hash=model_hash, request=request,
+                               timeout=self.decl.wait_timeout,
+                               poll=min(self.decl.poll_interval, 0.25), alive=worker.alive)
+                    self.progress(f"switching {self.url} to the new server")
+                    worker.go_public()
+                except BaseException:
+                    worker.stop()
+                    raise
+            except BaseException:
+                if current is None or restart:
+                    self._stop_listener(listener)
+                raise
+        except Exception as exc:
+            if restart and restore and current is not None:
+                self._restore(current, None, exc)
             raise
-        if current is not None and current.target.get("container_id") != state.target[
-                "container_id"]:
-            self._stop_container(current.target.get("container_id"), remove=True)
+        if current is not None and not restart:
+            self.progress("stopping the previous server (it finishes its requests)")
+            self._stop_worker(current)
+        state = DeploymentState(
+            name=self.decl.name, type="local", model_hash=model_hash, url=self.url,
+            smoke=request, **fields, target={"runtime": worker.runtime, **worker.ids,
+                                             **listener})
+        try:
+            wait_healthy(self.url, self.decl.wait_timeout, min(self.decl.poll_interval, 0.25),
+                         model_hash=model_hash)
+        except Exception as exc:
+            self._stop_worker(state)
+            if current is None or not restore:
+                self._stop_listener(listener)
+                raise
+            self._restore(current, state, exc)
         return state
 
-    def _restart_container(self, current: DeploymentState) -> DeploymentState:
-        from docker.errors import NotFound
-
-        client = docker_client()
+    def _restore(self, previous: DeploymentState, listener_state: DeploymentState | None,
+                 error: BaseException) -> None:
+        """Run ``previous`` again after ``error``; raise RolledBackError (or DeploymentError)."""
+        self.progress(f"the new version failed ({error}); starting the previous one again")
         try:
-            container = client.containers.get(current.target["container_id"])
-        except NotFound:
-            raise DeploymentError("the previous container is gone") from None
-        container.start()
-        wait_healthy(self.url, self.decl.wait_timeout, self.decl.poll_interval,
-                     alive=self._container_alive(container), model_hash=current.model_hash)
-        return current
+            restored = self._relaunch(previous, listener_state, restore=False)
+        except Exception as exc:
+            raise DeploymentError(f"{error}; and the previous version did not start again: "
+                                  f"{exc}") from error
+        raise RolledBackError(f"{error} (rolled back: the previous version runs again)",
+                              restored_state=restored, reason=error) from error
 
-    # --- status / remove -----------------------------------------------------
+    def _relaunch(self, state: DeploymentState, current: DeploymentState | None, *,
+                  restore: bool = True) -> DeploymentState:
+        """Start the version ``state`` recorded, from its model copy or image."""
+        fields = {"model_path": state.model_path, "image": state.image,
+                  "image_id": state.image_id}
+        if state.target.get("runtime") == "container":
+            image, image_id = str(state.image), str(state.image_id)
+
+            def start() -> Worker:
+                return self._start_container_worker(image, image_id, state.model_hash)
+        else:
+            copy = str(state.target.get("model_copy", ""))
+            if not os.path.exists(copy + ".mlem"):
+                raise DeploymentError(f"the copy of that model ({copy}) is gone: deploy it "
+                                      "again instead")
+
+            def start() -> Worker:
+                return self._start_process_worker(copy)
+        new = self._launch(start, state.model_hash, state.smoke, current, fields,
+                           restore=restore)
+        return new.model_copy(update={"previous": state.previous})
+
+    # --- the verbs ----------------------------------------------------------------------
+    def rollout(self, source: ModelSource,
+                current: DeploymentState | None) -> DeploymentState:
+        meta = source.meta
+        request = self._smoke_request(meta)
+        self._stop_leftovers(current)
+        if self._runtime() == "container":
+            image, image_id = self._build_image(source)
+
+            def start() -> Worker:
+                return self._start_container_worker(image, image_id, meta.model_hash)
+            fields: dict[str, Any] = {"image": image, "image_id": image_id}
+        else:
+            self.progress(f"copying model {meta.model_hash[:12]} to {self.run_dir}")
+            copy = self._model_copy(source.path, meta)
+
+            def start() -> Worker:
+                return self._start_process_worker(copy)
+            fields = {}
+        state = self._launch(start, meta.model_hash, request, current, fields)
+        self._prune_models({meta.model_hash} | ({current.model_hash} if current else set()))
+        return state
+
+    def rollback(self, current: DeploymentState) -> DeploymentState:
+        assert current.previous is not None
+        self._stop_leftovers(current)
+        state = self._relaunch(current.previous, current)
+        self._prune_models({state.model_hash, current.model_hash})
+        return state
+
     def status(self, current: DeploymentState | None) -> DeploymentStatus:
-        base = {"name": self.decl.name, "type": "local", "url": self.url}
+        base: dict[str, Any] = {"name": self.decl.name, "type": "local", "url": self.url}
         if current is None:
             return DeploymentStatus(**base, deployed=False, healthy=False,
                                     detail="not deployed")
@@ -423,8 +522,8 @@ class LocalTarget(Target):
         healthy = False
         if running:
             try:
-                wait_healthy(base["url"], 0.0)
-                healthy, detail = True, f"{detail}; /health answers 200"
+                wait_healthy(base["url"], 0.0, model_hash=current.model_hash)
+                healthy, detail = True, f"{detail}; /health reports the model"
             except DeploymentError as exc:
                 detail = f"{detail}; {exc}"
         return DeploymentStatus(**base, deployed=True, healthy=healthy,
@@ -441,24 +540,25 @@ class LocalTarget(Target):
                 return False, "container is gone"
             except DockerUnavailableError as exc:
                 return False, str(exc)
-            return c.status == "running", f"container {c.name} is {c.status}"
-        pid = int(t.get("pid", 0))
-        alive = pid_alive(pid) and _start_time(pid) in (None, t.get("started"))
-        return alive, f"process {pid} is {'running' if alive else 'gone'}"
+            running, detail = c.status == "running", f"container {c.name} is {c.status}"
+        else:
+            pid = int(t.get("pid") or 0)
+            running = same_process(pid, t.get("started"))
+            detail = f"process {pid} is {'running' if running else 'gone'}"
+        if t.get("listener_pid"):
+            up = self._listener_alive(current)
+            detail += f", listener {t['listener_pid']} is {'running' if up else 'gone'}"
+        return running, detail
 
     def remove(self, current: DeploymentState | None, *, force: bool = False) -> None:
-        if current is not None and current.target.get("runtime") == "container":
-            self._stop_container(current.target.get("container_id"), remove=True)
-        elif current is not None:
-            stop_pid(int(current.target.get("pid", 0)), current.target.get("started"))
-        self._stop_leftover(None)
+        if current is not None:
+            self._stop_worker(current)
+            self._stop_listener(current.target)
+        self._stop_leftovers(None)
         if self._runtime(current) == "container" or self.decl.runtime == "container":
-            try:
+            with contextlib.suppress(DockerUnavailableError):
                 client = docker_client()
-            except DockerUnavailableError:
-                client = None
-            if client is not None:
-                for c in client.containers.list(all=True, filters={"label": f"{LABEL}="
-                                                                   f"{self.decl.name}"}):
+                for c in client.containers.list(
+                        all=True, filters={"label": f"{LABEL}={self.decl.name}"}):
                     c.remove(force=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)

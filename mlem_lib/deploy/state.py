@@ -1,10 +1,11 @@
 """What a deployment runs, stored as JSON next to its declaration or at an fsspec URL.
 
 Writes are atomic (a temporary file renamed over the old one, or a single
-object PUT on object stores) so a crash never leaves half a state file. A lock
-file created with ``O_EXCL`` holds the owner's host and PID; a lock whose
-process is gone is stale and taken over, so a killed run does not block the
-next one forever.
+object PUT on object stores) so a crash never leaves half a state file. Changes
+hold the deployment's lock: ``flock`` on a ``.lock`` file next to a local state
+file (the kernel frees it when its holder dies, so a killed run never blocks the
+next one, and two runs can never both take it over), a lock file naming the
+owner's host and PID on object stores.
 
 Example:
     >>> store = StateStore("/tmp/demo.state.json")  # doctest: +SKIP
@@ -189,18 +190,60 @@ class StateStore:
             return False  # another machine's lock: only it knows whether it is alive
         return not pid_alive(int(owner.get("pid", 0)))
 
-    def _try_acquire(self) -> bool:
-        body = json.dumps(self._owner()).encode()
-        if self.local:
-            os.makedirs(os.path.dirname(self.lock_path) or ".", exist_ok=True)
+    def _acquire_local(self) -> int | None:
+        """The descriptor that holds the lock, or ``None`` when someone else holds it.
+
+        The kernel's ``flock`` decides, atomically, and releases it when the holder dies,
+        so a lock file left by a killed run is simply free again: there is no "is it
+        stale?" check that two runs could both pass. A holder unlinks the file before it
+        lets go; a run that locked the unlinked file sees that the path now names another
+        file (or none) and tries again, so two runs can never hold two different files.
+        """
+        import fcntl
+
+        os.makedirs(os.path.dirname(self.lock_path) or ".", exist_ok=True)
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:
+                current = os.stat(self.lock_path)
+            except FileNotFoundError:
+                current = None
+            if current is None or not os.path.samestat(os.fstat(fd), current):
+                os.close(fd)  # released and unlinked while we waited: lock the new file
+                continue
+            with os.fdopen(os.dup(fd), "rb") as f:
+                text = f.read()
+            try:
+                owner = json.loads(text) if text.strip() else None
+            except ValueError:
+                owner = None
+            if isinstance(owner, dict) and owner.get("host") not in (None,
+                                                                     socket.gethostname()):
+                os.close(fd)  # written by a run on another machine: only it can release it
+                return None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(self._owner()).encode(), 0)
+            return fd
+
+    def _release_local(self, fd: int) -> None:
+        with suppress(FileNotFoundError):
+            os.unlink(self.lock_path)  # before letting go: see _acquire_local
+        os.close(fd)
+
+    def _acquire_remote(self) -> bool:
+        # Object stores have no locks: take over a stale lock, write, read back (best effort).
+        owner = self._read_lock()
+        if owner is not None:
+            if not self._is_stale(owner):
                 return False
-            with os.fdopen(fd, "wb") as f:
-                f.write(body)
-            return True
-        # Object stores have no O_EXCL: check, write, read back (best effort).
+            with suppress(FileNotFoundError):
+                self.fs.rm_file(self.lock_path)
+        body = json.dumps(self._owner()).encode()
         if self.fs.exists(self.lock_path):
             return False
         self.fs.pipe_file(self.lock_path, body)
@@ -210,6 +253,11 @@ class StateStore:
     def lock(self, timeout: float = 0.0) -> Iterator[None]:
         """Hold the deployment's lock for the duration of the block.
 
+        Local state files are locked with ``flock`` (atomic; a killed holder's lock is
+        free at once); on object stores the lock is a file holding the owner's host and
+        PID, taken over when that process is gone (best effort: an object store cannot
+        create a file only if it is missing).
+
         Args:
             timeout: seconds to wait for another run to finish (0: fail at once).
 
@@ -217,21 +265,23 @@ class StateStore:
             DeploymentLockedError: another live process holds the lock.
         """
         deadline = time.monotonic() + timeout
-        while not self._try_acquire():
-            owner = self._read_lock()
-            if self._is_stale(owner):
-                with suppress(FileNotFoundError):
-                    self.fs.rm_file(self.lock_path)
-                continue
+        while True:
+            fd = self._acquire_local() if self.local else None
+            if fd is not None or (not self.local and self._acquire_remote()):
+                break
             if time.monotonic() >= deadline:
+                owner = self._read_lock()
                 who = f"PID {owner.get('pid')} on {owner.get('host')}" if owner else "another run"
                 raise DeploymentLockedError(
                     f"deployment is locked by {who} since {(owner or {}).get('since', '?')} "
-                    f"(lock file {self.lock_path}); wait for it or remove the file if that "
-                    "run is gone")
-            time.sleep(0.2)
+                    f"(lock file {self.lock_path}); wait for it (--lock-timeout), or remove "
+                    "the file if it names a machine whose run is gone")
+            time.sleep(0.1)
         try:
             yield
         finally:
-            with suppress(FileNotFoundError):
-                self.fs.rm_file(self.lock_path)
+            if fd is not None:
+                self._release_local(fd)
+            else:
+                with suppress(FileNotFoundError):
+                    self.fs.rm_file(self.lock_path)
