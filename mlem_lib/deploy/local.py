@@ -54,7 +54,7 @@ from mlem_lib.deploy.declaration import BaseDeclaration
 from mlem_lib.deploy.listener import READY, TAKEN
 from mlem_lib.deploy.smoke import SmokeRequest, smoke_test, wait_healthy
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
-from mlem_lib.deploy.worker import ENV_LISTENER, ENV_PRIVATE_HOST, FAILED, PRIVATE, PUBLIC
+from mlem_lib.deploy.worker import FAILED, PRIVATE, PUBLIC
 from mlem_lib.errors import (
     DeploymentError,
     DockerUnavailableError,
@@ -220,8 +220,8 @@ class LocalTarget(Target):
             proc = subprocess.Popen(
                 [sys.executable, "-m", "mlem_lib.deploy.listener", "--host", self.decl.host,
                  "--port", str(self.decl.port), "--control", self.listener_address],
-                env=server_environment(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True)
+                env=server_environment(), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
         started = start_time(proc.pid)
         self._record("pid", str(proc.pid), started)
 
@@ -273,8 +273,8 @@ class LocalTarget(Target):
     def _start_process_worker(self, model_path: str) -> Worker:
         log_path = self.run_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
         env = server_environment(self.decl.environment, MLEM_MODEL=model_path,
-                                 **{ENV_LISTENER: self.listener_address,
-                                    ENV_PRIVATE_HOST: "127.0.0.1"})
+                                 MLEM_LISTENER=self.listener_address,
+                                 MLEM_PRIVATE_HOST="127.0.0.1")
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "mlem_lib.deploy.worker"], env=env,
@@ -337,14 +337,26 @@ class LocalTarget(Target):
             return
         from docker.errors import APIError, NotFound
 
+        client = docker_client()
         try:
-            container = docker_client().containers.get(container_id)
+            container = client.containers.get(container_id)
             if stop_first:
                 with contextlib.suppress(APIError):
                     container.stop(timeout=30)  # SIGTERM: finishes what it has
             container.remove(force=True)
         except NotFound:
-            pass
+            return
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: a removal is already under way; wait for it
+                raise
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    client.containers.get(container_id)
+                except NotFound:
+                    return
+                time.sleep(0.2)
+            raise
 
     def _start_container_worker(self, image: str, image_id: str, model_hash: str) -> Worker:
         client = docker_client()
@@ -355,7 +367,7 @@ class LocalTarget(Target):
             environment=server_environment(
                 self.decl.environment,
                 {n: os.environ[n] for n in self.decl.environment if n in os.environ},
-                **{ENV_LISTENER: self.listener_address, ENV_PRIVATE_HOST: "127.0.0.1"}))
+                MLEM_LISTENER=self.listener_address, MLEM_PRIVATE_HOST="127.0.0.1"))
         self._record("container", str(container.id))
 
         def read() -> str:
