@@ -172,6 +172,23 @@ def test_declared_state_url_and_smoke_method(declare, removed_after, proba_broke
     assert status(proba).deployed is False
 
 
+def test_recorded_smoke_request_and_server_settings(declare, removed_after, saved_lr,
+                                                    tmp_path, monkeypatch):
+    monkeypatch.setenv("MODEL_FLAG_DC", "on")
+    monkeypatch.setenv("HEROKU_API_KEY", "not-for-the-server")
+    state_path = str(tmp_path / "elsewhere" / "s.json")
+    decl = removed_after(_decl(declare, state_url=state_path, smoke_method="predict_proba",
+                               batch_max_size=8, environment=["MODEL_FLAG_DC"]))
+    steps: list[str] = []
+    state = deploy(decl, saved_lr, progress=steps.append)
+    assert StateStore(state_path).load() == state
+    assert state.smoke is not None and state.smoke.method == "predict_proba"
+    raw = Path(f"/proc/{state.target['pid']}/environ").read_bytes().split(b"\0")
+    env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+    assert env["MLEM_BATCH_MAX_SIZE"] == "8" and env["MODEL_FLAG_DC"] == "on"
+    assert "HEROKU_API_KEY" not in env
+
+
 def _served_hash(url: str) -> str:
     return httpx.get(f"{url}/health", timeout=10, trust_env=False).json()["model_hash"]
 

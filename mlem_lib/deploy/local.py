@@ -275,6 +275,7 @@ class LocalTarget(Target):
         env = server_environment(self.decl.environment, MLEM_MODEL=model_path,
                                  MLEM_LISTENER=self.listener_address,
                                  MLEM_PRIVATE_HOST="127.0.0.1")
+        env.update(self.decl.server_env())
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "mlem_lib.deploy.worker"], env=env,
@@ -364,10 +365,11 @@ class LocalTarget(Target):
         container = client.containers.run(
             image_id, entrypoint=["python", "-m", "mlem_lib.deploy.worker"], command=[],
             detach=True, name=name, network_mode="host", labels={LABEL: self.decl.name},
-            environment=server_environment(
+            environment={**server_environment(
                 self.decl.environment,
                 {n: os.environ[n] for n in self.decl.environment if n in os.environ},
-                MLEM_LISTENER=self.listener_address, MLEM_PRIVATE_HOST="127.0.0.1"))
+                MLEM_LISTENER=self.listener_address, MLEM_PRIVATE_HOST="127.0.0.1"),
+                **self.decl.server_env()})
         self._record("container", str(container.id))
 
         def read() -> str:

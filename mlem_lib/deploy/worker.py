@@ -97,7 +97,7 @@ def main() -> int:
     from mlem_lib.errors import MlemError
     from mlem_lib.runner import LoadedModel
     from mlem_lib.serve.app import create_app
-    from mlem_lib.serve.runner import GRACEFUL_SECONDS
+    from mlem_lib.serve.runner import GRACEFUL_SECONDS, settle_heap
     from mlem_lib.serve.settings import ENV_MODEL, ServerSettings
 
     model, listener = os.environ.get(ENV_MODEL), os.environ.get(ENV_LISTENER)
@@ -110,6 +110,7 @@ def main() -> int:
     except MlemError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    settle_heap()
     private = socket.create_server((host, 0))
     bound = private.getsockname()
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False,
