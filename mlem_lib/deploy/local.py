@@ -54,7 +54,7 @@ from mlem_lib.deploy.declaration import BaseDeclaration
 from mlem_lib.deploy.listener import READY, TAKEN
 from mlem_lib.deploy.smoke import SmokeRequest, smoke_test, wait_healthy
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
-from mlem_lib.deploy.worker import FAILED, PRIVATE, PUBLIC
+from mlem_lib.deploy.worker import FAILED, PRIVATE, PUBLIC, RETIRED
 from mlem_lib.errors import (
     DeploymentError,
     DockerUnavailableError,
@@ -66,6 +66,8 @@ from mlem_lib.processes import same_process, start_time, stop_pid
 from mlem_lib.serve.settings import server_environment
 
 LABEL = "mlem.deployment"
+# seconds a retired server keeps answering connections it accepted before SIGTERM
+RETIRE_GRACE = 1.0
 
 
 class LocalDeclaration(BaseDeclaration):
@@ -386,6 +388,38 @@ class LocalTarget(Target):
             lambda: self._remove_container(container.id),
             {"container_id": container.id, "container_name": name})
 
+    def _retire_worker(self, state: DeploymentState) -> None:
+        """Stop a worker that served publicly without dropping a request.
+
+        It first stops accepting (``SIGUSR2``) and gets a moment to read the requests of
+        the connections it already accepted; only then comes the graceful ``SIGTERM``.
+        """
+        t = state.target
+        try:
+            if t.get("runtime") == "container":
+                container = docker_client().containers.get(t.get("container_id", ""))
+                container.kill(signal="SIGUSR2")
+
+                def read() -> str:
+                    return bytes(container.logs()).decode(errors="replace")
+            else:
+                pid = int(t.get("pid") or 0)
+                if not same_process(pid, t.get("started")):
+                    return
+                offset = Path(t["log"]).stat().st_size if t.get("log") else 0
+                os.kill(pid, signal.SIGUSR2)
+
+                def read() -> str:
+                    with open(t["log"], "rb") as f:
+                        f.seek(offset)
+                        return f.read().decode(errors="replace")
+            self._wait_for_line(read, RETIRED, lambda: None, 10.0, "retiring the old server")
+            time.sleep(RETIRE_GRACE)
+        except Exception as exc:  # gone already, or an older worker: stop it anyway
+            self.progress(f"the previous server did not retire cleanly ({exc})")
+        finally:
+            self._stop_worker(state)
+
     def _stop_worker(self, state: DeploymentState) -> None:
         t = state.target
         if t.get("runtime") == "container":
@@ -446,7 +480,7 @@ class LocalTarget(Target):
             raise
         if current is not None and not restart:
             self.progress("stopping the previous server (it finishes its requests)")
-            self._stop_worker(current)
+            self._retire_worker(current)
         state = DeploymentState(
             name=self.decl.name, type="local", model_hash=model_hash, url=self.url,
             smoke=request, **fields, target={"runtime": worker.runtime, **worker.ids,

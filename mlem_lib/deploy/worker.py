@@ -13,9 +13,12 @@ with its settings in the environment:
 It loads the model, serves it on a private port chosen by the OS and prints
 ``mlem-worker: private <host>:<port>``; the deployment smoke-tests it there. On
 ``SIGUSR1`` it fetches the public socket and accepts on it too, then prints
-``mlem-worker: public``. ``SIGTERM`` stops it gracefully: it stops accepting and
-finishes the requests it has, while the other worker keeps accepting on the same
-public socket.
+``mlem-worker: public``. Before it is stopped, ``SIGUSR2`` makes it stop accepting
+on the public socket (``mlem-worker: retired``) while it answers the connections it
+already took, so the ``SIGTERM`` that follows a moment later finds none of them still
+waiting for their request: uvicorn's graceful shutdown closes such idle connections,
+which their clients would see as a dropped request. The other worker keeps accepting
+on the same public socket all along.
 
 Example:
     >>> # MLEM_MODEL=models/rf MLEM_LISTENER=/run/rf/listener.sock python -m mlem_lib.deploy.worker
@@ -32,6 +35,7 @@ from typing import Any
 
 PRIVATE = "mlem-worker: private"
 PUBLIC = "mlem-worker: public"
+RETIRED = "mlem-worker: retired"
 FAILED = "mlem-worker: public failed"
 ENV_LISTENER = "MLEM_LISTENER"
 ENV_PRIVATE_HOST = "MLEM_PRIVATE_HOST"
@@ -51,7 +55,7 @@ def _server_class() -> type[Any]:
             super().__init__(config)
             self.listener = listener
             self.private = private
-            self.public = False
+            self.public: Any = None
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
@@ -60,10 +64,11 @@ def _server_class() -> type[Any]:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGUSR1,
                                     lambda: loop.create_task(self.go_public()))
+            loop.add_signal_handler(signal.SIGUSR2, self.retire)
             _say(f"{PRIVATE} {self.private}")
 
         async def go_public(self) -> None:
-            if self.public or self.should_exit:
+            if self.public is not None or self.should_exit:
                 return
             from mlem_lib.deploy.listener import fetch_listener
 
@@ -84,8 +89,14 @@ def _server_class() -> type[Any]:
             server = await loop.create_server(create_protocol, sock=sock,
                                               backlog=config.backlog)
             self.servers.append(server)  # uvicorn's shutdown closes it with the others
-            self.public = True
+            self.public = server
             _say(PUBLIC)
+
+        def retire(self) -> None:
+            """Stop accepting on the public socket; keep serving what was accepted."""
+            if self.public is not None:
+                self.public.close()  # our copy of the socket: the other worker still accepts
+            _say(RETIRED)
 
     return WorkerServer
 
