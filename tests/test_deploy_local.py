@@ -246,14 +246,14 @@ def _server_processes(decl: str) -> list[int]:
 def test_a_smoke_request_that_cannot_be_built_leaves_nothing_untracked(
         declare, removed_after, saved_lr, tmp_path):
     """Issue 12 item 9: an update whose smoke request cannot be built from the schema (a
-    datetime column) once left its new server running, untracked, and status pointing at
-    the stopped old one. Now the rollout checks /health and the hash, and says so."""
+    datetime column then; the data types build those now, an interval column still fails)
+    once left its new server running, untracked, and status pointing at the stopped old
+    one. Now the rollout checks /health and the hash, and says so."""
     import pandas as pd
 
     import mlem_lib.api as mlem
 
-    frame = pd.DataFrame({"when": pd.to_datetime(["2024-01-01", "2024-01-02"]),
-                          "x": [1.0, 2.0]})
+    frame = pd.DataFrame({"span": pd.interval_range(0, 2), "x": [1.0, 2.0]})
     mlem.save(lambda df: [1] * len(df), str(tmp_path / "dated"), sample_data=frame)
     decl = removed_after(_decl(declare))
     first = deploy(decl, saved_lr, progress=False)
