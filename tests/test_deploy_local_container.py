@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -13,7 +16,10 @@ from tests.conftest import free_port
 
 @pytest.fixture
 def container_decl(declare, removed_after, docker_client, docker_base_image):
-    return removed_after(declare("box", type="local", runtime="container", port=free_port(),
+    # a name of its own: containers are found by the deployment's name label, and other
+    # runs of this test may share the engine
+    return removed_after(declare(f"box-{uuid.uuid4().hex[:8]}", type="local",
+                                 runtime="container", port=free_port(),
                                  base=docker_base_image, wait_timeout=120))
 
 
@@ -25,14 +31,8 @@ def _served(url: str, rows) -> tuple[str, list[int]]:
     return health["model_hash"], r.json()
 
 
-def test_container_update_serves_the_new_version(declare, removed_after, docker_base_image,
-                                                 saved_lr, saved_lr_v2, identity_rows):
-    import uuid
-
-    # a name of its own: containers are found by the deployment's name label
-    container_decl = removed_after(declare(f"box-{uuid.uuid4().hex[:8]}", type="local",
-                                           runtime="container", port=free_port(),
-                                           base=docker_base_image, wait_timeout=120))
+def test_container_update_serves_the_new_version(container_decl, saved_lr, saved_lr_v2,
+                                                 identity_rows):
     first = deploy(container_decl, saved_lr, progress=False)
     assert _served(first.url, identity_rows) == (model_hash(saved_lr), [0, 1, 2])
     second = deploy(container_decl, saved_lr_v2, progress=False)
@@ -45,6 +45,7 @@ def test_container_deploy_rollback_and_remove(container_decl, docker_client, sav
                                               broken_lr, iris):
     from docker.errors import NotFound
 
+    name = Path(container_decl).stem  # the deployment's name, its containers' label
     state = deploy(container_decl, saved_lr, progress=False)
     container = docker_client.containers.get(state.target["container_id"])
     assert container.status == "running"
@@ -63,11 +64,11 @@ def test_container_deploy_rollback_and_remove(container_decl, docker_client, sav
     container.reload()
     assert container.status == "running"  # the running version never stopped
     assert [c.id for c in docker_client.containers.list(
-        all=True, filters={"label": "mlem.deployment=box"})] == [container.id]
+        all=True, filters={"label": f"mlem.deployment={name}"})] == [container.id]
 
     # a container an interrupted run started but never recorded
     leftover = docker_client.containers.run(
-        state.image_id, detach=True, network_mode="host", labels={"mlem.deployment": "box"},
+        state.image_id, detach=True, network_mode="host", labels={"mlem.deployment": name},
         environment={"PORT": str(free_port()), "MLEM_HOST": "127.0.0.1"})
     remove(container_decl)
     for gone in (state.target["container_id"], leftover.id):
