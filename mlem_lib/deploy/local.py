@@ -482,7 +482,7 @@ class LocalTarget(Target):
             self.progress("stopping the previous server (it finishes its requests)")
             self._retire_worker(current)
         state = DeploymentState(
-            name=self.decl.name, type="local", model_hash=model_hash, url=self.url,
+            name=self.decl.name, type=self.decl.type, model_hash=model_hash, url=self.url,
             smoke=request, **fields, target={"runtime": worker.runtime, **worker.ids,
                                              **listener})
         try:
@@ -561,7 +561,7 @@ class LocalTarget(Target):
         return state
 
     def status(self, current: DeploymentState | None) -> DeploymentStatus:
-        base: dict[str, Any] = {"name": self.decl.name, "type": "local", "url": self.url}
+        base: dict[str, Any] = {"name": self.decl.name, "type": self.decl.type, "url": self.url}
         if current is None:
             return DeploymentStatus(**base, deployed=False, healthy=False,
                                     detail="not deployed")

@@ -21,7 +21,12 @@ from pydantic import BaseModel
 from mlem_lib.prefect.flows.names import image_tag, model_name
 from mlem_lib.prefect.flows.params import PackageRequest
 from mlem_lib.prefect.logs import run_logger
-from mlem_lib.prefect.tasks.build import build_docker_image, build_pip_package, push_image
+from mlem_lib.prefect.tasks.build import (
+    build_docker_image,
+    build_model,
+    build_pip_package,
+    push_image,
+)
 from mlem_lib.prefect.tasks.registry import resolve_version
 
 
@@ -33,6 +38,7 @@ class PackageResult(BaseModel):
     pip: Any = None
     docker: Any = None
     pushed_digest: str | None = None
+    builds: dict[str, Any] = {}
 
 
 def _pip_package(model: str, target: str, version: str | None, repo: str | None) -> Any:
@@ -80,11 +86,12 @@ def package_model(request: PackageRequest) -> PackageResult:
 
     Args:
         request: the model (a path, ``rf@v1.2.0``, ``rf@latest`` or ``rf#prod``) and what
-            to build from it: a pip package, a docker image, where to push the image.
+            to build from it: a pip package, a docker image, where to push the image,
+            and other build kinds with their options (``builds``, e.g. a plugin's).
 
     Returns:
         A :class:`PackageResult` with the pinned reference, ``PipPackage`` and/or
-        ``DockerImage``, and the pushed digest.
+        ``DockerImage``, the pushed digest and the other builds by kind.
     """
     version = resolve_version(request.model, repo=request.repo)  # rf#prod -> rf@v1.2.0
     model = version.tag if version else request.model
@@ -98,4 +105,6 @@ def package_model(request: PackageRequest) -> PackageResult:
         if request.push_to:
             result.pushed_digest = push_image(image, request.push_to, request.registry_username,
                                               _password(request.registry_password_secret))
+    for kind, options in request.builds.items():
+        result.builds[kind] = build_model(model, kind, options, repo=repo)
     return result

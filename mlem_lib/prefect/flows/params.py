@@ -110,6 +110,10 @@ class PackageRequest(_Params):
     registry_password_secret: str | None = Field(
         default=None, description="The name of a Prefect Secret block holding the image "
                                   "registry's password.")
+    builds: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Other build kinds (a plugin's, or docker-dir) and "
+                                          "their options, e.g. {\"docker-dir\": {\"target\": "
+                                          "\"build/ctx\"}}.")
 
 
 class RolloutRequest(_Params):

@@ -132,6 +132,41 @@ def build_docker_image(model: str, image: str, base: str | None = None,
     return built
 
 
+@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
+      task_run_name="build-{kind}-{model}")
+def build_model(model: str, kind: str, options: dict[str, Any] | None = None,
+                repo: str | None = None) -> Any:
+    """Build ``model`` as any registered kind: ``pip``, ``docker``, ``docker-dir`` or a plugin's.
+
+    A plugin's build kind (an entry point in ``mlem_lib.builders``) needs no task of its
+    own. Its output is not cached, since only the plugin knows whether it still exists.
+
+    Args:
+        model: a saved model path or a registry reference.
+        kind: the build kind (``mlem_lib.build.kinds()`` lists them).
+        options: the kind's options (its ``Options`` model checks them).
+        repo: the registry repository for a reference.
+
+    Returns:
+        The builder's result (``PipPackage``, ``DockerImage``... or the plugin's model).
+
+    Example:
+        >>> from mlem_lib.errors import BuildError
+        >>> try:
+        ...     build_model.fn("models/rf", "no-such-kind")
+        ... except BuildError as exc:
+        ...     print(str(exc).split(" (")[0])
+        unknown build kind 'no-such-kind'
+    """
+    import mlem_lib.api as mlem
+
+    logger = run_logger()
+    logger.info("building %s for %s", kind, model)
+    built = mlem.build(model, kind, options, repo=repo, progress=logger.info)
+    logger.info("built %s for %s", kind, model)
+    return built
+
+
 @task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient,
       cache_policy=NO_CACHE, task_run_name="push-{image}")
 def push_image(image: str, registry: str, username: str | None = None,
