@@ -4,7 +4,8 @@ A target is a :class:`Target` subclass registered in the ``targets`` plugin grou
 (:mod:`mlem_lib.plugins`). It carries three things:
 
 * ``Declaration``: the pydantic model of its ``deployments/*.yaml`` files (a subclass
-  of :class:`~mlem_lib.deploy.declaration.BaseDeclaration` with ``type: Literal[...]``);
+  of :class:`BaseDeclaration` with ``type: Literal[...]``; read by
+  :mod:`mlem_lib.deploy.declaration`);
 * ``Credentials``: the pydantic model of the secrets it needs (a subclass of
   :class:`TargetCredentials`); a dict, a pydantic model, a Prefect block or any object
   with those attribute names validates into it, and ``None`` means "from the
@@ -37,22 +38,89 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from mlem_lib.deploy.state import DeploymentState, DeploymentStatus
 from mlem_lib.errors import CredentialsError
 from mlem_lib.meta import ModelMeta
 
-if TYPE_CHECKING:
-    from mlem_lib.deploy.declaration import BaseDeclaration
-
-__all__ = ["ModelSource", "NoCredentials", "Progress", "Target", "TargetCredentials",
-           "report_progress"]
+__all__ = ["BaseDeclaration", "ModelSource", "NoCredentials", "Progress", "Target",
+           "TargetCredentials", "report_progress"]
 
 # a callable that receives progress lines; None prints them to stderr, False drops them
 Progress = Callable[[str], None] | bool | None
+
+
+class BaseDeclaration(BaseModel):
+    """The fields every declaration has; a target's ``Declaration`` extends it.
+
+    Subclasses set ``type: Literal["<name>"] = "<name>"``. Unknown fields are errors,
+    so a misspelt setting (or a secret pasted into the file) is refused.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(..., description="the target: a name of the targets plugin group")
+    name: str = Field("", description="deployment name (default: the file's stem)")
+    state_url: str | None = Field(
+        None, description="where the state lives (default: <name>.state.json next to the file)")
+    smoke_method: str | None = Field(
+        None, description="model method the smoke request calls (default: predict)")
+    smoke_data: str | None = Field(
+        None, description="data file (CSV, JSON Lines, Parquet, .npy; path or URL) whose "
+                          "first rows the smoke request sends (default: the example saved "
+                          "with the model)")
+    wait_timeout: float = Field(120.0, gt=0, description="seconds to wait for the target")
+    poll_interval: float = Field(0.5, gt=0, description="seconds between readiness polls")
+    batch_max_size: int = Field(
+        0, ge=0, description="merge concurrent requests into model calls of up to this many "
+                             "rows, each caller getting its own rows back (0: off)")
+    batch_max_latency_ms: float = Field(
+        5.0, ge=0, description="longest wait, in ms, for requests to join a batch (a lone "
+                               "request never waits)")
+    model_runtime: Literal["native", "onnx", "auto"] = Field(
+        "native", description="what answers the model's methods: native, onnx (its ONNX "
+                              "export, checked for parity on the saved sample) or auto (onnx "
+                              "when the export passes, else native); the local target's "
+                              "`runtime` (process/container) is another setting")
+    # set when the file was a MLEM declaration (mlem_lib.compat.deployments): the
+    # credentials it stored (used when the caller gives none) and the model it names
+    _stored_credentials: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _model: str | None = PrivateAttr(default=None)
+
+    def server_env(self) -> dict[str, str]:
+        """Environment variables that carry the declaration's server settings.
+
+        Example:
+            >>> BaseDeclaration(type="local", batch_max_size=32).server_env()
+            {'MLEM_BATCH_MAX_SIZE': '32', 'MLEM_BATCH_MAX_LATENCY_MS': '5'}
+        """
+        from mlem_lib.serve.settings import ENV_MODEL_RUNTIME, batching_env
+
+        env: dict[str, str] = {}
+        if self.model_runtime != "native":
+            env[ENV_MODEL_RUNTIME] = self.model_runtime
+        if not self.batch_max_size:
+            return env
+        return {**batching_env(self.batch_max_size, self.batch_max_latency_ms), **env}
+
+    def image_requirements(self, meta: ModelMeta) -> list[str]:
+        """Extra pip requirements a model image needs for these settings (ONNX Runtime and
+        the model's converter for ``model_runtime: onnx|auto``).
+
+        Example:
+            >>> from mlem_lib.meta import ModelMeta, ModelType
+            >>> BaseDeclaration(type="local").image_requirements(
+            ...     ModelMeta(model_type=ModelType(type="sklearn")))
+            []
+        """
+        if self.model_runtime == "native":
+            return []
+        from mlem_lib.serve.model_runtime import runtime_requirements
+
+        return runtime_requirements(meta)
 
 
 class TargetCredentials(BaseModel):
