@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,35 @@ def test_prefect_in_the_core_is_refused_but_allowed_in_its_layer(tmp_path):
     assert any(p.startswith("mlem_lib/deploy.py:2: the core imports mlem_lib.prefect")
                for p in problems)
     assert not any("mlem_lib/prefect/" in p for p in problems)
+
+
+TARGET_COUNT = re.compile(r"^\.venv/bin/python -c \"(import ast,pathlib;from mlem_lib import "
+                          r"plugins;T=.*)\"$", re.M)
+
+
+def _count_target_files(cwd: Path) -> subprocess.CompletedProcess[str]:
+    match = TARGET_COUNT.search((REPO_ROOT / "README.md").read_text())
+    assert match, "the README lost its count of what adding a target touches"
+    return subprocess.run([sys.executable, "-c", match.group(1)], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_a_target_is_one_module_and_one_registration_line():
+    out = _count_target_files(REPO_ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "target heroku: 1 module (mlem_lib.deploy.heroku) + 1 line(s) elsewhere: " \
+           "mlem_lib/plugins.py" in out.stdout
+
+
+def test_the_count_finds_a_flow_that_names_a_target(tmp_path):
+    _package(tmp_path, {
+        "plugins.py": 'TARGETS = ["mlem_lib.deploy.heroku:HerokuTarget"]\n',
+        "deploy/heroku.py": '"""The target; mlem_lib.deploy.heroku in a docstring is fine."""\n',
+    })
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "rollout.py").write_text(
+        "from mlem_lib.deploy.heroku import HerokuTarget\n")
+    out = _count_target_files(tmp_path)
+    assert out.returncode == 1
+    assert ("target heroku: 1 module (mlem_lib.deploy.heroku) + 2 line(s) elsewhere: "
+            "flows/rollout.py mlem_lib/plugins.py") in out.stdout
