@@ -117,7 +117,15 @@ def main() -> int:
         return 2
     host = os.environ.get(ENV_PRIVATE_HOST) or "127.0.0.1"
     try:
-        app = create_app(LoadedModel.load(model), ServerSettings.from_env())
+        settings = ServerSettings.from_env()
+        loaded = LoadedModel.load(model)
+        if settings.model_runtime != "native":  # the declaration's model_runtime: onnx|auto
+            from mlem_lib.serve.model_runtime import with_runtime
+
+            loaded = with_runtime(loaded, settings.model_runtime, onnx_model=settings.onnx_model,
+                                  path=model, log=lambda line: print(line, file=sys.stderr,
+                                                                    flush=True))
+        app = create_app(loaded, settings)
     except MlemError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
