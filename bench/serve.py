@@ -25,6 +25,7 @@ raw ``predict`` of those rows, so a fast wrong answer cannot count.
     .venv/bin/python bench/serve.py --quick      # fewer requests per cell
     .venv/bin/python bench/serve.py --peers plain,bentoml
     .venv/bin/python bench/serve.py --peers onnx      # native vs --runtime onnx only
+    .venv/bin/python bench/serve.py --peers onnx --models rf   # the forest only
 
 Every loop is bounded by a request count and a time budget; every server is a child
 process in a session of its own, stopped through that session's process group id. This
@@ -481,6 +482,9 @@ def main() -> int:
                              "torch: the PyTorch rows of bench/serve_torch.py (alone: only "
                              "those)")
     parser.add_argument("--json", metavar="FILE", help="also write every cell as JSON")
+    parser.add_argument("--models", default="lr,rf",
+                        help="comma-separated models: lr (LogisticRegression), rf "
+                             "(RandomForest(100)); default both")
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
     wanted = {p.strip() for p in args.peers.split(",") if p.strip()}
@@ -502,6 +506,10 @@ def main() -> int:
     X.columns = COLUMNS
     models = {"lr": LogisticRegression(max_iter=500).fit(X, y),
               "rf": RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)}
+    chosen = {m.strip() for m in args.models.split(",") if m.strip()}
+    models = {key: model for key, model in models.items() if key in chosen}
+    if not models:
+        parser.error(f"--models: choose among lr, rf (got {args.models!r})")
     names = {"lr": "LogisticRegression", "rf": "RandomForest(100)"}
     frames = {"1 row": X.head(1),
               "1000 rows": pd.concat([X] * 7, ignore_index=True).head(1000),
