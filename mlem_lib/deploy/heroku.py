@@ -159,6 +159,7 @@ class HerokuTarget(Target):
         try:
             self.progress(f"building image {ref}")
             image = build_docker(source.path, f"{ref}:latest", base=self.decl.base,
+                                 pip=self.decl.image_requirements(meta) or None,
                                  model_version=source.version)
             self.progress(f"pushing {ref} to {self.decl.registry}")
             push_image(f"{ref}:latest", self.decl.registry, self.decl.registry_user, key)
