@@ -185,7 +185,7 @@ def with_runtime(loaded: LoadedModel, runtime: str = "native", *,
     native_only = [m for m in loaded.meta.model_type.methods if m not in twin.model.methods]
     say(f"--runtime {runtime}: {', '.join(twin.model.methods)} answered by ONNX Runtime"
         + (f"; {', '.join(native_only)} by the native model" if native_only else ""))
-    return LoadedModel(meta=loaded.meta, model=model, handler=ACCELERATED)
+    return LoadedModel(meta=loaded.meta, model=model, handler=ACCELERATED, source=loaded.source)
 
 
 # what exporting a model of each framework on the fly needs besides ONNX Runtime
