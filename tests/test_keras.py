@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -136,3 +137,18 @@ def test_a_backend_that_is_not_installed_is_one_clear_line(iris_net, tmp_path):
     assert "Keras models with the jax backend need 'jax', which is not installed" in last, \
         done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_image_context_installs_keras_and_its_backend(iris_net, tmp_path):
+    from mlem_lib.build.dockerfile import build_docker_dir
+
+    path, _, _ = iris_net
+    ctx = build_docker_dir(path, str(tmp_path / "ctx"))
+    reqs = (tmp_path / "ctx" / "requirements.txt").read_text()
+    import keras
+    import torch
+
+    assert f"keras=={keras.__version__}" in reqs.splitlines()
+    assert "torch" in reqs and torch.__version__.split("+")[0] in reqs, reqs
+    assert "tensorflow" not in reqs
+    assert "KERAS_BACKEND" not in Path(ctx.dockerfile).read_text()
