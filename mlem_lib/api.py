@@ -379,6 +379,7 @@ def _need_registry(feature: str) -> None:
 
 
 if TYPE_CHECKING:
+    from mlem_lib.registry.metrics import MetricDelta, VersionRecords
     from mlem_lib.registry.models import (
         ModelSummary,
         RegisteredVersion,
@@ -390,14 +391,16 @@ if TYPE_CHECKING:
 def register(model_path: str, *, name: str | None = None, version: str | None = None,
              bump: str | None = None, repo: str = ".", push: bool = True,
              message: str | None = None, push_git: bool = False,
-             force: bool = False) -> RegisteredVersion:
+             force: bool = False, metrics: str | Mapping[str, Any] | None = None,
+             plots: str | list[str] | None = None) -> RegisteredVersion:
     """Register a saved model as a new version (git tag ``name@vX.Y.Z``).
 
     Tracks the binary with DVC, commits the ``.mlem`` and ``.dvc`` files, pushes the
     binary to the default DVC remote and tags the commit. ``push_git`` also pushes the
     commit and the tag to the git remote; ``force`` allows a version lower than the
-    latest. Returns a :class:`~mlem_lib.registry.models.RegisteredVersion` (name,
-    version, tag, commit).
+    latest. ``metrics`` (a JSON file or a mapping) and ``plots`` (a folder or files) are
+    committed with the version (see :func:`version_records`). Returns a
+    :class:`~mlem_lib.registry.models.RegisteredVersion` (name, version, tag, commit).
 
     Example:
         >>> register("models/rf", bump="minor").tag  # doctest: +SKIP
@@ -408,7 +411,8 @@ def register(model_path: str, *, name: str | None = None, version: str | None = 
 
     _need_registry("registering models")
     found = _register(model_path, name=name, version=version, bump=bump, repo=repo,
-                      push=push, message=message, push_git=push_git, force=force)
+                      push=push, message=message, push_git=push_git, force=force,
+                      metrics=metrics, plots=plots)
     events.emit(lambda: events.model_event(
         events.MODEL_REGISTERED, name=found.name, version=found.version, repo=repo,
         tag=found.tag, commit=found.commit))
@@ -435,6 +439,32 @@ def assign(name: str, stage: str, *, version: str | None = None,
         events.STAGE_ASSIGNED, name=found.name, version=found.version, stage=found.stage,
         repo=repo, tag=found.tag, commit=found.commit))
     return found
+
+
+def version_records(ref: str, *, repo: str = ".") -> VersionRecords:
+    """The metrics and plot files registered with a version (``rf@v1.0.0``, ``rf#prod``).
+
+    Example:
+        >>> version_records("rf@v1.0.0").metrics  # doctest: +SKIP
+        {'accuracy': 0.97}
+    """
+    from mlem_lib.registry.metrics import version_records as _records
+
+    _need_registry("reading the registry")
+    return _records(ref, repo)
+
+
+def compare_versions(old: str, new: str, *, repo: str = ".") -> list[MetricDelta]:
+    """Metric by metric, both versions' values and ``new - old`` (``MetricDelta``).
+
+    Example:
+        >>> [d.delta for d in compare_versions("rf@v1.0.0", "rf@v1.1.0")]  # doctest: +SKIP
+        [0.02]
+    """
+    from mlem_lib.registry.metrics import compare_versions as _compare
+
+    _need_registry("reading the registry")
+    return _compare(old, new, repo)
 
 
 def unassign(name: str, stage: str, *, repo: str = ".", push: bool = False) -> RegistryEvent:

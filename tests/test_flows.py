@@ -59,10 +59,23 @@ def test_register_saved_model(tmp_path, iris, iris_rf):
 
     root = make_workspace(str(tmp_path / "ws"))
     mlem.save(iris_rf, os.path.join(root, "models", "forest"), sample_data=iris[0])
+    os.makedirs(os.path.join(root, "plots"))
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16  # the card embeds bytes, it does not decode
+    with open(os.path.join(root, "plots", "roc.png"), "wb") as f:
+        f.write(png)
     registered = register_saved_model(RegisterSavedRequest(
-        model_path="models/forest", repo=root, version="v2.0.0", metrics={"f1": 0.5}))
+        model_path="models/forest", repo=root, version="v2.0.0", metrics={"f1": 0.5},
+        plots="plots"))
     assert registered.tag == "forest@v2.0.0"
-    assert "| f1 | 0.5 |" in _artifact("forest-model-card")
+    card = _artifact("forest-model-card")
+    assert "| f1 | 0.5 |" in card
+    import base64
+
+    assert f"![roc.png](data:image/png;base64,{base64.b64encode(png).decode()})" in card
+    # the metrics and plots are committed with the version
+    records = mlem.version_records("forest@v2.0.0", repo=root)
+    assert records.metrics == {"f1": 0.5}
+    assert records.plots == ["models/forest.plots/roc.png"]
 
 
 def test_package_model_pins_the_stage_and_reuses_cached_builds(tmp_path, iris_registry):

@@ -50,6 +50,12 @@ def register(sub: Any) -> None:
                           "goes to the DVC remote either way)")
     reg.add_argument("--force", action="store_true",
                      help="register a version lower than the latest one")
+    reg.add_argument("--metrics", metavar="FILE",
+                     help="JSON file of evaluation results, committed with the version as "
+                          "<model>.metrics.json (see `registry show NAME@VERSION`)")
+    reg.add_argument("--plots", metavar="PATH", action="append",
+                     help="folder or file of plots (png, svg, json...), committed with the "
+                          "version under <model>.plots/; repeatable")
     _repo_and_json(reg)
     reg.set_defaults(func=_register)
 
@@ -96,10 +102,22 @@ def register(sub: Any) -> None:
     show = rsub.add_parser(
         "show", help="table of models, their latest version and stages",
         description="Without NAME: one row per model (latest version, one column per "
-                    "stage, description). With NAME: its versions.")
-    show.add_argument("name", nargs="?", help="show the versions of this model")
+                    "stage, description). With NAME: its versions. With NAME@VERSION (or "
+                    "NAME#STAGE): that version's tag, who registered it, its metrics and "
+                    "plots.")
+    show.add_argument("name", nargs="?", help="show the versions of this model, or one "
+                                              "version: NAME@v1.0.0, NAME#prod")
     _repo_and_json(show)
     show.set_defaults(func=_show)
+
+    cmp_ = rsub.add_parser(
+        "compare", help="metric deltas between two versions",
+        description="Metric by metric: the values registered with OLD and NEW and the "
+                    "change NEW - OLD (numbers only).")
+    cmp_.add_argument("old", help="e.g. rf@v1.0.0 or rf#prod")
+    cmp_.add_argument("new", help="e.g. rf@v1.1.0 or rf@latest")
+    _repo_and_json(cmp_)
+    cmp_.set_defaults(func=_compare)
 
     hist = rsub.add_parser("history", help="registrations and assignments of a model",
                            description="Events of a model, newest first.")
@@ -140,7 +158,8 @@ def _register(args: argparse.Namespace) -> int:
 
     found = mlem.register(args.path, name=args.name, version=args.version, bump=args.bump,
                           repo=args.repo, push=args.push, message=args.message,
-                          push_git=args.push_git, force=args.force)
+                          push_git=args.push_git, force=args.force, metrics=args.metrics,
+                          plots=args.plots)
     print(_dump(found) if args.json else
           f"registered {found.name} {found.version} (tag {found.tag}, commit "
           f"{found.commit[:7]})" + (", pushed" if args.push_git else ""))
@@ -193,6 +212,8 @@ def _show(args: argparse.Namespace) -> int:
     from mlem_lib.describe import table
     from mlem_lib.errors import UnknownModelError
 
+    if args.name and ("@" in args.name or "#" in args.name):
+        return _show_version(args)
     models = mlem.list_models(args.repo)
     if args.name:
         models = [m for m in models if m.name == args.name]
@@ -225,6 +246,53 @@ def _show(args: argparse.Namespace) -> int:
         rows.append([e.version, in_stages, e.commit[:7], e.timestamp.isoformat()])
     print()
     print(table(["version", "stages", "commit", "registered"], rows))
+    return 0
+
+
+def _show_version(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+    from mlem_lib.describe import table
+    from mlem_lib.registry.metrics import flatten
+
+    records = mlem.version_records(args.name, repo=args.repo)
+    if args.json:
+        print(_dump(records))
+        return 0
+    print(f"Version {records.tag}" + (f"  (registered by {records.tagger}, "
+                                      f"{records.tagged_at})" if records.tagger else ""))
+    metrics = flatten(records.metrics)
+    if metrics:
+        print()
+        print(table(["metric", "value"], [[k, _number(v)] for k, v in metrics.items()]))
+    else:
+        print("no metrics registered with this version")
+    if records.plots:
+        print()
+        print("Plots:")
+        for p in records.plots:
+            print(f"  {p}")
+    return 0
+
+
+def _number(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import mlem_lib.api as mlem
+    from mlem_lib.describe import table
+
+    rows = mlem.compare_versions(args.old, args.new, repo=args.repo)
+    if args.json:
+        print(_dump(rows))
+        return 0
+    if not rows:
+        print(f"neither {args.old} nor {args.new} has metrics")
+        return 0
+    print(table(["metric", args.old, args.new, "change"],
+                [[r.metric, _number(r.old) if r.old is not None else "",
+                  _number(r.new) if r.new is not None else "",
+                  "" if r.delta is None else f"{r.delta:+.6g}"] for r in rows]))
     return 0
 
 

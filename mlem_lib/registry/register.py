@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Mapping
+from typing import Any
 
 from mlem_lib.errors import (
     DirtyWorkingTreeError,
@@ -12,6 +14,7 @@ from mlem_lib.errors import (
     VersionExistsError,
 )
 from mlem_lib.registry import dvc, git, tags
+from mlem_lib.registry import metrics as records
 from mlem_lib.registry.models import RegisteredVersion
 from mlem_lib.registry.paths import read_meta_at
 from mlem_lib.registry.remote import push as push_refs
@@ -39,7 +42,8 @@ def _check_name(name: str) -> str:
 def register(model_path: str, *, name: str | None = None, version: str | None = None,
              bump: str | None = None, repo: str = ".", push: bool = True,
              message: str | None = None, push_git: bool = False,
-             force: bool = False) -> RegisteredVersion:
+             force: bool = False, metrics: str | Mapping[str, Any] | None = None,
+             plots: str | list[str] | None = None) -> RegisteredVersion:
     """Register a saved model as a new version in its git repository.
 
     Tracks the binary with DVC, commits the ``.mlem`` file and the ``.dvc`` pointer,
@@ -57,6 +61,10 @@ def register(model_path: str, *, name: str | None = None, version: str | None = 
         push_git: also push the commit (the current branch) and the tag to the git
             remote, so that other clones see the version (``--push``).
         force: register a version lower than the latest one.
+        metrics: a JSON file (or a mapping) of evaluation results, committed as
+            ``<model>.metrics.json`` with the version and named in the tag's message.
+        plots: a folder or files (png, svg, json...) copied into ``<model>.plots/`` and
+            committed with the version.
 
     Raises:
         DirtyWorkingTreeError: files unrelated to the model have uncommitted changes.
@@ -114,9 +122,13 @@ def register(model_path: str, *, name: str | None = None, version: str | None = 
     if push_git:
         remote_of(root)  # no remote: fail before anything is committed
 
+    rel_object = rel_meta[: -len(".mlem")]
     related = {rel_meta, *arts, *(a + ".dvc" for a in arts),
                *(posixpath.join(posixpath.dirname(a), ".gitignore").lstrip("/") for a in arts)}
-    dirty = [p for p in git.changed_files(root) if p not in related]
+    given = tuple(records.sources_in(root, metrics, plots))
+    dirty = [p for p in git.changed_files(root) if p not in related
+             and not p.startswith((f"{rel_object}.metrics.json", f"{rel_object}.plots/"))
+             and not any(p == g or p.startswith(g.rstrip("/") + "/") for g in given)]
     if dirty:
         shown = ", ".join(dirty[:10]) + (f" and {len(dirty) - 10} more" if len(dirty) > 10 else "")
         raise DirtyWorkingTreeError(f"uncommitted changes unrelated to {rel_meta}: {shown}; "
@@ -126,6 +138,13 @@ def register(model_path: str, *, name: str | None = None, version: str | None = 
     elif not dvc.is_dvc_repo(root):
         dvc.default_remote(root)  # raises the "not a DVC repository" error
 
+    written = records.stage_records(root, rel_object, metrics, plots)
+    if written:
+        plots_dir = [f"{rel_object}.plots"] if any("/" in w[len(rel_object):]
+                                                   for w in written) else []
+        git.run(root, "add", "-A", "--", *written, *plots_dir)  # -A: old plots go
+        notes = records.annotation(written, rel_object)
+        message = f"{message or f'Registering artifact {name} version {version}'}\n\n{notes}"
     for rel in arts:
         if git.is_tracked(root, rel):  # DVC refuses files git already tracks
             git.run(root, "rm", "-q", "--cached", "--", rel)

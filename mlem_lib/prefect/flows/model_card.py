@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from mlem_lib.meta import ModelMeta
@@ -25,8 +26,10 @@ def _schema(dtype: Any) -> str:
 
 def render_card(meta: ModelMeta, name: str, version: str | None, *,
                 metrics: dict[str, float] | None = None, tag: str | None = None,
-                commit: str | None = None, path: str | None = None) -> str:
-    """Markdown: version, framework, methods with their schemas, requirements, metrics."""
+                commit: str | None = None, path: str | None = None,
+                plots: dict[str, str] | None = None) -> str:
+    """Markdown: version, framework, methods with their schemas, requirements, metrics,
+    and ``plots`` (``{name: local file}``): images inline, other files listed."""
     lines = [f"# Model `{name}` {version or ''}".rstrip(), ""]
     if meta.description:
         lines += [meta.description, ""]
@@ -43,12 +46,36 @@ def render_card(meta: ModelMeta, name: str, version: str | None, *,
     if metrics:
         lines += ["", "## Metrics", "", "| Metric | Value |", "|---|---|"]
         lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items()]
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [_plot(name, file) for name, file in plots.items()]
     reqs = [r.pip_line() for r in meta.python_requirements()]
     reqs += [f"{r.package_name} (apt)" for r in meta.unix_requirements()]
     reqs += [f"{r.name} (local code)" for r in meta.custom_requirements()]
     lines += ["", "## Requirements", ""]
     lines += [f"- `{r}`" for r in reqs] or ["- (none recorded)"]
     return "\n".join(lines) + "\n"
+
+
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                ".gif": "image/gif", ".svg": "image/svg+xml"}
+
+
+def _plot(name: str, file: str) -> str:
+    """An image embedded as a data URI (the card is self-contained), else a list item.
+
+    Example:
+        >>> _plot("models/rf.plots/scores.csv", "scores.csv")
+        '- `models/rf.plots/scores.csv`'
+    """
+    import base64
+
+    media = _IMAGE_TYPES.get(os.path.splitext(name)[1].lower())
+    if media is None or not os.path.isfile(file):
+        return f"- `{name}`"
+    with open(file, "rb") as f:
+        data = base64.b64encode(f.read()).decode()
+    return f"![{os.path.basename(name)}](data:{media};base64,{data})\n"
 
 
 def card_row(meta: ModelMeta, name: str, version: str | None, *,

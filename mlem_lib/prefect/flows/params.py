@@ -85,7 +85,11 @@ class RegisterSavedRequest(_Params):
     version: Version = None
     bump: Bump = "patch"
     metrics: dict[str, float] = Field(default_factory=dict,
-                                      description="Metrics shown on the model card.")
+                                      description="Metrics, committed with the version and "
+                                                  "shown on the model card.")
+    plots: str | None = Field(default=None,
+                              description="A folder of plots (png, svg...) inside the "
+                                          "repository, committed with the version.")
     push: Push = True
     stage: NewStage = None
 

@@ -52,13 +52,18 @@ def registered_with_hash(name: str, model_hash: str, repo: str) -> RegisteredVer
 
 
 def publish_card(meta: ModelMeta, registered: RegisteredVersion,
-                 metrics: dict[str, float] | None) -> None:
-    """Create the model card (markdown) and version row (table) artifacts."""
+                 metrics: dict[str, float] | None, repo: str = ".") -> None:
+    """Create the model card (markdown, with the plots registered with the version as
+    images) and version row (table) artifacts."""
+    from mlem_lib.registry.metrics import version_records
+
+    plots = version_records(registered.tag, repo).plots
     create_markdown_artifact(
         key=artifact_key(registered.name, "model-card"),
         markdown=render_card(meta, registered.name, registered.version, metrics=metrics,
                              tag=registered.tag, commit=registered.commit,
-                             path=registered.path),
+                             path=registered.path,
+                             plots={p: os.path.join(repo, p) for p in plots}),
         description=f"Model card of {registered.tag}")
     create_table_artifact(
         key=artifact_key(registered.name, "versions"),
@@ -69,8 +74,8 @@ def publish_card(meta: ModelMeta, registered: RegisteredVersion,
 
 def _register(meta: ModelMeta, model_path: str, name: str, repo: str, *,
               version: str | None, bump: Bump, push: bool, stage: str | None,
-              metrics: dict[str, float] | None, message: str | None = None
-              ) -> RegisteredVersion:
+              metrics: dict[str, float] | None, message: str | None = None,
+              plots: str | None = None) -> RegisteredVersion:
     logger = run_logger()
     existing = registered_with_hash(name, meta.model_hash, repo)
     if existing is not None and version in (None, existing.version):
@@ -78,23 +83,27 @@ def _register(meta: ModelMeta, model_path: str, name: str, repo: str, *,
         registered = existing
     else:
         registered = register_version(model_path, name=name, version=version,
-                                      bump=bump, repo=repo, push=push, message=message)
+                                      bump=bump, repo=repo, push=push, message=message,
+                                      metrics=metrics, plots=plots)
     if stage:
         assign_stage(name, stage, version=registered.version, repo=repo)
-    publish_card(meta, registered, metrics)
+    publish_card(meta, registered, metrics, repo)
     return registered
 
 
 @flow(name="register-model", log_prints=True)
 def register_model(model: Any, options: RegisterOptions, sample_data: Any = None,
-                   metrics: dict[str, float] | None = None) -> RegisteredVersion:
+                   metrics: dict[str, float] | None = None,
+                   plots: str | None = None) -> RegisteredVersion:
     """Save, register and document a trained model (call it at the end of training).
 
     Args:
         model: the trained object.
         options: name, registry repository, version/bump, stage... (:class:`RegisterOptions`).
         sample_data: a few input rows: they give the model card its schemas.
-        metrics: evaluation results shown on the model card.
+        metrics: evaluation results, committed with the version and shown on the card.
+        plots: a folder (or file) of plots committed with the version; PNG/JPEG/SVG
+            ones appear on the model card as images.
 
     Returns:
         The registered version (``name``, ``version``, ``tag``, ``commit``).
@@ -104,7 +113,7 @@ def register_model(model: Any, options: RegisterOptions, sample_data: Any = None
                       description=options.description, labels=options.labels)
     return _register(meta, rel_path, options.name, options.repo, version=options.version,
                      bump=options.bump, push=options.push, stage=options.stage,
-                     metrics=metrics)
+                     metrics=metrics, plots=plots)
 
 
 @flow(name="register-saved-model", log_prints=True)
@@ -123,4 +132,5 @@ def register_saved_model(request: RegisterSavedRequest) -> RegisteredVersion:
     meta = read_model_meta(os.path.join(request.repo, request.model_path))
     return _register(meta, request.model_path, model_name(request.model_path), request.repo,
                      version=request.version, bump=request.bump, push=request.push,
-                     stage=request.stage, metrics=request.metrics)
+                     stage=request.stage, metrics=request.metrics,
+                     plots=os.path.join(request.repo, request.plots) if request.plots else None)

@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -25,8 +25,13 @@ if TYPE_CHECKING:
       cache_policy=NO_CACHE, task_run_name="register-{model_path}")
 def register_version(model_path: str, *, name: str | None = None, version: str | None = None,
                      bump: Literal["patch", "minor", "major"] | None = None, repo: str = ".",
-                     push: bool = True, message: str | None = None) -> RegisteredVersion:
+                     push: bool = True, message: str | None = None,
+                     metrics: dict[str, Any] | None = None,
+                     plots: str | list[str] | None = None) -> RegisteredVersion:
     """Commit a saved model, tag it ``name@vX.Y.Z`` and push its binary with DVC.
+
+    ``metrics`` and ``plots`` (a folder or files) are committed with the version and
+    named in the tag (``mlem registry show name@vX.Y.Z`` prints them).
 
     Args:
         model_path: the saved model, relative to ``repo`` (or absolute inside it).
@@ -45,7 +50,7 @@ def register_version(model_path: str, *, name: str | None = None, version: str |
 
     registered = mlem.register(model_path, name=name, version=version,
                                bump=None if version else bump, repo=repo, push=push,
-                               message=message)
+                               message=message, metrics=metrics or None, plots=plots)
     run_logger().info("registered %s at commit %s", registered.tag, registered.commit[:8])
     return registered
 
