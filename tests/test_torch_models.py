@@ -141,6 +141,17 @@ def test_predict_runs_forward_in_eval_mode_under_inference_mode(tmp_path):
     assert probe.training  # compiling it on the sample did not change it either
 
 
+def test_a_loaded_torchscript_model_first_run_with_grad_still_predicts(torch_models):
+    """TorchScript's executor specialises a module's graph for autograd when its first runs
+    have grad enabled (a user trying the loaded model); inference-mode tensors then cannot
+    go through it ("Inference tensors cannot be saved for backward")."""
+    model = mlem.load(torch_models["mlp"])
+    x = torch.randn(2, 4)
+    for _ in range(3):
+        expected = model(x)
+    assert torch.allclose(mlem.apply(model, x), expected.detach(), atol=1e-6)
+
+
 def test_forward_of_several_arguments_takes_a_tuple_or_a_dict(tmp_path):
     class Blend(torch.nn.Module):
         def forward(self, image, weight):

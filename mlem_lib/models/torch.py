@@ -283,8 +283,18 @@ class TorchHandler(ModelHandler):
     def call(self, obj: Any, method: str, data: Any) -> Any:
         torch = sys.modules.get("torch") or _torch()
         args, kwargs = call_arguments(obj, _to(data, _device_of(obj)))
-        with _eval_mode(obj), torch.inference_mode():
-            return _to_cpu(obj(*args, **kwargs))
+        with _eval_mode(obj):
+            try:
+                with torch.inference_mode():
+                    return _to_cpu(obj(*args, **kwargs))
+            except RuntimeError as exc:
+                # TorchScript's executor specialises the graph for autograd when the
+                # module's first runs had grad enabled (a user trying the loaded model);
+                # inference-mode tensors cannot go through that graph: no_grad can
+                if not _is_script(obj) or "Inference tensors" not in str(exc):
+                    raise
+            with torch.no_grad():
+                return _to_cpu(obj(*args, **kwargs))
 
 
 def io_bytes(data: bytes) -> io.BytesIO:
