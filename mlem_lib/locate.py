@@ -229,7 +229,7 @@ def _materialised(path: str, repo: str | None
     if ref is None:
         ref = registered_name(path, repo)
     if ref is None:
-        from mlem_lib.compat.links import followed
+        from mlem_lib.compat.linkcheckout import followed
 
         with followed(path) as local:  # MLEM links, checked out when they point into git
             yield local, None, None

@@ -190,7 +190,8 @@ def model_in_project(model: str, project: str | None = None,
         return
     import os
 
-    from mlem_lib.compat.links import MlemLink, followed_link
+    from mlem_lib.compat.linkcheckout import followed_link
+    from mlem_lib.compat.links import MlemLink
 
     path = model if model.endswith(".mlem") else model + ".mlem"
     link = MlemLink(path=path, project=project, rev=rev)

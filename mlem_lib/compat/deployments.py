@@ -102,7 +102,7 @@ class Translated:
 def _env_doc(env: Any, source: str) -> tuple[dict[str, Any], str]:
     """The env a deployment names (inline, a path with MLEM's link rules, or a link
     mapping) and where it was read."""
-    from mlem_lib.compat import links
+    from mlem_lib.compat import linkcheckout, links
     from mlem_lib.compat.objects import read_object
 
     if env is None:
@@ -116,7 +116,7 @@ def _env_doc(env: Any, source: str) -> tuple[dict[str, Any], str]:
     else:
         raise DeclarationError(f"{source}: field 'env': expected a path or an env, got "
                                f"{type(env).__name__}")
-    with links.followed_link(link, source) as path:
+    with linkcheckout.followed_link(link, source) as path:
         doc, found = read_object(path, "env")
     return doc, found
 
@@ -314,7 +314,7 @@ def mlem_state_path(declaration_path: str) -> str:
 def _linked_model_hash(link: Any, state_path: str) -> tuple[str | None, str | None]:
     """(our model hash, path) of the model a MLEM state's ``model_link`` names."""
     from mlem_lib import mlemfile
-    from mlem_lib.compat import links
+    from mlem_lib.compat import linkcheckout, links
 
     if not isinstance(link, dict) or not link.get("path"):
         return None, None
@@ -325,7 +325,7 @@ def _linked_model_hash(link: Any, state_path: str) -> tuple[str | None, str | No
         and parsed.project.startswith("file://") and not parsed.rev else [parsed]
     for attempt in tries:
         try:
-            with links.followed_link(attempt, state_path) as path:
+            with linkcheckout.followed_link(attempt, state_path) as path:
                 meta, _, _ = mlemfile.read(path)
         except Exception:  # the model moved or is not readable: try the next way
             continue

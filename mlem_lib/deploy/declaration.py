@@ -93,6 +93,21 @@ def parse_declaration(data: Any, *, name: str = "deployment",
     return decl
 
 
+FOREIGN_READERS: dict[str, str] = {
+    "deployment": "mlem_lib.compat.deployments:load_mlem_declaration",
+}
+"""Readers of other tools' declaration files, by their ``object_type``, as
+``"module:function"`` references (the compat layer builds on this module, so it is
+named here rather than imported: no import cycle)."""
+
+
+def _foreign_reader(ref: str) -> Any:
+    import importlib
+
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def load_declaration(path: str, overrides: Mapping[str, Any] | None = None) -> BaseDeclaration:
     """Read and validate a declaration YAML file.
 
@@ -123,10 +138,9 @@ def load_declaration(path: str, overrides: Mapping[str, Any] | None = None) -> B
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise DeclarationError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None
-    if isinstance(data, dict) and data.get("object_type") == "deployment":
-        from mlem_lib.compat.deployments import load_mlem_declaration
-
-        return load_mlem_declaration(data, path, overrides)  # MLEM's heroku_app.mlem & co
+    reader = FOREIGN_READERS.get(str(data.get("object_type"))) if isinstance(data, dict) else None
+    if reader is not None:  # MLEM's heroku_app.mlem & co
+        return _foreign_reader(reader)(data, path, overrides)  # type: ignore[no-any-return]
     if overrides:
         if not isinstance(data, dict):
             raise DeclarationError(f"{path}: a declaration must be a mapping")
