@@ -169,3 +169,28 @@ def test_unassign_deregister_deprecate_and_who_did_it(shared, save_model, iris, 
 def test_deregister_needs_a_version(registry_repo, capsys):
     code, _, err = _cli(capsys, "registry", "deregister", "rf", "--repo", str(registry_repo))
     assert code == 1 and "NAME@VERSION" in err
+
+
+def test_history_lists_the_rollouts_deployments_recorded(registry_repo, save_model, iris,
+                                                         removed_after, capsys):
+    import getpass
+
+    import yaml
+
+    from tests.conftest import free_port
+
+    save_model(_lr(iris, 1.0))
+    mlem.register("models/rf", version="v1.0.0", repo=str(registry_repo))
+    decl = registry_repo / "deployments" / "local.yaml"
+    decl.parent.mkdir()
+    decl.write_text(yaml.safe_dump({"type": "local", "runtime": "process",
+                                    "port": free_port()}))
+    removed_after(str(decl))
+    state = mlem.deploy(str(decl), "rf@v1.0.0", repo=str(registry_repo))
+    events = mlem.history("rf", repo=str(registry_repo))
+    assert [(e.event, e.version) for e in events] == [("rollout", "v1.0.0"),
+                                                      ("registration", "v1.0.0")]
+    assert events[0].author and events[0].author.startswith(getpass.getuser() + "@")
+    assert events[0].message and state.model_hash[:12] in events[0].message
+    code, out, _ = _cli(capsys, "registry", "history", "rf", "--repo", str(registry_repo))
+    assert code == 0 and "rollout" in out

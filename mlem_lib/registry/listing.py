@@ -47,7 +47,9 @@ def _list_models(root: str) -> list[ModelSummary]:
 
 
 def history(name: str, repo: str = ".") -> list[RegistryEvent]:
-    """Registrations and stage assignments of a model, newest first.
+    """Registrations, stage assignments, deregistrations, deprecation, and the rollouts
+    that deployment state files in the repository recorded (:func:`rollouts`), newest
+    first.
 
     Raises:
         UnknownModelError: no such model.
@@ -57,4 +59,50 @@ def history(name: str, repo: str = ".") -> list[RegistryEvent]:
         ['assignment', 'registration']
     """
     with registry_root(repo) as (root, _):
-        return tags.events(root, name)
+        events = tags.events(root, name) + rollouts(root, name)
+    return sorted(events, key=lambda e: e.timestamp, reverse=True)
+
+
+_SKIP_DIRS = {".git", ".dvc", ".venv", "node_modules", "__pycache__"}
+
+
+def rollouts(root: str, name: str) -> list[RegistryEvent]:
+    """Rollouts and rollbacks of ``name`` recorded in the deployment state files
+    (``*.state.json``) inside the work tree ``root``: who (user, host) deployed which
+    version, and when.
+
+    Example:
+        >>> import tempfile
+        >>> rollouts(tempfile.mkdtemp(), "rf")
+        []
+    """
+    import os
+    from datetime import datetime
+
+    from pydantic import ValidationError
+
+    from mlem_lib.deploy.state import DeploymentState
+    from mlem_lib.locate import as_reference
+
+    events = []
+    for base, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+        for file in files:
+            if not file.endswith(".state.json"):
+                continue
+            try:
+                with open(os.path.join(base, file), encoding="utf-8") as f:
+                    state = DeploymentState.model_validate_json(f.read())
+            except (OSError, ValueError, ValidationError):
+                continue  # not a deployment state of ours
+            for r in state.history:
+                ref = as_reference(r.model) if r.model else None
+                if ref is None or ref.name != name:
+                    continue
+                events.append(RegistryEvent(
+                    timestamp=datetime.fromisoformat(r.at), name=name, event=r.action,
+                    version=r.version or ref.version, stage=ref.stage, commit="",
+                    author=f"{r.user or '?'}@{r.host or '?'}",
+                    message=f"{state.name} ({state.type}): {r.model}, model "
+                            f"{r.model_hash[:12]}"))
+    return events
