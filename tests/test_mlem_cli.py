@@ -323,3 +323,37 @@ def test_checkenv_exits_1_on_a_mismatch_and_0_when_it_matches(mlem_project, cli,
     assert ours.code == 0, ours.err
     report = json.loads(cli("checkenv", "models/rf", "--json").out)
     assert {m["distribution"] for m in report["mismatches"]} >= {"scikit-learn", "numpy"}
+
+
+def test_import_onnx_and_catboost_files(mlem_project, cli, iris, tmp_path):
+    import catboost
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    X, y = iris
+    # an .onnx graph made elsewhere: y = x + 1
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "one"], ["y"])], "plus_one",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])],
+        initializer=[helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "plus_one.onnx"))
+    result = cli("import", str(tmp_path / "plus_one.onnx"), "imported/plus_one")
+    assert result.code == 0, result.err
+    rows = X.to_numpy(dtype=np.float32)[:3]
+    assert mlem.load_meta("imported/plus_one").model_type.type == "onnx"
+    assert np.allclose(np.asarray(mlem.apply("imported/plus_one", rows)), rows + 1)
+
+    model = catboost.CatBoostClassifier(iterations=5, verbose=False).fit(X, y)
+    model.save_model(str(tmp_path / "model.cbm"))
+    X.head(10).to_csv(tmp_path / "sample.csv", index=False)
+    result = cli("import", str(tmp_path / "model.cbm"), "imported/cb", "--sample",
+                 str(tmp_path / "sample.csv"))
+    assert result.code == 0, result.err
+    assert "predict_proba" in mlem.load_meta("imported/cb").model_type.methods
+    assert np.allclose(mlem.apply("imported/cb", X.head(5), method="predict_proba"),
+                       model.predict_proba(X.head(5)))
+    listed = cli("import", "--list")
+    assert ".onnx\tonnx" in listed.out and ".cbm\tcatboost" in listed.out

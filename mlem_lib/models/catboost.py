@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mlem_lib.runner import LoadedModel
 
 IO_TYPE = "catboost_cbm"
+CLASSIFICATION_LOSSES = ("Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll")
 ESTIMATORS = ("CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker", "CatBoost")
 
 
@@ -59,9 +60,20 @@ class CatBoostHandler(ModelHandler):
     """``catboost``: CatBoost models in their native ``.cbm`` format."""
 
     types = ("catboost",)
+    file_suffixes = (".cbm",)
 
     def matches(self, obj: Any) -> bool:
         return isinstance(obj, _catboost().CatBoost)
+
+    def import_file(self, path: str) -> Any:
+        """A model from CatBoost's ``.cbm`` file, as a classifier when its loss function is
+        a classification one (so ``predict_proba`` is there), else a regressor."""
+        catboost = _catboost()
+        probe = catboost.CatBoost().load_model(path)
+        loss = str(probe.get_all_params().get("loss_function", ""))
+        kind = "CatBoostClassifier" if loss.split(":")[0] in CLASSIFICATION_LOSSES \
+            else "CatBoostRegressor"
+        return getattr(catboost, kind)().load_model(path)
 
     def methods(self, obj: Any) -> list[str]:
         return [m for m in ("predict", "predict_proba", "predict_log_proba")

@@ -466,9 +466,16 @@ class OnnxHandler(ModelHandler):
     """``onnx``: ONNX graphs run with ONNX Runtime."""
 
     types = ("onnx",)
+    file_suffixes = (".onnx",)
 
     def matches(self, obj: Any) -> bool:
         return isinstance(obj, OnnxModel) or _is_proto(obj)
+
+    def import_file(self, path: str) -> Any:
+        """The graph of an ``.onnx`` file (``mlem import model.onnx models/m``)."""
+        import onnx
+
+        return onnx.load(path)
 
     @staticmethod
     def _model(obj: Any) -> OnnxModel:
