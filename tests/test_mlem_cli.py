@@ -357,3 +357,25 @@ def test_import_onnx_and_catboost_files(mlem_project, cli, iris, tmp_path):
                        model.predict_proba(X.head(5)))
     listed = cli("import", "--list")
     assert ".onnx\tonnx" in listed.out and ".cbm\tcatboost" in listed.out
+
+
+def test_import_torchscript_and_torch_save_files(mlem_project, cli, tmp_path):
+    import numpy as np
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1)).eval()
+    rows = np.random.default_rng(0).random((5, 4), dtype=np.float32)
+    np.save(tmp_path / "sample.npy", rows)
+    expected = net(torch.from_numpy(rows)).detach().numpy()
+    torch.jit.save(torch.jit.script(net), str(tmp_path / "net.pt"))
+    torch.save(net, str(tmp_path / "whole.pth"))
+    torch.save(net.state_dict(), str(tmp_path / "weights.pth"))
+    for src, out in (("net.pt", "imported/script"), ("whole.pth", "imported/whole")):
+        result = cli("import", str(tmp_path / src), out, "--sample",
+                     str(tmp_path / "sample.npy"))
+        assert result.code == 0, result.err
+        assert mlem.load_meta(out).model_type.type == "torch"
+        assert np.allclose(np.asarray(mlem.apply(out, rows)), expected, atol=1e-6)
+    weights = cli("import", str(tmp_path / "weights.pth"), "imported/w")
+    assert weights.code == 1 and "state_dict needs its model class" in weights.err

@@ -173,10 +173,29 @@ class TorchHandler(ModelHandler):
     """``torch.nn.Module`` and TorchScript modules; ``predict`` is ``forward``."""
 
     types = ("torch",)
+    file_suffixes = (".pt", ".pth", ".torchscript")
 
     def matches(self, obj: Any) -> bool:
         torch = sys.modules.get("torch")
         return torch is not None and isinstance(obj, torch.nn.Module)
+
+    def import_file(self, path: str) -> Any:
+        """A TorchScript file (``torch.jit.save``), else a whole module ``torch.save``
+        pickled (which runs code from the file: import only files you trust)."""
+        from mlem_lib.errors import UnsupportedObjectError
+        from mlem_lib.extras import require
+
+        torch = require("torch", extra="torch", feature="importing PyTorch models")
+        try:
+            return torch.jit.load(path, map_location="cpu")
+        except RuntimeError:  # not TorchScript: a torch.save file
+            pass
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(obj, torch.nn.Module):
+            raise UnsupportedObjectError(
+                f"{path} holds a {type(obj).__name__}, not a module: a state_dict needs "
+                "its model class; load it into the module and mlem_lib.api.save that")
+        return obj
 
     def methods(self, obj: Any) -> list[str]:
         return ["predict"]
