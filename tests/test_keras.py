@@ -152,3 +152,16 @@ def test_image_context_installs_keras_and_its_backend(iris_net, tmp_path):
     assert "torch" in reqs and torch.__version__.split("+")[0] in reqs, reqs
     assert "tensorflow" not in reqs
     assert "KERAS_BACKEND" not in Path(ctx.dockerfile).read_text()
+
+
+def test_mlem_import_reads_a_keras_file(keras, iris_net, tmp_path, monkeypatch):
+    from mlem_lib.cli import main
+
+    _, model, X = iris_net
+    model.save(tmp_path / "model.keras")
+    X.head(10).to_csv(tmp_path / "sample.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", "model.keras", "imported/net", "--sample", "sample.csv"]) == 0
+    assert mlem.load_meta("imported/net").model_type.type == "keras"
+    np.testing.assert_allclose(mlem.apply("imported/net", X), _expected(model, X),
+                               rtol=0, atol=1e-6)

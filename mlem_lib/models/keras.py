@@ -85,9 +85,14 @@ class KerasHandler(ModelHandler):
     """``keras``: Keras 3 models in the ``.keras`` format."""
 
     types = ("keras",)
+    file_suffixes = (".keras",)
 
     def matches(self, obj: Any) -> bool:
         return isinstance(obj, _keras().Model)
+
+    def import_file(self, path: str) -> Any:
+        """A model from a ``.keras`` file (``mlem import model.keras models/net``)."""
+        return _keras().saving.load_model(path, compile=False)
 
     def methods(self, obj: Any) -> list[str]:
         return ["predict"]
