@@ -59,8 +59,24 @@ def history(name: str, repo: str = ".") -> list[RegistryEvent]:
         ['assignment', 'registration']
     """
     with registry_root(repo) as (root, _):
-        events = tags.events(root, name) + rollouts(root, name)
-    return sorted(events, key=lambda e: e.timestamp, reverse=True)
+        # newest first in both; at a tie a rollout is newer than the tag it deployed
+        events = rollouts(root, name)[::-1] + tags.events(root, name)
+    # git tags carry whole seconds: within one second the greater version is the newer
+    # event (two registrations in a row); otherwise GTO's order stands (a stable sort)
+    return sorted(events, key=lambda e: (e.timestamp, _version_key(e.version)), reverse=True)
+
+
+def _version_key(version: str | None) -> tuple[int, ...]:
+    """``v1.10.0`` -> ``(1, 10, 0)``; anything else sorts first.
+
+    Example:
+        >>> _version_key("v1.10.0") > _version_key("v1.9.3"), _version_key(None)
+        (True, ())
+    """
+    import re
+
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+).*", version or "")
+    return tuple(int(p) for p in match.groups()) if match else ()
 
 
 _SKIP_DIRS = {".git", ".dvc", ".venv", "node_modules", "__pycache__"}
