@@ -317,9 +317,10 @@ def load_found(found: Located, check_requirements: bool = True, device: str | No
 
     A save that finishes between reading the ``.mlem`` file and reading the artifact
     replaces the artifact under the reader: its hash no longer matches the metadata read
-    a moment before. When the metadata on disk now names other artifacts, that new pair
-    is loaded instead (a few times at most); when it does not, the artifact really was
-    modified and :class:`ArtifactIntegrityError` is raised.
+    a moment before. The metadata is then read again and the load retried (three
+    attempts in all: saves to one path may alternate between the same two models, so an
+    unchanged ``.mlem`` does not prove the artifact was tampered with); an artifact that
+    still does not match raises :class:`ArtifactIntegrityError`.
 
     Example:
         >>> with open_object("models/rf") as found:  # doctest: +SKIP
@@ -334,10 +335,9 @@ def load_found(found: Located, check_requirements: bool = True, device: str | No
         try:
             return meta, load_object(meta, fs, meta_path, check_requirements, device)
         except ArtifactIntegrityError:
-            current, fs, meta_path = mlemfile.read(found.path)
-            if attempt == 2 or current.artifacts == meta.artifacts:
+            if attempt == 2:
                 raise
-            meta = current
+            meta, fs, meta_path = mlemfile.read(found.path)
     raise AssertionError("unreachable")
 
 

@@ -278,7 +278,7 @@ def test_a_save_finishing_between_a_loads_two_reads_gives_the_new_pair(tmp_path)
 
 
 def test_loads_racing_with_saves_never_see_a_mixed_pair(tmp_path):
-    """One thread saves two models in turn while another loads: every load succeeds."""
+    """One thread saves 40 models in turn while another loads: every load succeeds."""
     import threading
 
     from tests.helpers.localmodels import Scaler
@@ -291,7 +291,7 @@ def test_loads_racing_with_saves_never_see_a_mixed_pair(tmp_path):
     def keep_saving() -> None:
         try:
             for i in range(40):
-                mlem.save(Scaler(float(i % 2 + 1)), path, sample_data=np.ones((1, 2)))
+                mlem.save(Scaler(float(i + 1)), path, sample_data=np.ones((1, 2)))
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -301,7 +301,7 @@ def test_loads_racing_with_saves_never_see_a_mixed_pair(tmp_path):
     writer.start()
     loads = 0
     while not done.is_set():
-        assert mlem.load(path).factor in (1.0, 2.0)
+        assert 1.0 <= mlem.load(path).factor <= 40.0
         loads += 1
     writer.join()
     assert not errors and loads > 0
