@@ -321,6 +321,9 @@ class HerokuDouble(LoopbackServer):
         self.routers: dict[str, AppRouter] = {}
         self.calls: list[tuple[float, str, str, int]] = []  # (time, method, path, status)
         self.lock = threading.RLock()
+        # one web-dyno restart at a time: two releases finishing together (a config-var
+        # release and the image release after it) must leave the newer one running
+        self.restart_lock = threading.Lock()
         self.timers: list[threading.Timer] = []
         self.budget: float | None = None
         self.refill_per_second = 0.0
@@ -414,25 +417,32 @@ class HerokuDouble(LoopbackServer):
         return release
 
     def _finish_release(self, app: str, release: dict[str, Any]) -> None:
-        """The release phase is over: succeed (restart the web dyno on it) or fail."""
-        with self.lock:
-            if app not in self.apps:
-                return
-            release["updated_at"] = _now()
-            if self.fail_releases > 0:
-                self.fail_releases -= 1
-                release["status"] = "failed"
-                return
-            release["status"] = "succeeded"
-            for r in self.releases[app]:
-                r["current"] = r is release
-            old = self.dynos.pop(app, None)
-        if old is not None:
-            old.stop()
-        if self.runner is not None and release["docker_image"] is not None:
-            dyno = self.runner.start(app, release)
+        """The release phase is over: succeed (restart the web dyno on it) or fail.
+
+        A release that finishes after a newer one succeeded does not replace it, as on
+        Heroku, where the latest release is the one that runs."""
+        with self.restart_lock:
             with self.lock:
-                self.dynos[app] = dyno
+                if app not in self.apps:
+                    return
+                release["updated_at"] = _now()
+                if self.fail_releases > 0:
+                    self.fail_releases -= 1
+                    release["status"] = "failed"
+                    return
+                release["status"] = "succeeded"
+                if any(r["version"] > release["version"] and r["status"] == "succeeded"
+                       for r in self.releases[app]):
+                    return
+                for r in self.releases[app]:
+                    r["current"] = r is release
+                old = self.dynos.pop(app, None)
+            if old is not None:
+                old.stop()
+            if self.runner is not None and release["docker_image"] is not None:
+                dyno = self.runner.start(app, release)
+                with self.lock:
+                    self.dynos[app] = dyno
 
     # --- the handler ---------------------------------------------------------------------
     def handle(self, request: httpx.Request) -> httpx.Response:
