@@ -98,3 +98,47 @@ def test_non_tables_and_unknown_models_have_no_fast_path(iris):
                                infer_data_type(X.to_numpy()).batch_free()) is None
     text = pd.DataFrame({"city": ["a", "b"], "x": [1.0, 2.0]})
     assert ArrayPath.for_model(LogisticRegression(), infer_data_type(text).batch_free()) is None
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+def test_parquet_bodies_give_the_array_the_dataframe_path_gives(iris, dtype):
+    X, y = iris
+    frame = (X * 10).round().astype(dtype) if dtype == "int64" else X.astype(dtype)
+    model = LogisticRegression(max_iter=500).fit(frame, y)
+    arg_type = infer_data_type(frame).batch_free()
+    path = ArrayPath.for_model(model, arg_type)
+    body = _parquet(frame.head(20))
+    fast = path.from_parquet(body)
+    slow = path.from_frame(arg_type.decode(body, "application/x-parquet"))
+    assert isinstance(fast, np.ndarray) and fast.dtype == slow.dtype
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(model.predict_proba(fast), model.predict_proba(slow))
+
+
+def test_parquet_bodies_that_differ_from_the_schema_go_the_regular_way(iris, iris_lr):
+    X, _ = iris
+    path = ArrayPath.for_model(iris_lr, infer_data_type(X).batch_free())
+    head = X.head(3)
+    with_null = head.copy()
+    with_null.iloc[1, 2] = None
+    bad = [
+        _parquet(head[list(reversed(head.columns))]),  # other order
+        _parquet(head.drop(columns="petal_width")),  # a missing column
+        _parquet(with_null),  # a null: the regular path names the column
+        _parquet(head.astype({"petal_width": "float32"})),  # another type
+        _parquet(head.astype({"petal_width": "int64"})),  # integers in a float column
+        _parquet(head.head(0)),  # no rows
+        b"PAR1 not really",
+    ]
+    head.index = [5, 6, 7]
+    bad.append(head.to_parquet())  # a non-default index comes as a column
+    for body in bad:
+        assert path.from_parquet(body) is None

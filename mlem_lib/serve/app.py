@@ -472,6 +472,10 @@ class ModelService:
                     return rows
             data = arg_type.from_json(payload)
         else:
+            if fast is not None and kind == media.PARQUET:
+                rows = fast.from_parquet(body)
+                if rows is not None:
+                    return rows
             data = arg_type.decode(body, kind, params)
         if arg_type.is_empty(data):  # models answer a batch of no rows with an exception
             raise SchemaError("the batch has no rows: send at least one", field="data",

@@ -114,6 +114,7 @@ class ArrayPath:
         getter = itemgetter(*columns)
         self._getter = getter if len(columns) > 1 else (lambda row: (getter(row),))
         self.dtype = dtype
+        self.column_dtypes = list(column_dtypes) if column_dtypes else [dtype] * len(columns)
         self.integers = dtype.kind in "iu"
         # columns narrower than the array's dtype (an int64 or a float32 column in a float64
         # table) are checked one by one: the cast would hide a fraction or an overflow
@@ -218,6 +219,40 @@ class ArrayPath:
         if columns is None or list(columns) != self.columns:
             return frame
         return frame.to_numpy()
+
+    def from_parquet(self, body: bytes) -> Any:
+        """A Parquet body as the estimator's array, read with pyarrow without building a
+        DataFrame; None when a column's name, order, type or a null differs from the schema
+        (the regular path then reads it and names what is wrong).
+
+        Example:
+            >>> import io, numpy as np, pandas as pd
+            >>> buf = io.BytesIO()
+            >>> pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}).to_parquet(buf)
+            >>> ArrayPath(["a", "b"], np.dtype("float64"),
+            ...           [np.dtype("float64")] * 2).from_parquet(buf.getvalue())
+            array([[1., 3.],
+                   [2., 4.]])
+        """
+        import numpy as np
+
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pq.ParquetFile(pa.BufferReader(body)).read(use_threads=False)
+        except Exception:  # pyarrow missing or raising one of several types: the regular
+            # path words it
+            return None
+        if table.column_names != self.columns or table.num_rows == 0:
+            return None
+        columns = []
+        for column, dtype in zip(table.columns, self.column_dtypes, strict=True):
+            # exactly the schema's type, no nulls: what validation then to_numpy() would give
+            if column.null_count or column.type.to_pandas_dtype() != dtype:
+                return None
+            columns.append(column.to_numpy())
+        return np.column_stack(columns).astype(self.dtype, copy=False)
 
     def _from_split(self, columns: Any, data: Any) -> Any:
         import numpy as np
