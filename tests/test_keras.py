@@ -1,5 +1,6 @@
 """Keras 3 models (issue 14), on the torch backend: ``.keras`` artifacts with the backend
-recorded, served by a fresh process without ``KERAS_BACKEND``, save -> serve -> apply.
+recorded, served by a fresh process without ``KERAS_BACKEND``, save -> serve -> apply ->
+a local deployment -> a Docker image (built and run, torch from the local wheelhouse).
 
 TensorFlow and JAX are not installed here; torch is the tested backend (README, "Keras")."""
 
@@ -21,7 +22,7 @@ from mlem_lib.errors import SchemaError
 from mlem_lib.extras import available
 from mlem_lib.runner import LoadedModel
 from tests._fixtures.serve import wait_ready
-from tests.conftest import REPO_ROOT, skip_or_fail
+from tests.conftest import REPO_ROOT, free_port, skip_or_fail
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # before anything imports keras
 
@@ -152,6 +153,48 @@ def test_image_context_installs_keras_and_its_backend(iris_net, tmp_path):
     assert "torch" in reqs and torch.__version__.split("+")[0] in reqs, reqs
     assert "tensorflow" not in reqs
     assert "KERAS_BACKEND" not in Path(ctx.dockerfile).read_text()
+
+
+@pytest.mark.slow
+def test_local_deployment_answers_the_schema_smoke_request(iris_net, declare, removed_after):
+    from mlem_lib.deploy import deploy
+    from mlem_lib.deploy.smoke import SmokeRequest
+
+    path, model, X = iris_net
+    smoke = SmokeRequest.for_model(mlem.load_meta(path))
+    assert smoke.body["data"]["values"] == X.head(1).to_dict("records")  # the sample's row
+    decl = removed_after(declare("keras", type="local", runtime="process", port=free_port()))
+    state = deploy(decl, path, progress=False)  # waits for /health, then sends the smoke
+    answer = httpx.post(f"{state.url}/{smoke.method}", json=smoke.body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(answer.json(), _expected(model, X.head(1)), rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_docker_image_serves_the_keras_model(iris_net, docker_client, dl_image,
+                                             run_container):
+    from mlem_lib.client import HTTPClient
+    from mlem_lib.deploy.smoke import check_http
+
+    path, model, X = iris_net
+    built = dl_image(path, "keras")
+    env = docker_client.images.get(built.image_id).attrs["Config"]["Env"]
+    assert not any(e.startswith("KERAS_BACKEND=") for e in env)  # the .mlem file says torch
+    _, url = run_container(built.tags[0])
+    expected = mlem.apply(path, X.head(20))  # in process
+    np.testing.assert_allclose(expected, _expected(model, X.head(20)), rtol=0, atol=1e-6)
+    with HTTPClient(url) as client:
+        np.testing.assert_allclose(client.predict(X.head(20)), expected, rtol=0, atol=1e-6)
+    one = httpx.post(f"{url}/predict", json={"data": {"values": X.head(1).to_dict("records")}},
+                     timeout=60)
+    assert one.status_code == 200, one.text
+    np.testing.assert_allclose(one.json(), expected[:1], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(check_http(url, mlem.load_meta(path)), expected[:1], rtol=0,
+                               atol=1e-6)
+    bad = {"data": {"values": [{**X.iloc[0].to_dict(), "petal_width": "wide"}]}}
+    answer = httpx.post(f"{url}/predict", json=bad, timeout=60)
+    assert answer.status_code == 400 and answer.json()["field"] == "petal_width", answer.text
 
 
 def test_mlem_import_reads_a_keras_file(keras, iris_net, tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """Fixtures for the deep-learning tests (loaded by conftest.py): saved PyTorch, transformers
-and audio models, image and audio files, and a model served by a real uvicorn server.
+and audio models, image and audio files, a model served by a real uvicorn server, and
+Docker images of saved models (``dl_image``, torch from a local wheelhouse).
 
 Models are tiny and randomly initialised (``tests/helpers/dlmodels.py``); nothing is
 downloaded (``HF_HUB_OFFLINE=1``). Where torch or transformers is missing the tests skip,
@@ -8,9 +9,13 @@ or fail where ``CI`` is set.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,31 @@ import pytest
 from tests.conftest import skip_or_fail
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def torch_wheelhouse() -> str:
+    """The folder holding a CPU torch wheel (pip's find-links on this machine kind)."""
+    import importlib.metadata
+
+    version = importlib.metadata.version("torch")
+    folders = [os.environ.get("MLEM_TORCH_FIND_LINKS", ""), os.environ.get("PIP_FIND_LINKS", "")]
+    proc = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+                          capture_output=True, text=True)
+    folders.append(proc.stdout)
+    for folder in " ".join(folders).split():
+        folder = folder.removeprefix("file://")
+        if os.path.isdir(folder) and any(n.startswith(f"torch-{version}") and n.endswith(".whl")
+                                         for n in os.listdir(folder)):
+            return folder
+    skip_or_fail(f"no wheel of torch {version} in pip's find-links: the torch image needs it")
+    raise AssertionError("unreachable")
+
+
+def needs_torch(model: str) -> bool:
+    """Whether a saved model requires torch (its image then installs the CPU wheel)."""
+    import mlem_lib.api as mlem
+
+    return "torch" in {r.module for r in mlem.load_meta(model).python_requirements()}
 
 
 def need(module: str) -> None:
@@ -134,3 +164,40 @@ def uvicorn_app() -> Iterator[Callable[[str], str]]:
     for server, thread in servers:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.fixture
+def dl_image(docker_client: Any, docker_base_image: str,
+             tmp_path: Path) -> Iterator[Callable[[str, str], Any]]:
+    """``build(model, kind)`` -> the built :class:`~mlem_lib.build.docker.DockerImage` of a
+    saved model, tagged ``mlem-test-<kind>:<random>``, on the test base image, torch from the
+    local wheelhouse when the model needs it; prints its size and build time.
+
+    At teardown only the tag is removed (``noprune``): the layers below the model's (the
+    venv, torch, the requirements) stay in the engine's cache for the next build of the
+    same kind, which then rebuilds only the model layers.
+    """
+    import mlem_lib.api as mlem
+
+    tags: list[str] = []
+
+    def build(model: str, kind: str) -> Any:
+        image = f"mlem-test-{kind}:{uuid.uuid4().hex[:10]}"
+        tags.append(image)
+        lines: list[str] = []
+        wheels = torch_wheelhouse() if needs_torch(model) else None
+        start = time.monotonic()
+        built = mlem.build(model, "docker", {"image": image, "base": docker_base_image,
+                                             "wheelhouse": wheels,
+                                             "context_dir": str(tmp_path / f"ctx-{kind}")},
+                           progress=lines.append)
+        cached = sum(1 for line in lines if "Using cache" in line)
+        print(f"\n{kind} image: {(built.size or 0) / 1e6:.0f} MB, built in "
+              f"{time.monotonic() - start:.0f} s ({cached} cached steps)")
+        assert not any("nvidia" in line.lower() for line in lines), "a CUDA wheel was fetched"
+        return built
+
+    yield build
+    for image in tags:
+        with contextlib.suppress(Exception):  # a failed build left no image
+            docker_client.images.remove(image, force=True, noprune=True)
