@@ -180,10 +180,14 @@ def test_text_classifier_image_loads_from_its_files_only(hf_models, docker_clien
 
 @pytest.mark.slow
 @pytest.mark.docker
-def test_wav_function_image_answers_wav_bodies(saved_bark, clips, dl_image, run_container):
+def test_wav_function_image_answers_wav_bodies(saved_bark, clips, dl_image, run_container,
+                                               tmp_path):
     from tests.helpers import dlmodels
 
     _, url = run_container(dl_image(saved_bark, "bark").tags[0])
+    # a function of the standard library only: an image without torch or transformers
+    reqs = (tmp_path / "ctx-bark" / "requirements.txt").read_text()
+    assert "torch" not in reqs and "transformers" not in reqs, reqs
     wav = (clips / "clip-2.wav").read_bytes()
     expected = mlem.apply(saved_bark, str(clips / "clip-2.wav"))  # in process
     assert expected == dlmodels.bark(wav) and expected["says"] == "woof"

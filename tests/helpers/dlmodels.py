@@ -6,17 +6,21 @@
   built from a config with a WordLevel tokenizer over a small vocabulary (the recipe in
   shared/README.md), as a (model, tokenizer) pair or a pipeline;
 * :func:`wav_bytes` and :func:`bark`: a WAV file made with the standard library, and a
-  function over WAV bytes (loudness and length of a clip).
+  function over WAV bytes (loudness and length of a clip), from
+  :mod:`tests.helpers.audio`: a module of its own, because a function saved by reference
+  ships its module, and every package that module imports (even inside a function, like
+  torch here) becomes a requirement of the model and of its image.
 """
 
 from __future__ import annotations
 
-import io
-import math
 import os
-import struct
-import wave
 from typing import Any
+
+from tests.helpers.audio import bark, wav_bytes
+
+__all__ = ["bark", "cnn", "feature_extractor", "mlp", "text_classifier", "text_pair",
+           "tokenizer", "wav_bytes"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -89,30 +93,3 @@ def feature_extractor(seed: int = 0) -> Any:
     torch.manual_seed(seed)
     return pipeline("feature-extraction", model=BertModel(_config()).eval(),
                     tokenizer=tokenizer(), device="cpu")
-
-
-def wav_bytes(seconds: float = 0.25, freq: float = 440.0, amplitude: float = 0.5,
-              rate: int = 8000) -> bytes:
-    """A mono 16-bit WAV file of a sine tone."""
-    frames = b"".join(struct.pack("<h", int(amplitude * 32767 * math.sin(
-        2 * math.pi * freq * i / rate))) for i in range(int(seconds * rate)))
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(frames)
-    return buf.getvalue()
-
-
-def bark(clip: bytes) -> dict[str, Any]:
-    """A 'dog bark translator': the clip's length and loudness, and a verdict."""
-    import array
-    import io as _io
-    import wave as _wave
-
-    with _wave.open(_io.BytesIO(clip)) as w:
-        rate, samples = w.getframerate(), array.array("h", w.readframes(w.getnframes()))
-    peak = max((abs(s) for s in samples), default=0) / 32767
-    return {"seconds": round(len(samples) / rate, 3), "peak": round(peak, 3),
-            "says": "woof" if peak > 0.3 else "..."}
