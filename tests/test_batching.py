@@ -127,3 +127,57 @@ def test_concurrent_callers_are_merged_under_load(clients):
     for k, answers in enumerate(results):
         assert answers == [[(k * 100 + i) * 2] for i in range(10)]
     assert len(model.calls) < clients * 10 / 2  # most calls carried several callers
+
+
+@pytest.mark.parametrize("cost_s", [0.0, 0.005])
+def test_only_a_model_slower_than_a_thread_hop_waits_for_company(cost_s):
+    """With requests announced as on their way, a batch waits for them (up to the latency)
+    only when merging can save something: a model that answers in microseconds is called
+    at once, on the event loop; a 5 ms model waits and merges."""
+    model = Recorder(lambda xs: (time.sleep(cost_s), xs)[1])
+    batcher = MicroBatcher(model, max_size=64, max_latency=0.5, expected=lambda: 4)
+
+    async def main():
+        await batcher.submit([0])  # learns what a call costs
+        start = time.perf_counter()
+        for i in range(3):
+            assert await batcher.submit([i]) == [i]
+        return time.perf_counter() - start
+
+    waited = asyncio.run(main())
+    assert batcher.cheap() is (cost_s == 0.0)
+    if cost_s == 0.0:
+        assert waited < 0.3  # none of the three waited the 0.5 s
+    else:
+        assert waited >= 3 * 0.5  # each waited for the callers announced
+
+
+def test_a_cheap_model_under_batching_answers_like_without(iris, iris_lr, tmp_path):
+    """The server's batched path hands requests to a cheap model straight (same answers)."""
+    import orjson
+
+    import mlem_lib.api as mlem
+    from mlem_lib.runner import LoadedModel
+    from mlem_lib.serve.app import ModelService
+    from mlem_lib.serve.settings import ServerSettings
+
+    X, _ = iris
+    mlem.save(iris_lr, str(tmp_path / "lr"), sample_data=X)
+    service = ModelService(LoadedModel.load(str(tmp_path / "lr")),
+                           ServerSettings(metrics=False, batch_max_size=16,
+                                          batch_max_latency_ms=50))
+    rows = X.head(3).to_dict("records")
+
+    async def call(row):
+        from mlem_lib.serve.app import InFlight
+
+        body = orjson.dumps({"data": {"values": [row]}})
+        return await service._serve_batched("predict", body, "application/json", None, True,
+                                            True, InFlight())
+
+    async def main():
+        return [await call(row) for row in rows]
+
+    answers = asyncio.run(main())
+    assert service._batchers["predict"].cheap()
+    assert [orjson.loads(a.body)[0] for a in answers] == list(iris_lr.predict(X.head(3)))

@@ -188,3 +188,18 @@ def test_batching_settings_become_config_vars(heroku_decl, heroku_double, remove
     state = deploy(unbatched, saved_lr_v2, credentials=CREDS, progress=False)
     assert heroku_double.config["iris-batched"] == {}
     _serves(heroku_double, "iris-batched", state.url, saved_lr_v2, identity_rows, [1, 2, 0])
+
+
+@pytest.mark.slow
+def test_model_runtime_onnx_image_runs_onnx_runtime(heroku_decl, heroku_double, removed_after,
+                                                    saved_lr, identity_rows, docker_client):
+    """Regression: ``model_runtime: onnx`` set MLEM_MODEL_RUNTIME=onnx on a Heroku image built
+    without ONNX Runtime or the converter, so the dyno could not start its server."""
+    decl = removed_after(heroku_decl("iris-onnx", model_runtime="onnx"), credentials=CREDS)
+    state = deploy(decl, saved_lr, credentials=CREDS, progress=False)
+    assert heroku_double.config["iris-onnx"] == {"MLEM_MODEL_RUNTIME": "onnx"}
+    _serves(heroku_double, "iris-onnx", state.url, saved_lr, identity_rows, [0, 1, 2])
+    found = docker_client.containers.run(
+        state.image_id, entrypoint=["python", "-c", "import onnxruntime, skl2onnx; print('ok')"],
+        remove=True, network_mode="host").decode()
+    assert found.strip() == "ok"

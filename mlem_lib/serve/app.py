@@ -357,7 +357,13 @@ class ModelService:
     async def _serve_batched(self, method: str, body: bytes, ctype: str | None,
                              accept: str | None, wrapped: bool, inline: bool,
                              inflight: InFlight) -> Response:
-        """Decode alone, call together with concurrent requests, encode alone."""
+        """Decode alone, call together with concurrent requests, encode alone.
+
+        A model whose calls cost less than a hop to a thread (a one-row linear model) is
+        called at once, as without batching: merging could not save it anything."""
+        batcher = self._batchers.get(method)
+        if inline and batcher is not None and batcher.cheap() and not batcher.waiting():
+            return self.handle(method, body, ctype, accept, wrapped)
         if inline:  # small bodies decode faster on the loop than a thread hop costs
             prepared = self.prepare(method, body, ctype, accept, wrapped)
         else:
@@ -366,7 +372,6 @@ class ModelService:
         if isinstance(prepared, Response):
             return prepared
         sig, out_kind, data = prepared
-        batcher = self._batchers.get(sig.name)
         if batcher is None:
             batcher = self._batchers[sig.name] = MicroBatcher(
                 functools.partial(self.loaded.handler.call, self.loaded.model, sig.name),

@@ -7,7 +7,10 @@ requests come together (or others are being read right now), waits up to
 had. A lone client therefore never waits: its request runs at once, as without batching.
 
 The merged rows go to the model in one call (in a worker thread, so the server keeps
-reading requests); the result is cut back into each caller's rows. Nothing is merged
+reading requests); the result is cut back into each caller's rows. The cost of a call is
+measured: a model that answers faster than a hop to a thread (a one-row linear model)
+never waits for company and runs on the event loop, since merging could not save it
+anything. Nothing is merged
 that cannot be cut back exactly: inputs must be tables, arrays or lists of the same
 shape and dtypes, and the result must have one row per input row; otherwise, and when
 the merged call raises, every request is called on its own, so each caller gets its
@@ -29,10 +32,14 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+#: batches whose call takes less than this run on the event loop (a thread hop costs more)
+INLINE_CALL_S = 0.0005
 
 
 def rows_of(value: Any) -> int | None:
@@ -110,6 +117,7 @@ class MicroBatcher:
     _wakeup: asyncio.Event | None = None
     _worker: asyncio.Task[None] | None = None
     _last_batch: int = 1
+    _cost: float | None = None  # smoothed seconds of one batch's call
     busy: int = 0  # requests taken by the worker and not answered yet
 
     async def submit(self, data: Any) -> Any:
@@ -123,6 +131,10 @@ class MicroBatcher:
         self._queue.append(request)
         self._wakeup.set()
         return await request.future
+
+    def cheap(self) -> bool:
+        """Whether the method's calls have been cheaper than a hop to a thread."""
+        return self._cost is not None and self._cost < INLINE_CALL_S
 
     def waiting(self) -> int:
         """Requests queued, not yet taken into a batch."""
@@ -147,7 +159,10 @@ class MicroBatcher:
                     size += nxt.rows
                     continue
                 # wait only while more requests are coming: being read now, or as many
-                # as joined the last batch (a lone client never waits)
+                # as joined the last batch (a lone client never waits); never for a model
+                # that answers faster than a thread hop: merging cannot save it anything
+                if self.cheap():
+                    break
                 on_their_way = self.expected() - self.busy - len(batch)
                 if on_their_way <= 0 and len(batch) >= self._last_batch:
                     break
@@ -162,7 +177,10 @@ class MicroBatcher:
             self._last_batch = len(batch)
             self.busy += len(batch)
             try:
-                outcomes = await loop.run_in_executor(None, self._execute, batch)
+                if self.cheap():
+                    outcomes = self._timed(batch)  # cheaper than a hop to a thread
+                else:
+                    outcomes = await loop.run_in_executor(None, self._timed, batch)
             except Exception as exc:  # never leave a caller waiting
                 outcomes = [(False, exc)] * len(batch)
             finally:
@@ -174,6 +192,16 @@ class MicroBatcher:
                     request.future.set_result(value)
                 else:
                     request.future.set_exception(value)
+
+    def _timed(self, batch: list[_Request]) -> list[tuple[bool, Any]]:
+        """``_execute``, keeping a smoothed cost of one batch (a cheap model's batches then
+        run on the event loop: a thread hop would cost more than the call)."""
+        start = time.perf_counter()
+        try:
+            return self._execute(batch)
+        finally:
+            spent = time.perf_counter() - start
+            self._cost = spent if self._cost is None else 0.8 * self._cost + 0.2 * spent
 
     def _execute(self, batch: list[_Request]) -> list[tuple[bool, Any]]:
         """Run one batch in a worker thread: merged when that is exact, else one by one."""
