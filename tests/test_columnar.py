@@ -24,7 +24,7 @@ from mlem_lib.runner import LoadedModel
 from mlem_lib.serve.app import create_app
 from mlem_lib.serve.settings import ServerSettings
 
-ROWS = 2000  # a split body of these rows is well above media.MATRIX_MIN_BYTES
+ROWS = 4000  # a split body of these rows is well above media.MATRIX_MIN_BYTES
 
 
 def _frame(iris, rows: int = ROWS) -> pd.DataFrame:
