@@ -181,3 +181,32 @@ def test_a_cheap_model_under_batching_answers_like_without(iris, iris_lr, tmp_pa
     answers = asyncio.run(main())
     assert service._batchers["predict"].cheap()
     assert [orjson.loads(a.body)[0] for a in answers] == list(iris_lr.predict(X.head(3)))
+
+
+def test_only_cheap_methods_run_on_the_event_loop_and_a_few_are_re_timed_there():
+    import threading
+
+    threads: list[bool] = []  # per call: did it run on the event loop's thread?
+    delay = {"s": 0.003}
+
+    def model(xs):
+        threads.append(threading.current_thread() is threading.main_thread())
+        time.sleep(delay["s"])
+        return xs
+
+    batcher = MicroBatcher(model, max_size=64, max_latency=0.01)
+
+    async def calls(n):
+        for i in range(n):
+            assert await batcher.submit([i]) == [i]
+
+    asyncio.run(calls(40))  # 3 ms a call: always in a worker thread, never re-timed
+    assert not any(threads) and not batcher.cheap()
+    delay["s"] = 0.001  # under 2 ms: one batch in 32 is re-timed on the loop
+    threads.clear()
+    asyncio.run(calls(64))
+    assert 1 <= sum(threads) <= 3 and not batcher.cheap()
+    delay["s"] = 0.0  # now cheap: re-timed, then every call runs on the loop
+    threads.clear()
+    asyncio.run(calls(100))
+    assert batcher.cheap() and threads[-10:] == [True] * 10
