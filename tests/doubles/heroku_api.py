@@ -77,6 +77,7 @@ from tests.doubles.isolated import (
     ContainerTimeout,
     ContainerUnreachable,
     IsolatedContainer,
+    LocalProcess,
     clean_env,
     start_entrypoint,
 )
@@ -138,6 +139,11 @@ class Dyno:
 class DockerDynos:
     """Dynos from images pushed to a real registry, each container on a network of its own.
 
+    Every container it creates carries the labels ``mlem.test=heroku-double`` and
+    ``mlem.test.double=<id>`` (:attr:`id`, unique to this runner) and is recorded by
+    its id before it starts; :meth:`stop` removes them all, whether a restart
+    replaced them, their app was deleted or a restart was still starting them.
+
     Args:
         docker_client: the engine that runs the dynos.
         registry: ``(host:port, user, password)`` standing in for registry.heroku.com.
@@ -149,6 +155,10 @@ class DockerDynos:
         self.docker = docker_client
         self.registry = registry
         self.user = user
+        self.id = uuid.uuid4().hex
+        self.labels = {"mlem.test": "heroku-double", "mlem.test.double": self.id}
+        self.containers: list[str] = []  # the id of every container it created
+        self._lock = threading.Lock()
 
     def image_pushed(self, app: str, image_id: str) -> bool:
         """True when ``APP/web:latest`` in the registry is the image ``image_id``."""
@@ -165,11 +175,31 @@ class DockerDynos:
         self.docker.images.pull(f"{address}/{app}/web", tag="latest",
                                 auth_config={"username": user, "password": password})
         port = random.randint(3000, 60000)  # Heroku's $PORT is arbitrary: the app must read it
-        box = IsolatedContainer.run(self.docker, release["docker_image"], port=port,
-                                    user=self.user,
-                                    environment={**release["config"], "PORT": str(port)},
-                                    labels={"mlem.test": "heroku-double"})
-        return Dyno(release, box)
+        # created, recorded, then started: a container that fails to start is removed too
+        container = self.docker.containers.create(
+            release["docker_image"], network_mode="none", user=self.user,
+            environment={**release["config"], "PORT": str(port)}, labels=self.labels)
+        with self._lock:
+            self.containers.append(str(container.id))
+        container.start()
+        return Dyno(release, IsolatedContainer(container, port))
+
+    def stop(self) -> None:
+        """Remove every container this runner created (by id), and any container with
+        its label that a failed create call left behind."""
+        import docker.errors
+
+        with self._lock:
+            ids = list(self.containers)
+        with contextlib.suppress(docker.errors.APIError):
+            ids += [str(c.id) for c in self.docker.containers.list(
+                all=True, filters={"label": f"mlem.test.double={self.id}"})]
+        for container_id in dict.fromkeys(ids):
+            try:
+                self.docker.api.remove_container(container_id, force=True)
+            except docker.errors.APIError as exc:
+                if exc.status_code not in (404, 409):  # gone, or its removal under way
+                    raise
 
 
 class ProcessDynos:
@@ -183,6 +213,8 @@ class ProcessDynos:
     def __init__(self, images: dict[str, str] | None = None) -> None:
         self.images = dict(images or {})
         self.logs = tempfile.mkdtemp(prefix="heroku-dynos-")
+        self.processes: list[LocalProcess] = []  # every process it started
+        self._lock = threading.Lock()
 
     def image_pushed(self, app: str, image_id: str) -> bool:
         return image_id in self.images
@@ -194,7 +226,17 @@ class ProcessDynos:
         env = clean_env(**release["config"], PORT=str(port), MLEM_HOST="127.0.0.1",
                         MLEM_MODEL=self.images[release["docker_image"]])
         log = os.path.join(self.logs, f"{app}-v{release['version']}.log")
-        return Dyno(release, start_entrypoint(env, port, log))
+        process = start_entrypoint(env, port, log)
+        with self._lock:
+            self.processes.append(process)
+        return Dyno(release, process)
+
+    def stop(self) -> None:
+        """Stop every process this runner started, by its PID."""
+        with self._lock:
+            processes = list(self.processes)
+        for process in processes:
+            process.remove()
 
 
 # --- the router -------------------------------------------------------------------------
@@ -325,6 +367,7 @@ class HerokuDouble(LoopbackServer):
         # release and the image release after it) must leave the newer one running
         self.restart_lock = threading.Lock()
         self.timers: list[threading.Timer] = []
+        self.stopped = False
         self.budget: float | None = None
         self.refill_per_second = 0.0
         self.most = 4500.0
@@ -363,11 +406,24 @@ class HerokuDouble(LoopbackServer):
 
     # --- lifecycle -------------------------------------------------------------------
     def stop(self) -> None:
-        for timer in self.timers:
+        """Stop serving, and stop every dyno the double ever started.
+
+        Pending releases are cancelled, a restart under way is waited for, and the
+        runner then removes every container (or process) it started, not only each app's
+        current dyno: one that a restart replaced or that outlived its app goes too."""
+        with self.lock:
+            self.stopped = True
+            timers = list(self.timers)
+        for timer in timers:
             timer.cancel()
+        for timer in timers:
+            if timer is not threading.current_thread():
+                timer.join(BOOT_TIMEOUT)
         with self.lock:
             for app in list(self.apps):
                 self._drop(app)
+        if self.runner is not None:
+            self.runner.stop()
         self.stop_server()
 
     def _drop(self, app: str) -> None:
@@ -409,7 +465,7 @@ class HerokuDouble(LoopbackServer):
             for r in rels:
                 r["current"] = False
         rels.append(release)
-        if status == "pending":
+        if status == "pending" and not self.stopped:
             timer = threading.Timer(self.release_delay, self._finish_release, (app, release))
             timer.daemon = True
             self.timers.append(timer)
@@ -423,8 +479,9 @@ class HerokuDouble(LoopbackServer):
         Heroku, where the latest release is the one that runs."""
         with self.restart_lock:
             with self.lock:
-                if app not in self.apps:
+                if app not in self.apps or self.stopped:
                     return
+                info = self.apps[app]
                 release["updated_at"] = _now()
                 if self.fail_releases > 0:
                     self.fail_releases -= 1
@@ -442,7 +499,12 @@ class HerokuDouble(LoopbackServer):
             if self.runner is not None and release["docker_image"] is not None:
                 dyno = self.runner.start(app, release)
                 with self.lock:
-                    self.dynos[app] = dyno
+                    # the app was deleted (or the double stopped) while the dyno started
+                    orphan = self.stopped or self.apps.get(app) is not info
+                    if not orphan:
+                        self.dynos[app] = dyno
+                if orphan:
+                    dyno.stop()
 
     # --- the handler ---------------------------------------------------------------------
     def handle(self, request: httpx.Request) -> httpx.Response:
