@@ -110,13 +110,14 @@ def test_heroku_limits_on_an_app_with_history(heroku_decl, heroku_double, saved_
     st = status(decl, credentials=CREDS)
     assert st.healthy and "release v451 (succeeded)" in st.detail
 
-    # polls slow down as a wait goes on
+    # polls slow down as a wait goes on: the release stayed pending for a second, polled
+    # after pauses of 0.3, 0.45, 0.675 s (each gap adds the call itself, whose time varies
+    # with the machine's load). Not the dyno polls: how many of those a wait takes depends
+    # on how fast the container starts (on a quiet machine, two).
     polls = [t for t, method, path, _ in heroku_double.calls
-             if (method, path) == ("GET", "/apps/iris-history/dynos")]
+             if method == "GET" and path.startswith("/apps/iris-history/releases/")]
     gaps = [b - a for a, b in itertools.pairwise(polls)]
-    # (each gap is a pause, 0.3 s growing by half each time, plus the call itself, whose
-    # time varies with the machine's load: a later gap is at least 0.375 s longer in theory)
-    assert len(gaps) >= 3 and max(gaps[1:]) > gaps[0] + 0.2, gaps
+    assert len(gaps) >= 2 and max(gaps[1:]) > gaps[0] + 0.1, gaps
 
     # the account's budget runs out during the rollout: 429s are waited out
     heroku_double.rate_limit(remaining=2, refill_per_second=1.0, most=2)

@@ -4,6 +4,8 @@ API. Against the Heroku double over real HTTP on 127.0.0.1 (no dynos, no Docker)
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from mlem_lib.deploy.heroku_api import HerokuAPI
@@ -62,6 +64,11 @@ def test_rate_limit_is_waited_out_with_growing_pauses(platform):
     pauses = [float(line.rsplit(" ", 1)[-1].rstrip("s")) for line in lines]
     assert pauses[:2] == [0.05, 0.1] and pauses == sorted(pauses)
     assert api.remaining == 0
+    # each retry comes one pause after its 429, not two (it used to wait twice)
+    after_429 = [b[0] - a[0] for a, b in itertools.pairwise(platform.calls) if a[3] == 429]
+    assert len(after_429) == len(pauses)
+    for gap, pause in zip(after_429, pauses, strict=True):
+        assert pause <= gap < 1.5 * pause + 0.1, (after_429, pauses)
 
     platform.rate_limit(remaining=0, refill_per_second=0.0)
     quick = _api(platform, backoff=0.05, rate_limit_wait=0.5)
