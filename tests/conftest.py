@@ -42,6 +42,24 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+def uv_command() -> list[str]:
+    """uv as scripts/bootstrap.sh finds it: on PATH, else the system Python's module (the
+    bootstrap installs it there), else this interpreter's; fails under CI when missing."""
+    import shutil
+    import subprocess
+    import sys
+
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    for python in (shutil.which("python3.11"), shutil.which("python3"), sys.executable):
+        if python and subprocess.run([python, "-m", "uv", "--version"], capture_output=True,
+                                     check=False).returncode == 0:
+            return [python, "-m", "uv"]
+    skip_or_fail("uv is not installed (scripts/bootstrap.sh installs it)")
+    raise AssertionError("unreachable")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket() as s:

@@ -10,7 +10,6 @@ request."""
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -24,7 +23,7 @@ from mlem_lib.client import HTTPClient
 from mlem_lib.deploy import deploy
 from mlem_lib.deploy.smoke import SmokeRequest, check_http
 from tests._fixtures.deeplearning import need, torch_wheelhouse
-from tests.conftest import free_port, skip_or_fail
+from tests.conftest import free_port, uv_command
 
 
 @pytest.mark.slow
@@ -59,19 +58,6 @@ def test_local_deployment_smoke_request_built_from_the_schema(kind, declare, rem
         assert answer.json()[0]["label"] in ("NEG", "POS")
 
 
-def _uv() -> list[str]:
-    """uv as scripts/bootstrap.sh finds it: on PATH, else the system Python's module."""
-    found = shutil.which("uv")
-    if found:
-        return [found]
-    python = shutil.which("python3.11") or shutil.which("python3")
-    if python and subprocess.run([python, "-m", "uv", "--version"], capture_output=True,
-                                 check=False).returncode == 0:
-        return [python, "-m", "uv"]
-    skip_or_fail("uv is not installed (scripts/bootstrap.sh installs it)")
-    raise AssertionError("unreachable")
-
-
 @pytest.mark.slow
 def test_pip_package_of_a_torch_model_in_a_fresh_venv(torch_models, tmp_path):
     wheels = torch_wheelhouse()
@@ -79,7 +65,7 @@ def test_pip_package_of_a_torch_model_in_a_fresh_venv(torch_models, tmp_path):
                                                       "package_name": "tiny-mlp"})
     assert any(r.startswith("torch==") for r in package.requirements)
     venv = tmp_path / "venv"
-    uv = _uv()
+    uv = uv_command()
     subprocess.run([*uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
     subprocess.run([*uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
                     "--find-links", str(tmp_path / "dist"), "--find-links", wheels, "tiny-mlp"],

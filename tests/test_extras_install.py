@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from mlem_lib.extras import EXTRAS
-from tests.conftest import REPO_ROOT
-from tests.test_prefect_packaging import _uv
+from tests.conftest import REPO_ROOT, uv_command
 
 pytestmark = pytest.mark.slow
 
@@ -61,12 +60,12 @@ def test_every_extra_is_known_to_mlem_lib_and_all_holds_them():
 @pytest.fixture(scope="session")
 def wheel_and_constraints(tmp_path_factory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([*_uv(), "build", "--wheel", "--out-dir", str(out), str(REPO_ROOT)],
+    subprocess.run([*uv_command(), "build", "--wheel", "--out-dir", str(out), str(REPO_ROOT)],
                    check=True, capture_output=True, timeout=600)
     constraints = out / "constraints.txt"
     heavy = [f"--no-extra={e}" for e in NOT_IN_ALL - {"all", "frameworks"}
              if e in _pyproject_extras()]
-    subprocess.run([*_uv(), "export", "--frozen", "--all-extras", "--no-dev",
+    subprocess.run([*uv_command(), "export", "--frozen", "--all-extras", "--no-dev",
                     "--no-emit-project", "--no-hashes", *heavy, "-o", str(constraints)],
                    cwd=REPO_ROOT, check=True, capture_output=True, timeout=300)
     (wheel,) = out.glob("*.whl")
@@ -108,10 +107,10 @@ CASES = ["none", *(e for e in EXTRAS if e not in NOT_IN_ALL), "all"]
 def test_the_wheel_with_one_extra(extra, tmp_path, wheel_and_constraints, framework_models):
     wheel, constraints = wheel_and_constraints
     venv = tmp_path / "venv"
-    subprocess.run([*_uv(), "venv", "--quiet", str(venv)], check=True, timeout=120)
+    subprocess.run([*uv_command(), "venv", "--quiet", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     target = str(wheel) if extra == "none" else f"mlem-lib[{extra}] @ {wheel.as_uri()}"
-    done = subprocess.run([*_uv(), "pip", "install", "--quiet", "--python", str(python),
+    done = subprocess.run([*uv_command(), "pip", "install", "--quiet", "--python", str(python),
                            "-c", str(constraints), target], capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr

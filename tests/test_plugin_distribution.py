@@ -27,22 +27,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, free_port, skip_or_fail
+from tests.conftest import REPO_ROOT, free_port, uv_command
 
 PLUGIN_SOURCE = REPO_ROOT / "tests" / "fixtures" / "plugin_dist"
 CREDENTIALS = {"account": "acme", "token": "secret-of-acme"}
 CREDENTIALS_ENV = {"TOY_ACCOUNT": "acme", "TOY_TOKEN": "secret-of-acme"}
-
-
-def _uv() -> list[str]:
-    found = shutil.which("uv")
-    if found:
-        return [found]
-    probe = subprocess.run([sys.executable, "-m", "uv", "--version"], capture_output=True)
-    if probe.returncode == 0:
-        return [sys.executable, "-m", "uv"]
-    skip_or_fail("uv is needed to install the plugin distribution")
-    raise AssertionError("unreachable")
 
 
 class PluginEnv:
@@ -97,8 +86,9 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PluginEnv]:
     (site / "_project_env.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
     source = root / "src"
     shutil.copytree(PLUGIN_SOURCE, source)  # the build writes next to its sources
-    proc = subprocess.run([*_uv(), "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                           "--python", str(venv / "bin" / "python"), str(source)],
+    proc = subprocess.run([*uv_command(), "pip", "install", "-q", "--no-deps",
+                           "--no-build-isolation", "--python", str(venv / "bin" / "python"),
+                           str(source)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     work = root / "work"

@@ -4,31 +4,17 @@ the entry point that tells Prefect about our blocks."""
 from __future__ import annotations
 
 import configparser
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT, skip_or_fail
-
-
-def _uv() -> list[str]:
-    """uv as scripts/bootstrap.sh finds it: on PATH, else the system Python's module."""
-    found = shutil.which("uv")
-    if found:
-        return [found]
-    python = shutil.which("python3.11") or shutil.which("python3")
-    if python and subprocess.run([python, "-m", "uv", "--version"], capture_output=True,
-                                 check=False).returncode == 0:
-        return [python, "-m", "uv"]
-    skip_or_fail("uv is not installed (scripts/bootstrap.sh installs it)")
-    raise AssertionError("unreachable")
+from tests.conftest import REPO_ROOT, uv_command
 
 
 def test_the_wheel_installs_only_mlem_lib(tmp_path: Path):
     """No top-level ``tasks`` or ``flows``: they would shadow, or be shadowed by, a user
     project's own packages of the same name."""
-    done = subprocess.run([*_uv(), "build", "--wheel", "--out-dir", str(tmp_path),
+    done = subprocess.run([*uv_command(), "build", "--wheel", "--out-dir", str(tmp_path),
                            str(REPO_ROOT)], capture_output=True, text=True, timeout=600,
                           check=False)
     assert done.returncode == 0, done.stderr
