@@ -211,3 +211,34 @@ def test_only_cheap_methods_run_on_the_event_loop_and_a_few_are_re_timed_there()
     threads.clear()
     asyncio.run(calls(100))
     assert batcher.cheap() and threads[-10:] == [True] * 10
+
+
+def test_one_batcher_per_method_whatever_name_the_request_used(tmp_path):
+    """A callable's method is ``__call__``; ``/invocations`` asks for it as ``predict``. The
+    cheap-model check looked its batcher up by the requested name while batchers are kept by
+    the method's name, so every such request made (and replaced) a batcher of its own."""
+    import orjson
+
+    import mlem_lib.api as mlem
+    from mlem_lib.runner import LoadedModel
+    from mlem_lib.serve.app import InFlight, ModelService
+    from mlem_lib.serve.settings import ServerSettings
+
+    mlem.save(lambda xs: [2 * x for x in xs], str(tmp_path / "double"), sample_data=[1.0, 2.0])
+    service = ModelService(LoadedModel.load(str(tmp_path / "double")),
+                           ServerSettings(metrics=False, batch_max_size=16,
+                                          batch_max_latency_ms=50))
+
+    async def main():
+        answers, batchers = [], []
+        for i in range(3):
+            r = await service._serve_batched("predict", orjson.dumps([float(i)]),
+                                             "application/json", None, False, True, InFlight())
+            answers.append(orjson.loads(r.body))
+            batchers.append(next(iter(service._batchers.values())))
+        return answers, batchers
+
+    answers, batchers = asyncio.run(main())
+    assert answers == [[0.0], [2.0], [4.0]]
+    assert list(service._batchers) == ["__call__"]
+    assert batchers[0] is batchers[1] is batchers[2]

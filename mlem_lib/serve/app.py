@@ -361,7 +361,9 @@ class ModelService:
 
         A model whose calls cost less than a hop to a thread (a one-row linear model) is
         called at once, as without batching: merging could not save it anything."""
-        batcher = self._batchers.get(method)
+        # batchers are kept by the method's own name (/invocations may ask for a callable's
+        # ``__call__`` as ``predict``); the method was checked when the request was routed
+        batcher = self._batchers.get(self.loaded.signature(method).name)
         if inline and batcher is not None and batcher.cheap() and not batcher.waiting():
             return self.handle(method, body, ctype, accept, wrapped)
         if inline:  # small bodies decode faster on the loop than a thread hop costs
