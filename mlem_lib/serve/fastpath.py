@@ -236,13 +236,12 @@ class ArrayPath:
         """
         import numpy as np
 
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+        from mlem_lib.data import media
+        from mlem_lib.errors import HTTPProblem, SchemaError
 
-            table = pq.ParquetFile(pa.BufferReader(body)).read(use_threads=False)
-        except Exception:  # pyarrow missing or raising one of several types: the regular
-            # path words it
+        try:
+            table = media.read_parquet_table(body)
+        except (HTTPProblem, SchemaError, ImportError):  # the regular path words it
             return None
         if table.column_names != self.columns or table.num_rows == 0:
             return None
