@@ -107,13 +107,11 @@ class HerokuAPI:
         import httpx
 
         deadline = time.monotonic() + self.rate_limit_wait
-        retry = False
+        # a new call at a spent budget first waits the last pause; a retry below has just
+        # waited its own pause (waiting both made every retry pause twice)
+        if self._pace is not None and self.remaining == 0:
+            time.sleep(min(self._pace_seconds, max(0.0, deadline - time.monotonic())))
         while True:
-            # a new call at a spent budget first waits the last pause; a retry has just
-            # waited its own pause (waiting both made every retry pause twice)
-            if self._pace is not None and self.remaining == 0 and not retry:
-                time.sleep(min(self._pace_seconds, max(0.0, deadline - time.monotonic())))
-            retry = True
             try:
                 r = self.client.request(method, self.base_url + path, json=json,
                                         headers={**self.headers, "Accept": accept,
